@@ -1,0 +1,38 @@
+# Two commands: `make run` and `make test`. Everything else is a helper of theirs.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export DIGITS_DATA_DIR ?= var
+export PORT ?= 8000
+export PYTHONUNBUFFERED := 1
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: run test install lint format bench clean-data
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,postgres]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Venv, dependencies, migrations, an active model, then web (and later worker
+# and an embedded Redis) on http://127.0.0.1:$(PORT). A second run reuses it all.
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py ensure_model
+	$(BIN)/python manage.py serve
+
+# The whole suite: lint, unit, API, training, and the real-browser test.
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: install
+	$(BIN)/python benchmarks/run_all.py

@@ -1,0 +1,72 @@
+"""Registering a trained model directory as a ``ModelVersion``.
+
+Artifacts are copied into Django storage, so web and worker processes on
+different machines share them. A directory is refused unless its served
+artifact loads and was verified against the Keras model when it was trained.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from django.core.files import File
+from django.db import transaction
+
+from classifier.models import ModelVersion
+from classifier.runtime import Predictor
+
+BOOTSTRAP_DIR = Path(__file__).resolve().parent / "bootstrap"
+
+
+class RegistrationError(RuntimeError):
+    pass
+
+
+def register_directory(directory: Path, *, activate: bool, note: str = "") -> ModelVersion:
+    directory = Path(directory)
+    tflite_path = directory / "model.tflite"
+    metrics_path = directory / "metrics.json"
+    if not tflite_path.exists() or not metrics_path.exists():
+        raise RegistrationError(f"{directory} lacks model.tflite or metrics.json.")
+    metrics = json.loads(metrics_path.read_text())
+    disagreeing = [
+        name
+        for name, check in metrics.get("tflite_agreement", {}).items()
+        if not check.get("argmax_identical")
+    ]
+    if disagreeing:
+        raise RegistrationError(
+            f"The exported artifact disagrees with the Keras model on {', '.join(disagreeing)}."
+        )
+    Predictor(tflite_path)  # refuse an artifact this runtime cannot load
+
+    with transaction.atomic():
+        version = ModelVersion(
+            version=ModelVersion.next_version(),
+            architecture=metrics.get("architecture", "unknown"),
+            metrics=metrics,
+            note=note,
+        )
+        with open(tflite_path, "rb") as handle:
+            version.tflite.save("model.tflite", File(handle), save=False)
+        keras_path = directory / "model.keras"
+        if keras_path.exists():
+            with open(keras_path, "rb") as handle:
+                version.keras.save("model.keras", File(handle), save=False)
+        version.save()
+        if activate:
+            version.promote()
+    return version
+
+
+def ensure_active_model() -> tuple[ModelVersion, bool]:
+    """The active version, registering the committed bootstrap model if there is none."""
+    active = ModelVersion.objects.filter(is_active=True).first()
+    if active is not None:
+        return active, False
+    latest = ModelVersion.objects.first()
+    if latest is not None:
+        latest.promote()
+        return latest, False
+    return register_directory(BOOTSTRAP_DIR, activate=True, note="bootstrap model"), True

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from classifier import api, views
+
+urlpatterns = [
+    path("", views.draw, name="draw"),
+    path("api/predict/", api.PredictView.as_view(), name="api-predict"),
+]

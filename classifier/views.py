@@ -1,0 +1,30 @@
+"""The drawing page."""
+
+from django.conf import settings
+from django.shortcuts import render
+
+from classifier import preprocessing
+from classifier.models import ModelVersion
+
+
+def draw(request):
+    active = ModelVersion.objects.filter(is_active=True).first()
+    if active is None:
+        summary = "No model is active yet."
+    else:
+        parts = [f"Model v{active.version}", active.architecture]
+        for name, label in (("mnist-test", "MNIST test"), ("pendigits", "unseen pen writers")):
+            accuracy = active.test_accuracy(name)
+            if accuracy is not None:
+                parts.append(f"{label} {accuracy * 100:.2f}%")
+        summary = " · ".join(parts)
+    return render(
+        request,
+        "classifier/draw.html",
+        {
+            "canvas_size": preprocessing.CANVAS_SIZE,
+            "stroke_width": preprocessing.CANVAS_STROKE_WIDTH,
+            "threshold": settings.DIGITS_CONFIDENCE_THRESHOLD,
+            "model_summary": summary,
+        },
+    )
