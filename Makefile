@@ -8,7 +8,7 @@ export PORT ?= 8000
 export PYTHONUNBUFFERED := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test install lint format bench clean-data
+.PHONY: run test install lint bench
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,7 @@ install: $(STAMP)
 # and an embedded Redis) on http://127.0.0.1:$(PORT). A second run reuses it all.
 run: install
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py ensure_model
 	$(BIN)/python manage.py serve
 
@@ -35,4 +36,5 @@ lint: install
 	$(BIN)/ruff format --check .
 
 bench: install
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/train_speed.py
+	$(BIN)/python benchmarks/stroke_normalisation.py

@@ -5,9 +5,24 @@ from classifier.models import ModelVersion
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ("version", "architecture", "is_active", "mnist_accuracy", "pendigits_accuracy", "created_at")
+    list_display = (
+        "version",
+        "architecture",
+        "is_active",
+        "mnist_accuracy",
+        "pendigits_accuracy",
+        "created_at",
+    )
     list_filter = ("is_active", "architecture")
-    readonly_fields = ("version", "architecture", "tflite", "keras", "metrics", "created_at", "is_active")
+    readonly_fields = (
+        "version",
+        "architecture",
+        "tflite",
+        "keras",
+        "metrics",
+        "created_at",
+        "is_active",
+    )
     actions = ["promote_selected"]
 
     @admin.display(description="MNIST test")

@@ -86,7 +86,8 @@ def refuse_oversized(request) -> None:
 
 
 def image_bytes_from_request(request) -> bytes:
-    """The image from JSON ``{"image": "data:image/png;base64,..."}`` or a multipart ``image`` file."""
+    """The image bytes, from JSON ``{"image": "data:image/png;base64,..."}`` or a
+    multipart ``image`` file."""
     refuse_oversized(request)
     try:
         data = request.data
@@ -169,14 +170,20 @@ _PREDICTION = inline_serializer(
     "Prediction",
     {
         "digit": serializers.IntegerField(min_value=0, max_value=9),
-        "probabilities": serializers.ListField(child=serializers.FloatField(), min_length=10, max_length=10),
+        "probabilities": serializers.ListField(
+            child=serializers.FloatField(), min_length=10, max_length=10
+        ),
         "confidence": serializers.FloatField(),
         "sure": serializers.BooleanField(help_text="confidence is over the 'not sure' threshold"),
         "model_version": serializers.IntegerField(),
-        "input": serializers.CharField(required=False, help_text="the 28×28 input, as a PNG data URL"),
+        "input": serializers.CharField(
+            required=False, help_text="the 28×28 input, as a PNG data URL"
+        ),
     },
 )
-_ERROR = inline_serializer("Error", {"error": serializers.CharField(), "code": serializers.CharField()})
+_ERROR = inline_serializer(
+    "Error", {"error": serializers.CharField(), "code": serializers.CharField()}
+)
 
 
 class PredictView(APIView):
@@ -191,7 +198,9 @@ class PredictView(APIView):
             "application/json": inline_serializer(
                 "PredictRequest",
                 {
-                    "image": serializers.CharField(help_text="data:image/png;base64,… (the canvas PNG)"),
+                    "image": serializers.CharField(
+                        help_text="data:image/png;base64,… (the canvas PNG)"
+                    ),
                     "include_input": serializers.BooleanField(required=False, default=False),
                 },
             ),
@@ -200,7 +209,11 @@ class PredictView(APIView):
             ),
         },
         responses={200: _PREDICTION, 400: _ERROR, 413: _ERROR, 415: _ERROR, 503: _ERROR},
-        examples=[OpenApiExample("canvas", value={"image": "data:image/png;base64,iVBORw0K..."}, request_only=True)],
+        examples=[
+            OpenApiExample(
+                "canvas", value={"image": "data:image/png;base64,iVBORw0K..."}, request_only=True
+            )
+        ],
     )
     def post(self, request):
         model_input = model_input_from_request(request)

@@ -85,9 +85,7 @@ def decode_ink(data: bytes) -> np.ndarray:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             if image.format not in ALLOWED_FORMATS:
-                raise UndecodableImage(
-                    f"Unsupported image format {image.format!r}; send a PNG."
-                )
+                raise UndecodableImage(f"Unsupported image format {image.format!r}; send a PNG.")
             width, height = image.size
             # Checked from the header, before a single pixel is decoded.
             if width > MAX_SIDE or height > MAX_SIDE:
@@ -128,9 +126,7 @@ def _ink_from_image(image: Image.Image) -> np.ndarray:
     else:
         luminance = np.asarray(image.convert("L"))
     # Decide which side is paper from the border: most borders are background.
-    border = np.concatenate(
-        [luminance[0], luminance[-1], luminance[:, 0], luminance[:, -1]]
-    )
+    border = np.concatenate([luminance[0], luminance[-1], luminance[:, 0], luminance[:, -1]])
     if np.median(border) < 128:
         return np.ascontiguousarray(luminance)  # light ink on dark paper
     return (255 - luminance).astype(np.uint8)
@@ -196,11 +192,11 @@ def _normalise_stroke(work: np.ndarray) -> np.ndarray:
     current = stroke_thickness(work)
     if current <= 0:
         return work
-    radius = int(round((target - current) / 2.0))
+    radius = round((target - current) / 2.0)
     if radius >= 1:
         return _morph(work, radius, np.maximum)
     if current > 1.8 * target:
-        radius = int(round((current - 1.3 * target) / 2.0))
+        radius = round((current - 1.3 * target) / 2.0)
         if radius >= 1:
             return _morph(work, radius, np.minimum)
     return work
@@ -227,8 +223,8 @@ def _place_by_centre_of_mass(box: np.ndarray) -> np.ndarray:
     rows, cols = np.indices(box.shape)
     com_row = float((rows * box).sum() / total)
     com_col = float((cols * box).sum() / total)
-    top = int(round(TARGET_CENTRE[0] - com_row))
-    left = int(round(TARGET_CENTRE[1] - com_col))
+    top = round(TARGET_CENTRE[0] - com_row)
+    left = round(TARGET_CENTRE[1] - com_col)
     field = np.zeros((MODEL_SIDE, MODEL_SIDE), dtype=np.float32)
     # Intersect the shifted box with the field (a lopsided digit may overhang).
     src_top, src_left = max(0, -top), max(0, -left)

@@ -44,7 +44,9 @@ class Predictor:
         images = np.asarray(images, dtype=np.float32).reshape((-1, *self._input_shape))
         with self._lock:
             if len(images) != self._batch:
-                self._interpreter.resize_tensor_input(self._input["index"], [len(images), *self._input_shape])
+                self._interpreter.resize_tensor_input(
+                    self._input["index"], [len(images), *self._input_shape]
+                )
                 self._interpreter.allocate_tensors()
                 self._batch = len(images)
             self._interpreter.set_tensor(self._input["index"], images)

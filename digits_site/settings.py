@@ -120,6 +120,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DIGITS_DATA_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("DIGITS_MEDIA_ROOT") or DIGITS_DATA_DIR / "media")
 STORAGES = {
@@ -162,10 +163,13 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Datasets: MNIST's four IDX files, and the UNIPEN pen strokes.
-DIGITS_MNIST_DIR = os.environ.get("DIGITS_MNIST_DIR") or None
-DIGITS_PENDIGITS_DIR = os.environ.get(
-    "DIGITS_PENDIGITS_DIR", str(BASE_DIR.parent / "shared" / "datasets" / "pendigits")
+# Unset, they default to the project's shared datasets beside the checkout when
+# present; without MNIST files, training falls back to Keras' downloader.
+_SHARED_DATASETS = BASE_DIR.parent / "shared" / "datasets"
+DIGITS_MNIST_DIR = os.environ.get("DIGITS_MNIST_DIR") or (
+    str(_SHARED_DATASETS / "mnist") if (_SHARED_DATASETS / "mnist").is_dir() else None
 )
+DIGITS_PENDIGITS_DIR = os.environ.get("DIGITS_PENDIGITS_DIR") or str(_SHARED_DATASETS / "pendigits")
 # Below this confidence the page says "not sure" instead of naming a digit.
 DIGITS_CONFIDENCE_THRESHOLD = float(os.environ.get("DIGITS_CONFIDENCE_THRESHOLD", "0.6"))
 # How often (seconds) a web process checks whether another version became active.

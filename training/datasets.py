@@ -143,9 +143,8 @@ def load_mnist(directory: Path | None = None) -> Mnist:
             test=Split(arrays["test_images"], arrays["test_labels"]),
         )
     if directory is not None:
-        raise DatasetError(
-            f"MNIST files are missing in {directory} (need {', '.join(n for n, _ in MNIST_FILES.values())})."
-        )
+        needed = ", ".join(name for name, _ in MNIST_FILES.values())
+        raise DatasetError(f"MNIST files are missing in {directory} (need {needed}).")
     logger.warning("DIGITS_MNIST_DIR is not set: downloading MNIST with Keras.")
     from keras.datasets import mnist  # only reached by users with internet
 
@@ -199,7 +198,9 @@ def load_pendigit_strokes(path: Path | None = None) -> list[PenDigit]:
 
 
 def fit_to_canvas(
-    strokes: list[np.ndarray], size: float = DEFAULT_RENDER_SIZE, canvas: int = preprocessing.CANVAS_SIZE
+    strokes: list[np.ndarray],
+    size: float = DEFAULT_RENDER_SIZE,
+    canvas: int = preprocessing.CANVAS_SIZE,
 ) -> list[np.ndarray]:
     """Tablet strokes (y up) to canvas coordinates (y down), as a person would draw:
     centred, the longer side ``size`` px, aspect ratio kept."""

@@ -28,7 +28,7 @@ def classification_report(y_true: np.ndarray, probabilities: np.ndarray) -> dict
     f1 = np.divide(
         2 * precision * recall, denominator, out=np.zeros_like(true_pos), where=denominator > 0
     )
-    n = int(len(y_true))
+    n = len(y_true)
     return {
         "n": n,
         "accuracy": float(true_pos.sum() / n) if n else 0.0,
@@ -109,7 +109,11 @@ def plot_confusion(report: dict, title: str, path: Path) -> None:
 
 
 def plot_misclassified(
-    images: np.ndarray, y_true: np.ndarray, probabilities: np.ndarray, title: str, path: Path,
+    images: np.ndarray,
+    y_true: np.ndarray,
+    probabilities: np.ndarray,
+    title: str,
+    path: Path,
     limit: int = 40,
 ) -> None:
     """The most confident mistakes first: those are mislabels or real blind spots."""

@@ -8,6 +8,8 @@ serves, ``metrics.json`` and the report plots.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import platform
@@ -44,7 +46,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         unknown = set(self.sources) - set(SOURCES)
         if unknown or not self.sources:
-            raise ValueError(f"Unknown sources {sorted(unknown)}; choose from {', '.join(SOURCES)}.")
+            raise ValueError(
+                f"Unknown sources {sorted(unknown)}; choose from {', '.join(SOURCES)}."
+            )
         if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
             raise ValueError("epochs, batch size and learning rate must be positive.")
 
@@ -87,8 +91,20 @@ def load_training_data(config: TrainConfig) -> TrainingData:
         mnist = datasets.load_mnist()
         order = rng.permutation(len(mnist.train))
         val_index, train_index = order[:MNIST_VAL_SIZE], order[MNIST_VAL_SIZE:]
-        train.append(_take(datasets.Split(mnist.train.x[train_index], mnist.train.y[train_index]), config.limit, rng))
-        val.append(_take(datasets.Split(mnist.train.x[val_index], mnist.train.y[val_index]), config.limit, rng))
+        train.append(
+            _take(
+                datasets.Split(mnist.train.x[train_index], mnist.train.y[train_index]),
+                config.limit,
+                rng,
+            )
+        )
+        val.append(
+            _take(
+                datasets.Split(mnist.train.x[val_index], mnist.train.y[val_index]),
+                config.limit,
+                rng,
+            )
+        )
         tests["mnist-test"] = _take(mnist.test, config.limit, rng)
         manifest["mnist"] = {name: digest for name, digest in datasets.MNIST_FILES.values()}
     if "pendigits" in config.sources:
@@ -120,10 +136,8 @@ def configure_device() -> str:
 
     gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
-        try:
+        with contextlib.suppress(RuntimeError):  # already initialised in this process
             tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError:  # already initialised in this process
-            pass
     if gpus:
         keras.mixed_precision.set_global_policy("mixed_float16")
         details = tf.config.experimental.get_device_details(gpus[0])
@@ -138,7 +152,11 @@ def export_tflite(model, path: Path) -> bytes:
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    flatbuffer = converter.convert()
+    # The converter prints the whole traced signature to stdout; keep it for debugging only.
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        flatbuffer = converter.convert()
+    logger.debug("TFLite conversion output:\n%s", captured.getvalue())
     path.write_bytes(flatbuffer)
     return flatbuffer
 
@@ -150,7 +168,10 @@ def train(
     verbose: int = 1,
     on_epoch: Callable[[int, dict], None] | None = None,
     data: TrainingData | None = None,
+    watch_tests: bool = False,
 ) -> TrainResult:
+    """Train, export, verify and report. ``watch_tests`` scores the test sets after
+    every epoch (for learning-speed benchmarks only: never used to pick a model)."""
     import keras
     import tensorflow as tf
 
@@ -200,6 +221,10 @@ def train(
     class Progress(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             epoch_seconds.append(time.monotonic() - started)
+            if watch_tests and logs is not None:
+                for name, split in data.tests.items():
+                    predicted = model.predict(_as_float(split.x), batch_size=1024, verbose=0)
+                    logs[f"test_{name}_accuracy"] = float((predicted.argmax(1) == split.y).mean())
             if on_epoch is not None:
                 on_epoch(epoch + 1, dict(logs or {}))
 
@@ -207,6 +232,7 @@ def train(
         train_ds,
         validation_data=val_ds,
         epochs=config.epochs,
+        shuffle=False,  # the dataset reshuffles every epoch itself
         verbose=verbose,
         callbacks=[
             keras.callbacks.EarlyStopping(

@@ -44,7 +44,9 @@ class Command(BaseCommand):
         server = subprocess.Popen(command)
         shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host
         self.stdout.write(self.style.SUCCESS(f"Digits is running at http://{shown}:{port}/"))
-        self.stdout.write(f"  {workers} web workers · data in {settings.DIGITS_DATA_DIR} · logs in {log_dir}")
+        self.stdout.write(
+            f"  {workers} web workers · data in {settings.DIGITS_DATA_DIR} · logs in {log_dir}"
+        )
         self.stdout.write("  Press Ctrl-C to stop.")
 
         def stop(signum, frame):

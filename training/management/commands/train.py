@@ -12,20 +12,26 @@ from training.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE
 
 
 class Command(BaseCommand):
-    help = "Train a model (progress bar, early stopping, LR schedule, fixed seed) and write its report."
+    help = "Train a model with early stopping, an LR schedule and a fixed seed; write its report."
 
     def add_arguments(self, parser):
-        parser.add_argument("--architecture", default=DEFAULT_ARCHITECTURE, choices=sorted(ARCHITECTURES))
+        parser.add_argument(
+            "--architecture", default=DEFAULT_ARCHITECTURE, choices=sorted(ARCHITECTURES)
+        )
         parser.add_argument("--epochs", type=int, default=30)
         parser.add_argument("--batch-size", type=int, default=128)
         parser.add_argument("--learning-rate", type=float, default=3e-3)
-        parser.add_argument("--sources", default="mnist,pendigits", help="comma-separated: mnist,pendigits")
+        parser.add_argument(
+            "--sources", default="mnist,pendigits", help="comma-separated: mnist,pendigits"
+        )
         parser.add_argument("--seed", type=int, default=1234)
         parser.add_argument("--limit", type=int, default=None, help="cap each source (smoke runs)")
         parser.add_argument("--no-augment", action="store_true")
         parser.add_argument("--out", type=Path, default=None, help="output directory")
         parser.add_argument(
-            "--register", action="store_true", help="register the result as a new active model version"
+            "--register",
+            action="store_true",
+            help="register the result as a new active model version",
         )
 
     def handle(self, *args, **options):
@@ -54,7 +60,9 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         for name, report in result.metrics["tests"].items():
             self.stdout.write(f"{name}: accuracy {report['accuracy'] * 100:.2f}% (n={report['n']})")
-        self.stdout.write(f"trained in {result.metrics['train_seconds']} s on {result.metrics['device']}")
+        self.stdout.write(
+            f"trained in {result.metrics['train_seconds']} s on {result.metrics['device']}"
+        )
         self.stdout.write(f"wrote {out}")
         if options["register"]:
             from classifier.registry import register_directory

@@ -1,0 +1,121 @@
+"""The drawing page in real Chromium: real pen strokes replayed as pointer moves."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from training import datasets
+
+pytestmark = pytest.mark.browser
+# Playwright's sync API runs an event loop in this thread; our DB work here is
+# done before and after it, never concurrently.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ANSWERED = """() => {
+  const result = document.getElementById('result');
+  return result.dataset.state !== 'pending'
+      && result.dataset.version === document.getElementById('pad').dataset.version;
+}"""
+
+
+@pytest.fixture
+def served(transactional_db, live_server):
+    from classifier.registry import ensure_active_model
+
+    ensure_active_model()
+    return live_server.url
+
+
+@pytest.fixture
+def page(served):
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert executable, "Debian's Chromium is needed: apt-get install chromium (.ci/run does)."
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 800}, device_scale_factor=2)
+        page.goto(served + "/")
+        yield page
+        browser.close()
+
+
+def draw(page, strokes) -> None:
+    """Replay canvas-space strokes as real mouse pointer moves over the pad."""
+    box = page.locator("#pad").bounding_box()
+    scale = box["width"] / 256
+    for stroke in strokes:
+        points = [(box["x"] + float(x) * scale, box["y"] + float(y) * scale) for x, y in stroke]
+        page.mouse.move(*points[0])
+        page.mouse.down()
+        for point in points[1:]:
+            page.mouse.move(*point)
+        page.mouse.up()
+    page.wait_for_function(ANSWERED)
+
+
+def shown_digit(page) -> int | None:
+    value = page.locator("#result").get_attribute("data-digit")
+    return int(value) if value else None
+
+
+def test_replayed_pen_digits_of_unseen_writers_are_recognised(page, unseen_pen_digits):
+    # given 30 digits (3 per class) by writers the bootstrap model never trained on
+    chosen = []
+    for label in range(10):
+        chosen += [d for d in unseen_pen_digits if d.label == label][:3]
+    assert len(chosen) == 30 and len({d.writer for d in chosen}) >= 3
+    wrong = []
+    for digit in chosen:
+        # when each is drawn on the page
+        page.keyboard.press("Escape")
+        draw(page, datasets.fit_to_canvas(digit.strokes))
+        # then the page shows the right answer
+        if shown_digit(page) != digit.label:
+            wrong.append((digit.writer, digit.sample, digit.label, shown_digit(page)))
+    screenshots = Path(settings.DIGITS_DATA_DIR) / "screenshots"
+    screenshots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=screenshots / "draw-page.png")
+    assert len(wrong) <= 1, wrong
+    assert page.locator("#prediction-text").inner_text().startswith(("It's a", "Not sure"))
+    assert page.locator("#model-input").is_visible()
+    assert page.locator("#bars li.top").count() == 1
+
+
+def test_blank_page_prompts_and_undo_clear_work_from_the_keyboard(page, unseen_pen_digits):
+    # a blank canvas asks for a drawing
+    assert "Draw a digit" in page.locator("#prediction-text").inner_text()
+    assert page.locator("#undo").is_disabled() and page.locator("#clear").is_disabled()
+    # a seven in two strokes, then undo removes the last stroke only
+    seven = next(d for d in unseen_pen_digits if d.label == 7)
+    draw(page, datasets.fit_to_canvas(seven.strokes))
+    assert shown_digit(page) == 7
+    draw(page, [[(40, 200), (60, 200)]])  # a stray dash
+    page.keyboard.press("Control+z")
+    page.wait_for_function(ANSWERED)
+    assert shown_digit(page) == 7
+    # the clear button is reachable by keyboard and labelled
+    page.locator("#clear").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function(ANSWERED)
+    assert page.locator("#result").get_attribute("data-state") == "idle"
+    assert shown_digit(page) is None
+    assert page.get_by_role("button", name="Clear").count() == 1
+
+
+def test_touch_drawing_does_not_scroll_the_page(page):
+    assert page.locator("#pad").evaluate("el => getComputedStyle(el).touchAction") == "none"

@@ -1,0 +1,67 @@
+"""classifier.registry and the serving runtime: one active version, hot-swapped."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.management import call_command
+from django.db import IntegrityError
+
+from classifier import runtime
+from classifier.models import ModelVersion
+from classifier.registry import BOOTSTRAP_DIR, RegistrationError, register_directory
+
+
+def test_ensure_model_registers_the_bootstrap_once(db):
+    out = io.StringIO()
+    call_command("ensure_model", stdout=out)
+    call_command("ensure_model", stdout=out)
+    assert ModelVersion.objects.count() == 1
+    version = ModelVersion.objects.get()
+    assert version.is_active and version.tflite.name == "models/v0001/model.tflite"
+    assert "registered bootstrap model version 1" in out.getvalue()
+    assert "active model version 1" in out.getvalue().splitlines()[-1]
+
+
+def test_the_bootstrap_model_meets_the_targets():
+    import json
+
+    metrics = json.loads((BOOTSTRAP_DIR / "metrics.json").read_text())
+    assert metrics["architecture"] == "digitnet"
+    assert metrics["tests"]["mnist-test"]["accuracy"] >= 0.996
+    assert metrics["tests"]["pendigits"]["accuracy"] >= 0.99
+    assert (BOOTSTRAP_DIR / "model.tflite").stat().st_size < 2_000_000
+
+
+def test_only_one_version_is_active(active_model):
+    second = register_directory(BOOTSTRAP_DIR, activate=True)
+    active_model.refresh_from_db()
+    assert second.is_active and not active_model.is_active
+    with pytest.raises(IntegrityError):
+        ModelVersion.objects.filter(pk=active_model.pk).update(is_active=True)
+
+
+def test_serving_swaps_to_a_newly_promoted_version(active_model):
+    assert runtime.active_model().version == active_model.version
+    second = register_directory(BOOTSTRAP_DIR, activate=True)
+    assert runtime.active_model().version == second.version
+
+
+def test_a_broken_new_artifact_keeps_the_previous_model_serving(active_model, caplog):
+    assert runtime.active_model().version == active_model.version
+    broken = ModelVersion.objects.create(version=2, architecture="digitnet")
+    broken.tflite.save("model.tflite", ContentFile(b"not a flatbuffer"))
+    broken.promote()
+    assert runtime.active_model().version == active_model.version
+    assert "still serving version 1" in caplog.text
+
+
+def test_a_directory_whose_artifact_disagrees_is_refused(tmp_path):
+    (tmp_path / "model.tflite").write_bytes((BOOTSTRAP_DIR / "model.tflite").read_bytes())
+    (tmp_path / "metrics.json").write_text(
+        '{"tflite_agreement": {"mnist-test": {"argmax_identical": false}}}'
+    )
+    with pytest.raises(RegistrationError, match="disagrees"):
+        register_directory(tmp_path, activate=True)

@@ -1,0 +1,52 @@
+"""The web process answers predictions without ever importing TensorFlow."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SCRIPT = r"""
+import base64, json, sys
+import django
+django.setup()
+from django.core.management import call_command
+from django.test import Client
+from training.datasets import load_pendigit_strokes, render_pendigit, PENDIGITS_TEST_WRITERS
+call_command("migrate", verbosity=0)
+call_command("ensure_model", verbosity=0)
+unseen = [d for d in load_pendigit_strokes() if d.writer in PENDIGITS_TEST_WRITERS]
+digit = next(d for d in unseen if d.label == 6)
+image = "data:image/png;base64," + base64.b64encode(render_pendigit(digit)).decode()
+response = Client().post(
+    "/api/predict/", json.dumps({"image": image}), content_type="application/json"
+)
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in {"tensorflow", "keras"})
+answer = response.json()
+print(json.dumps({"status": response.status_code, "digit": answer.get("digit"), "tf": heavy}))
+"""
+
+
+def test_a_prediction_never_imports_tensorflow(tmp_path):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "digits_site.settings",
+        "DIGITS_DATA_DIR": str(tmp_path),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    import json
+
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["status"] == 200 and result["digit"] == 6
+    assert result["tf"] == []

@@ -1,0 +1,75 @@
+"""training.trainer: the training core on tiny data (seconds, not minutes)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from django.core.management import CommandError, call_command
+
+from training import datasets
+from training.trainer import TrainConfig, TrainingData, load_training_data, train
+
+
+@pytest.fixture(scope="module")
+def tiny_mnist():
+    mnist = datasets.load_mnist()
+    return TrainingData(
+        train=datasets.Split(mnist.train.x[:3000], mnist.train.y[:3000]),
+        val=datasets.Split(mnist.train.x[-500:], mnist.train.y[-500:]),
+        tests={"mnist-test": datasets.Split(mnist.test.x[:1000], mnist.test.y[:1000])},
+    )
+
+
+@pytest.mark.slow
+def test_training_learns_and_writes_a_complete_model_directory(tmp_path, tiny_mnist):
+    # given 3,000 MNIST digits and a small model
+    config = TrainConfig(architecture="mlp", epochs=4, batch_size=64, augment=False)
+    # when trained
+    result = train(config, tmp_path / "run", verbose=0, data=tiny_mnist)
+    # then it learned (chance is 10 %), and everything a model version needs is there
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["tests"]["mnist-test"]["accuracy"] > 0.8
+    assert metrics["tests"]["mnist-test"]["n"] == 1000
+    for name in (
+        "model.keras",
+        "model.tflite",
+        "learning-curves.png",
+        "confusion-mnist-test.png",
+        "misclassified-mnist-test.png",
+    ):
+        assert (tmp_path / "run" / name).stat().st_size > 0, name
+    # the served artifact answers like the Keras model it came from
+    assert metrics["tflite_agreement"]["mnist-test"]["argmax_identical"]
+    assert metrics["tflite_agreement"]["mnist-test"]["max_abs_diff"] < 1e-4
+    assert len(metrics["history"]["val_accuracy"]) == metrics["epochs_run"] <= 4
+    assert result.metrics["device"].startswith(("CPU", "GPU"))
+
+
+@pytest.mark.slow
+def test_the_default_architecture_trains_with_augmentation(tmp_path, tiny_mnist):
+    config = TrainConfig(epochs=1, batch_size=128)
+    result = train(config, tmp_path / "run", verbose=0, data=tiny_mnist)
+    assert result.metrics["parameters"] < 100_000
+    assert result.tflite_path.stat().st_size < 1_000_000
+
+
+def test_the_same_seed_gives_the_same_data_split():
+    config = TrainConfig(sources=("mnist",), limit=200)
+    first, second = load_training_data(config), load_training_data(config)
+    np.testing.assert_array_equal(first.train.y, second.train.y)
+    np.testing.assert_array_equal(first.val.x, second.val.x)
+    assert set(first.tests) == {"mnist-test"}
+
+
+def test_bad_configurations_are_refused():
+    with pytest.raises(ValueError, match="Unknown sources"):
+        TrainConfig(sources=("imagenet",))
+    with pytest.raises(ValueError):
+        TrainConfig(epochs=0)
+
+
+def test_train_command_refuses_unknown_sources(tmp_path):
+    with pytest.raises(CommandError, match="Unknown sources"):
+        call_command("train", "--sources", "nope", "--out", str(tmp_path))
