@@ -149,6 +149,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "classifier.api.json_exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "predict": os.environ.get("DIGITS_PREDICT_RATE", "600/min"),
+        "contribute": os.environ.get("DIGITS_CONTRIBUTE_RATE", "30/min"),
     },
 }
 SPECTACULAR_SETTINGS = {
@@ -170,6 +171,17 @@ DIGITS_MNIST_DIR = os.environ.get("DIGITS_MNIST_DIR") or (
     str(_SHARED_DATASETS / "mnist") if (_SHARED_DATASETS / "mnist").is_dir() else None
 )
 DIGITS_PENDIGITS_DIR = os.environ.get("DIGITS_PENDIGITS_DIR") or str(_SHARED_DATASETS / "pendigits")
+# New contributions are approved at once (else they wait for review).
+DIGITS_AUTO_APPROVE = env_bool("DIGITS_AUTO_APPROVE", False)
+# Target shares of each label's drawings per split (train/val/test).
+DIGITS_SPLIT_SHARES = {
+    split: float(share)
+    for split, share in zip(
+        ("train", "val", "test"),
+        os.environ.get("DIGITS_SPLIT", "80,10,10").split(","),
+        strict=True,
+    )
+}
 # Below this confidence the page says "not sure" instead of naming a digit.
 DIGITS_CONFIDENCE_THRESHOLD = float(os.environ.get("DIGITS_CONFIDENCE_THRESHOLD", "0.6"))
 # How often (seconds) a web process checks whether another version became active.

@@ -119,3 +119,37 @@ def test_blank_page_prompts_and_undo_clear_work_from_the_keyboard(page, unseen_p
 
 def test_touch_drawing_does_not_scroll_the_page(page):
     assert page.locator("#pad").evaluate("el => getComputedStyle(el).touchAction") == "none"
+
+
+def test_wrong_answers_can_be_corrected_from_the_draw_page(page, unseen_pen_digits):
+    from collector.models import Drawing
+
+    three = next(d for d in unseen_pen_digits if d.label == 3)
+    draw(page, datasets.fit_to_canvas(three.strokes))
+    page.locator("#correction").get_by_role("button", name="It's a 8").click()
+    page.wait_for_function(
+        "() => document.getElementById('correction-note').textContent.startsWith('Thanks')"
+    )
+    drawing = Drawing.objects.get()
+    assert (drawing.label, drawing.source) == (8, "correction")
+
+
+def test_contribute_page_asks_for_a_digit_and_the_dataset_grows(served, page, unseen_pen_digits):
+    # given the contribute page, which asks for the digit the dataset needs most
+    page.goto(served + "/contribute/")
+    asked = int(page.locator("#target-digit").inner_text())
+    total_before = int(page.locator("#dataset-total").inner_text())
+    # when a person draws that digit with real pen strokes and adds it
+    digit = next(d for d in unseen_pen_digits if d.label == asked)
+    draw(page, datasets.fit_to_canvas(digit.strokes))
+    page.get_by_role("button", name="Add to the dataset").click()
+    page.wait_for_function(
+        "() => document.getElementById('thanks').textContent.startsWith('Thank')"
+    )
+    # then they are thanked with the new count, and the dataset page shows one more
+    assert int(page.locator("#dataset-total").inner_text()) == total_before + 1
+    assert int(page.locator("#target-digit").inner_text()) != asked
+    page.goto(served + "/dataset/")
+    assert int(page.locator("#dataset-total").inner_text()) == total_before + 1
+    screenshots = Path(settings.DIGITS_DATA_DIR) / "screenshots"
+    page.screenshot(path=screenshots / "dataset-page.png", full_page=True)

@@ -17,14 +17,16 @@ import tensorflow as tf
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    rotation_degrees: float = 12.0
-    shear: float = 0.15
-    zoom: float = 0.12  # ± relative scale, drawn independently for x and y
-    shift_pixels: float = 2.5
-    elastic_pixels: float = 1.4  # peak displacement of the smooth elastic field
+    # Milder than the prior work's: at 12°/0.15/0.12/2.5 px/1.4 px our model
+    # under-fitted (train accuracy under augmentation 98.8 % < validation 99.3 %).
+    rotation_degrees: float = 10.0
+    shear: float = 0.1
+    zoom: float = 0.1  # ± relative scale, drawn independently for x and y
+    shift_pixels: float = 2.0
+    elastic_pixels: float = 1.0  # peak displacement of the smooth elastic field
     elastic_grid: int = 4  # coarse control grid, upsampled to 28×28
-    thickness: float = 0.6  # blend towards a 3×3 dilation (+) or erosion (−)
-    noise: float = 0.04
+    thickness: float = 0.5  # blend towards a 3×3 dilation (+) or erosion (−)
+    noise: float = 0.03
 
 
 def _bilinear_sample(images: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor) -> tf.Tensor:

@@ -1,20 +1,10 @@
-// The drawing pad: Pointer Events in, a 256×256 RGBA PNG out, live predictions back.
-//
-// Strokes are kept as points in 256×256 canvas units. The visible canvas is
-// redrawn from them at the screen's pixel density (crisp on high-DPI screens,
-// any CSS size), and the PNG sent to the server is rendered from the same
-// strokes on an offscreen 256×256 canvas: one drawing, two resolutions.
+// The draw page: live answers, the probabilities, what the model saw, and
+// "Wrong? It's a …" to keep the drawings the model gets wrong.
 (() => {
   "use strict";
 
-  const pad = document.getElementById("pad");
-  const frame = pad.parentElement;
-  const SIZE = Number(pad.dataset.size);
-  const STROKE = Number(pad.dataset.stroke);
-  const THRESHOLD = Number(pad.dataset.threshold);
-  const ENDPOINT = pad.dataset.endpoint;
-  const DEBOUNCE_MS = 120;
-
+  const canvas = document.getElementById("pad");
+  const THRESHOLD = Number(canvas.dataset.threshold);
   const result = document.getElementById("result");
   const digitEl = document.getElementById("prediction-digit");
   const textEl = document.getElementById("prediction-text");
@@ -24,185 +14,35 @@
   const undoButton = document.getElementById("undo");
   const clearButton = document.getElementById("clear");
   const bars = Array.from(document.querySelectorAll("#bars li"));
+  const correction = document.getElementById("correction");
+  const correctionNote = document.getElementById("correction-note");
 
-  const strokes = []; // each: array of [x, y] in canvas units
-  let active = null; // the stroke being drawn, and its pointer
-  let activePointer = null;
-  let debounceTimer = null;
-  let requestSeq = 0; // newest request sent
-  let inFlight = 0;
-  let queued = false; // a change arrived while a request was in flight
-  // Bumped on every change; an answer is shown with the version it answers, so
-  // anyone (people, tests) can tell a current answer from a stale one.
-  let drawingVersion = 0;
-
-  // --- rendering ------------------------------------------------------------
-  function paint(ctx, scale) {
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, ctx.canvas.width, ctx.canvas.height);
-    ctx.setTransform(scale, 0, 0, scale, 0, 0);
-    ctx.lineCap = "round";
-    ctx.lineJoin = "round";
-    ctx.lineWidth = STROKE;
-    ctx.strokeStyle = "#000";
-    ctx.fillStyle = "#000";
-    for (const stroke of strokes) {
-      if (stroke.length === 1) {
-        ctx.beginPath();
-        ctx.arc(stroke[0][0], stroke[0][1], STROKE / 2, 0, Math.PI * 2);
-        ctx.fill();
-        continue;
-      }
-      ctx.beginPath();
-      ctx.moveTo(stroke[0][0], stroke[0][1]);
-      for (let i = 1; i < stroke.length; i++) ctx.lineTo(stroke[i][0], stroke[i][1]);
-      ctx.stroke();
-    }
-  }
-
-  function resizeBacking() {
-    const rect = pad.getBoundingClientRect();
-    const dpr = window.devicePixelRatio || 1;
-    const px = Math.max(SIZE, Math.round(rect.width * dpr));
-    if (pad.width !== px) {
-      pad.width = px;
-      pad.height = px;
-    }
-    redraw();
-  }
-
-  function changed() {
-    drawingVersion++;
-    pad.dataset.version = String(drawingVersion);
-    redraw();
-  }
-
-  function redraw() {
-    paint(pad.getContext("2d"), pad.width / SIZE);
-    frame.classList.toggle("has-ink", strokes.length > 0);
-    undoButton.disabled = strokes.length === 0;
-    clearButton.disabled = strokes.length === 0;
-  }
-
-  function exportPng() {
-    const off = document.createElement("canvas");
-    off.width = SIZE;
-    off.height = SIZE;
-    paint(off.getContext("2d"), 1);
-    return off.toDataURL("image/png");
-  }
-
-  // --- input ----------------------------------------------------------------
-  function toCanvas(event) {
-    const rect = pad.getBoundingClientRect();
-    return [
-      ((event.clientX - rect.left) / rect.width) * SIZE,
-      ((event.clientY - rect.top) / rect.height) * SIZE,
-    ];
-  }
-
-  pad.addEventListener("pointerdown", (event) => {
-    if (event.button !== 0 || active) return;
-    event.preventDefault();
-    pad.setPointerCapture(event.pointerId);
-    activePointer = event.pointerId;
-    active = [toCanvas(event)];
-    strokes.push(active);
-    changed();
+  const pad = Digits.DigitPad(canvas, {
+    onChange({ final, empty }) {
+      undoButton.disabled = empty;
+      clearButton.disabled = empty;
+      correctionNote.textContent = "";
+      live.schedule(final);
+    },
+  });
+  const live = Digits.LivePrediction(pad, result, {
+    endpoint: canvas.dataset.endpoint,
+    onResult: showPrediction,
+    onIdle: showIdle,
+    onError: showError,
   });
 
-  pad.addEventListener("pointermove", (event) => {
-    if (!active || event.pointerId !== activePointer) return;
-    event.preventDefault();
-    const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
-    for (const e of events.length ? events : [event]) active.push(toCanvas(e));
-    changed();
-    schedulePrediction(DEBOUNCE_MS);
-  });
-
-  function endStroke(event) {
-    if (!active || event.pointerId !== activePointer) return;
-    active = null;
-    activePointer = null;
-    schedulePrediction(0);
-  }
-  pad.addEventListener("pointerup", endStroke);
-  pad.addEventListener("pointercancel", endStroke);
-  // No scrolling, zooming or text selection while a finger draws.
-  pad.addEventListener("touchstart", (e) => e.preventDefault(), { passive: false });
-  pad.addEventListener("contextmenu", (e) => e.preventDefault());
-
-  function undo() {
-    if (!strokes.length) return;
-    strokes.pop();
-    active = null;
-    changed();
-    schedulePrediction(0);
-  }
-
-  function clear() {
-    strokes.length = 0;
-    active = null;
-    changed();
-    schedulePrediction(0);
-  }
-
-  undoButton.addEventListener("click", undo);
-  clearButton.addEventListener("click", clear);
+  undoButton.addEventListener("click", () => pad.undo());
+  clearButton.addEventListener("click", () => pad.clear());
   document.addEventListener("keydown", (event) => {
+    if (event.target.closest && event.target.closest("input, textarea, select")) return;
     if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "z") {
       event.preventDefault();
-      undo();
+      pad.undo();
     } else if (event.key === "Escape") {
-      clear();
+      pad.clear();
     }
   });
-
-  // --- prediction -----------------------------------------------------------
-  function schedulePrediction(delay) {
-    clearTimeout(debounceTimer);
-    debounceTimer = setTimeout(predict, delay);
-  }
-
-  async function predict() {
-    const version = drawingVersion;
-    if (!strokes.length) {
-      requestSeq++; // any answer still in flight is now stale
-      showIdle();
-      result.dataset.version = String(version);
-      return;
-    }
-    if (inFlight) {
-      queued = true; // one request at a time; send the newest drawing next
-      return;
-    }
-    const seq = ++requestSeq;
-    inFlight++;
-    result.dataset.state = "pending";
-    try {
-      const response = await fetch(ENDPOINT, {
-        method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify({ image: exportPng(), include_input: true }),
-      });
-      const body = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
-      if (seq !== requestSeq) return;
-      result.dataset.version = String(version);
-      if (response.ok) showPrediction(body);
-      else if (body.code === "blank_drawing") showIdle("Keep drawing — that is too little ink to read.");
-      else showError(body.error || `The server answered ${response.status}.`);
-    } catch (err) {
-      if (seq === requestSeq) showError("Cannot reach the server. Check your connection and draw again.");
-    } finally {
-      inFlight--;
-      if (queued) {
-        queued = false;
-        predict();
-      } else if (seq === requestSeq && result.dataset.state === "pending") {
-        result.dataset.state = "ready";
-      }
-    }
-  }
 
   function setBars(probabilities) {
     const top = probabilities ? probabilities.indexOf(Math.max(...probabilities)) : -1;
@@ -216,29 +56,28 @@
   }
 
   function showIdle(message) {
-    result.dataset.state = "idle";
     result.classList.remove("unsure");
+    result.dataset.digit = "";
     digitEl.textContent = "?";
     textEl.textContent = message || "Draw a digit to see what the model thinks.";
     confidenceEl.textContent = "";
-    result.dataset.digit = "";
     setBars(null);
     inputImg.hidden = true;
     inputEmpty.hidden = false;
+    correction.hidden = true;
   }
 
   function showError(message) {
-    result.dataset.state = "error";
     result.classList.remove("unsure");
+    result.dataset.digit = "";
     digitEl.textContent = "!";
     textEl.textContent = message;
     confidenceEl.textContent = "";
-    result.dataset.digit = "";
+    correction.hidden = true;
   }
 
   function showPrediction(body) {
     const sure = body.confidence >= THRESHOLD;
-    result.dataset.state = "ready";
     result.dataset.digit = String(body.digit);
     result.classList.toggle("unsure", !sure);
     digitEl.textContent = String(body.digit);
@@ -255,9 +94,33 @@
       inputImg.hidden = false;
       inputEmpty.hidden = true;
     }
+    correction.hidden = false;
+    correction.querySelectorAll("button").forEach((b) => {
+      b.disabled = Number(b.dataset.digit) === body.digit;
+    });
   }
 
-  window.addEventListener("resize", resizeBacking);
-  resizeBacking();
+  // "Wrong? It's a …": store the drawing with the right label (source "correction").
+  correction.addEventListener("click", async (event) => {
+    const button = event.target.closest("button[data-digit]");
+    if (!button || pad.isEmpty()) return;
+    const label = Number(button.dataset.digit);
+    correctionNote.textContent = "Saving…";
+    try {
+      const { ok, body } = await Digits.postJson(correction.dataset.endpoint, {
+        image: pad.exportPng(),
+        label,
+        source: "correction",
+      });
+      correctionNote.textContent = ok
+        ? `Thanks! Saved as a ${label} — the next model learns from it.`
+        : body.error || "Could not save the drawing.";
+    } catch (err) {
+      correctionNote.textContent = "Cannot reach the server; nothing was saved.";
+    }
+  });
+
   showIdle();
+  undoButton.disabled = true;
+  clearButton.disabled = true;
 })();

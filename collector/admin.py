@@ -1,0 +1,150 @@
+"""Curating the dataset: review, find likely mislabels, relabel, export."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import F, Q
+from django.http import FileResponse, HttpResponseBadRequest
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from collector import exports, splits
+from collector.models import Drawing, SplitCounter
+
+
+class ModelDisagreesFilter(admin.SimpleListFilter):
+    title = "model disagrees with the label"
+    parameter_name = "disagrees"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes (likely mislabels first)"), ("no", "No")]
+
+    def queryset(self, request, queryset):
+        disagrees = Q(predicted_label__isnull=False) & ~Q(predicted_label=F("label"))
+        if self.value() == "yes":
+            return queryset.filter(disagrees)
+        if self.value() == "no":
+            return queryset.exclude(disagrees)
+        return queryset
+
+
+def _relabel_action(digit: int):
+    def action(modeladmin, request, queryset):
+        moved = 0
+        with transaction.atomic():
+            for drawing in queryset.select_for_update().exclude(label=digit):
+                # The split stays; only the per-label counts that steer new inserts move.
+                splits.release_split(drawing.label, drawing.split)
+                counter, _ = SplitCounter.objects.select_for_update().get_or_create(label=digit)
+                setattr(counter, drawing.split, getattr(counter, drawing.split) + 1)
+                counter.save()
+                drawing.label = digit
+                drawing.save(update_fields=["label"])
+                moved += 1
+        modeladmin.message_user(request, f"Relabelled {moved} drawing(s) as {digit}.")
+
+    action.__name__ = f"relabel_as_{digit}"
+    action.short_description = f"Relabel as {digit} (keeps the split)"
+    return action
+
+
+@admin.register(Drawing)
+class DrawingAdmin(admin.ModelAdmin):
+    list_display = (
+        "thumbnail",
+        "label",
+        "model_guess",
+        "split",
+        "status",
+        "source",
+        "created_at",
+    )
+    list_display_links = ("thumbnail", "label")
+    list_filter = ("status", "label", "split", "source", ModelDisagreesFilter)
+    search_fields = ("sha256", "writer")
+    list_per_page = 50
+    readonly_fields = (
+        "preview",
+        "sha256",
+        "split",
+        "source",
+        "writer",
+        "predicted_label",
+        "predicted_confidence",
+        "model_version",
+        "contributor",
+        "session_key",
+        "created_at",
+        "image",
+    )
+    fields = ("preview", "label", "status", *readonly_fields[1:])
+    actions = ["approve", "reject", *[_relabel_action(d) for d in range(10)]]
+    change_list_template = "admin/collector/drawing/change_list.html"
+
+    def get_ordering(self, request):
+        # Likely mislabels: the most confident disagreements are the likeliest.
+        if request.GET.get(ModelDisagreesFilter.parameter_name) == "yes":
+            return ["-predicted_confidence", "-id"]
+        return super().get_ordering(request)
+
+    @admin.display(description="drawing")
+    def thumbnail(self, obj: Drawing):
+        return format_html(
+            '<img src="{}" width="56" height="56" alt="{}" style="background:#fff;'
+            'border:1px solid #d9dee5;border-radius:4px">',
+            reverse("drawing-image", args=[obj.sha256]),
+            obj.label,
+        )
+
+    @admin.display(description="drawing")
+    def preview(self, obj: Drawing):
+        return format_html(
+            '<img src="{}" width="256" height="256" alt="{}" style="background:#fff;'
+            'border:1px solid #d9dee5;border-radius:6px">',
+            reverse("drawing-image", args=[obj.sha256]),
+            obj.label,
+        )
+
+    @admin.display(description="model's guess", ordering="predicted_confidence")
+    def model_guess(self, obj: Drawing):
+        if obj.predicted_label is None:
+            return "—"
+        mark = " ⚠" if obj.model_disagrees else ""
+        return f"{obj.predicted_label} ({obj.predicted_confidence:.0%}){mark}"
+
+    @admin.action(description="Approve (use for training)")
+    def approve(self, request, queryset):
+        n = queryset.update(status=Drawing.Status.APPROVED)
+        self.message_user(request, f"Approved {n} drawing(s).")
+
+    @admin.action(description="Reject (never used)")
+    def reject(self, request, queryset):
+        n = queryset.update(status=Drawing.Status.REJECTED)
+        self.message_user(request, f"Rejected {n} drawing(s).")
+
+    def get_urls(self):
+        return [
+            path(
+                "export/<str:fmt>/",
+                self.admin_site.admin_view(self.export_view),
+                name="collector_drawing_export",
+            ),
+            *super().get_urls(),
+        ]
+
+    def export_view(self, request, fmt: str):
+        if not request.user.is_staff or not self.has_view_permission(request):
+            return HttpResponseBadRequest("Staff only.")
+        if fmt not in exports.FORMATS:
+            return HttpResponseBadRequest(f"Unknown format {fmt!r}.")
+        try:
+            handle, filename = exports.export_to_temporary_file(fmt)
+        except exports.ExportError as exc:
+            self.message_user(request, str(exc), level=messages.ERROR)
+            return HttpResponseBadRequest(str(exc))
+        return FileResponse(handle, as_attachment=True, filename=filename)
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "export_formats": exports.FORMATS}
+        return super().changelist_view(request, extra_context)

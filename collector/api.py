@@ -1,0 +1,156 @@
+"""The contribute API and the dataset statistics."""
+
+from __future__ import annotations
+
+import logging
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from classifier import preprocessing, runtime
+from classifier.api import (
+    BadInput,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    image_bytes_from_request,
+)
+from collector import dataset
+from collector.models import Drawing
+
+logger = logging.getLogger(__name__)
+
+SOURCES_FROM_API = {"canvas", "correction"}
+
+_ERROR = inline_serializer(
+    "DrawingError", {"error": serializers.CharField(), "code": serializers.CharField()}
+)
+_DRAWING = inline_serializer(
+    "StoredDrawing",
+    {
+        "id": serializers.IntegerField(),
+        "label": serializers.IntegerField(min_value=0, max_value=9),
+        "split": serializers.ChoiceField(choices=Drawing.Split.choices),
+        "status": serializers.ChoiceField(choices=Drawing.Status.choices),
+        "total": serializers.IntegerField(help_text="drawings in the dataset now"),
+    },
+)
+
+
+def predict_quietly(data: bytes) -> dataset.Prediction | None:
+    """The model's opinion of a contribution (what makes likely mislabels findable);
+    contributing never fails for lack of it."""
+    try:
+        model_input = preprocessing.to_model_input(data)
+    except preprocessing.PreprocessingError:
+        return None  # add_drawing refuses it with the reason
+    try:
+        model = runtime.active_model()
+        probabilities = model.predictor.predict(model_input[None])[0]
+    except Exception:
+        logger.warning("No prediction stored with a contribution", exc_info=True)
+        return None
+    digit = int(probabilities.argmax())
+    return dataset.Prediction(digit, float(probabilities[digit]), model.version_id)
+
+
+class DrawingsView(APIView):
+    """Anonymous contributors are allowed (throttled); signed-in ones are credited."""
+
+    authentication_classes = [SessionAuthentication]  # enforces CSRF for signed-in users
+    permission_classes: list = []
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "contribute"
+
+    @extend_schema(
+        summary="Contribute a labelled drawing",
+        request={
+            "application/json": inline_serializer(
+                "DrawingUpload",
+                {
+                    "image": serializers.CharField(help_text="data:image/png;base64,…"),
+                    "label": serializers.IntegerField(min_value=0, max_value=9),
+                    "source": serializers.ChoiceField(
+                        choices=sorted(SOURCES_FROM_API), required=False, default="canvas"
+                    ),
+                },
+            ),
+            "multipart/form-data": inline_serializer(
+                "DrawingFile",
+                {"image": serializers.FileField(), "label": serializers.IntegerField()},
+            ),
+        },
+        responses={
+            201: _DRAWING,
+            200: _DRAWING,
+            400: _ERROR,
+            413: _ERROR,
+            429: _ERROR,
+            503: _ERROR,
+        },
+    )
+    def post(self, request):
+        data = image_bytes_from_request(request)
+        label = request.data.get("label")
+        if label is None:
+            raise BadInput('The field "label" is missing.')
+        source = request.data.get("source", "canvas")
+        if source not in SOURCES_FROM_API:
+            raise BadInput(f'"source" must be one of {", ".join(sorted(SOURCES_FROM_API))}.')
+        if not request.user.is_authenticated and request.session.session_key is None:
+            request.session.save()  # an anonymous contributor is their session
+        try:
+            drawing, created = dataset.add_drawing(
+                data,
+                label,
+                source=source,
+                prediction=predict_quietly(data),
+                contributor=request.user,
+                session_key=request.session.session_key or "",
+            )
+        except dataset.InvalidDrawing as exc:
+            raise BadInput(str(exc)) from None
+        except preprocessing.ImageTooLarge as exc:
+            raise PayloadTooLarge(str(exc)) from None
+        except preprocessing.PreprocessingError as exc:
+            error = BadInput(str(exc))
+            error.default_code = exc.code
+            raise error from None
+        except dataset.StorageUnavailable as exc:
+            raise ServiceUnavailable(str(exc)) from None
+        return Response(
+            {
+                "id": drawing.id,
+                "label": drawing.label,
+                "split": drawing.split,
+                "status": drawing.status,
+                "total": Drawing.objects.count(),
+            },
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class DatasetStatsView(APIView):
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    @extend_schema(
+        summary="Dataset counts",
+        responses={
+            200: inline_serializer(
+                "DatasetStats",
+                {
+                    "total": serializers.IntegerField(),
+                    "by_label": serializers.DictField(child=serializers.IntegerField()),
+                    "by_split": serializers.DictField(child=serializers.IntegerField()),
+                    "by_status": serializers.DictField(child=serializers.IntegerField()),
+                    "by_source": serializers.DictField(child=serializers.IntegerField()),
+                },
+            )
+        },
+    )
+    def get(self, request):
+        return Response(dataset.stats())

@@ -1,0 +1,198 @@
+"""Adding drawings to the dataset, and what the dataset looks like.
+
+``add_drawing`` is the one way in (API, pages, imports): it validates, dedupes
+by content hash, assigns the split, and writes file and row together or not at
+all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import Count
+from PIL import Image
+
+from classifier import preprocessing
+from collector import splits
+from collector.models import Drawing, drawing_path
+
+logger = logging.getLogger(__name__)
+
+
+class InvalidDrawing(ValueError):
+    """The drawing cannot be stored; the message is for the contributor."""
+
+    code = "invalid_drawing"
+
+
+class StorageUnavailable(RuntimeError):
+    """The drawing could not be written; nothing was kept."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    digit: int
+    confidence: float
+    model_version_id: int | None
+
+
+def validate_label(label) -> int:
+    if isinstance(label, bool) or not isinstance(label, int | str):
+        raise InvalidDrawing("label must be a digit from 0 to 9.")
+    if isinstance(label, str):
+        if not (label.strip().isdigit() and len(label.strip()) == 1):
+            raise InvalidDrawing("label must be a digit from 0 to 9.")
+        label = int(label)
+    if not 0 <= label <= 9:
+        raise InvalidDrawing("label must be a digit from 0 to 9.")
+    return label
+
+
+def validate_png(data: bytes) -> None:
+    """Stored drawings are PNGs that preprocessing accepts (so training can use them)."""
+    preprocessing.to_model_input(data)  # raises PreprocessingError with a clear message
+    if Image.open(io.BytesIO(data)).format != "PNG":
+        raise InvalidDrawing("Drawings are stored as PNG: send a PNG image.")
+
+
+def add_drawing(
+    data: bytes,
+    label,
+    *,
+    source: str = "canvas",
+    writer: str = "",
+    prediction: Prediction | None = None,
+    contributor=None,
+    session_key: str = "",
+    split: str | None = None,
+    status: str | None = None,
+) -> tuple[Drawing, bool]:
+    """Store a drawing, or return the existing one with the same content.
+
+    Returns ``(drawing, created)``. Raises :class:`InvalidDrawing`,
+    ``PreprocessingError`` (bad image) or :class:`StorageUnavailable`.
+    """
+    label = validate_label(label)
+    if split is not None and split not in splits.SPLITS:
+        raise InvalidDrawing(f"Unknown split {split!r}.")
+    if status is not None and status not in Drawing.Status.values:
+        raise InvalidDrawing(f"Unknown status {status!r}.")
+    validate_png(data)
+    sha = hashlib.sha256(data).hexdigest()
+    existing = Drawing.objects.filter(sha256=sha).first()
+    if existing is not None:
+        return existing, False
+    if status is None:
+        status = Drawing.Status.APPROVED if settings.DIGITS_AUTO_APPROVE else Drawing.Status.PENDING
+
+    drawing = Drawing(
+        sha256=sha,
+        label=label,
+        source=source,
+        writer=writer,
+        contributor=contributor if getattr(contributor, "is_authenticated", False) else None,
+        session_key=session_key or "",
+        status=status,
+    )
+    if prediction is not None:
+        drawing.predicted_label = prediction.digit
+        drawing.predicted_confidence = prediction.confidence
+        drawing.model_version_id = prediction.model_version_id
+    path = drawing_path(drawing, "")
+    name = path
+    wrote_file = False
+    try:
+        with transaction.atomic():
+            drawing.split = splits.claim_split(label, sha, forced=split)
+            if default_storage.exists(path):
+                # Left by an earlier attempt that died before its row: same
+                # content by construction (the name is its hash), so reuse it.
+                name = path
+            else:
+                name = default_storage.save(path, ContentFile(data))
+                wrote_file = True
+            drawing.image.name = name
+            drawing.save()
+    except IntegrityError:
+        # A concurrent request stored the same drawing first.
+        if wrote_file:
+            _delete_quietly(name)
+        winner = Drawing.objects.filter(sha256=sha).first()
+        if winner is None:
+            raise
+        return winner, False
+    except OSError as exc:
+        if wrote_file:
+            _delete_quietly(name)
+        logger.exception("Could not store drawing %s", sha)
+        raise StorageUnavailable("The drawing could not be saved right now; try again.") from exc
+    except BaseException:
+        if wrote_file:
+            _delete_quietly(name)
+        raise
+    return drawing, True
+
+
+def _delete_quietly(name: str) -> None:
+    try:
+        default_storage.delete(name)
+    except OSError:
+        logger.exception("Could not remove %s after a failed insert", name)
+
+
+def delete_drawing_file(drawing: Drawing) -> None:
+    """After a drawing's row is gone (and committed), remove its file and un-count it."""
+    name = drawing.image.name
+    label, split = drawing.label, drawing.split
+
+    def cleanup() -> None:
+        if name and not Drawing.objects.filter(image=name).exists():
+            _delete_quietly(name)
+        with transaction.atomic():
+            splits.release_split(label, split)
+
+    transaction.on_commit(cleanup)
+
+
+def stats() -> dict:
+    """Counts for the dataset page and ``/api/dataset/stats/`` (every stored drawing)."""
+
+    def grouped(field: str, keys) -> dict:
+        counts = dict(Drawing.objects.values_list(field).annotate(n=Count("id")).order_by())
+        return {str(key): counts.get(key, 0) for key in keys} | {
+            str(k): v for k, v in counts.items() if k not in keys
+        }
+
+    by_label_split = {str(label): {split: 0 for split in splits.SPLITS} for label in range(10)}
+    for label, split, n in (
+        Drawing.objects.values_list("label", "split").annotate(n=Count("id")).order_by()
+    ):
+        by_label_split[str(label)][split] = n
+    return {
+        "total": Drawing.objects.count(),
+        "by_label": grouped("label", range(10)),
+        "by_split": grouped("split", list(splits.SPLITS)),
+        "by_status": grouped("status", list(Drawing.Status.values)),
+        "by_source": dict(
+            Drawing.objects.values_list("source").annotate(n=Count("id")).order_by("source")
+        ),
+        "by_label_split": by_label_split,
+    }
+
+
+def digits_most_needed() -> list[int]:
+    """Digits ordered by how few usable (not rejected) drawings they have."""
+    counts = dict(
+        Drawing.objects.exclude(status=Drawing.Status.REJECTED)
+        .values_list("label")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return sorted(range(10), key=lambda digit: (counts.get(digit, 0), digit))

@@ -1,0 +1,146 @@
+"""Exporting the dataset: original PNGs with a manifest, or 28×28 model inputs.
+
+``zip`` is the lossless one (a backup, and what ``import_drawings zip`` reads
+back with the same labels, splits and statuses). ``npz``, ``idx`` and
+``kaggle-csv`` carry the model inputs made by ``classifier.preprocessing``.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import tempfile
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+from django.core.files.storage import default_storage
+
+from classifier import preprocessing
+from collector.models import Drawing
+
+FORMATS = ("zip", "npz", "idx", "kaggle-csv")
+MANIFEST_FIELDS = ("file", "sha256", "label", "split", "status", "source", "writer", "created")
+
+
+class ExportError(RuntimeError):
+    pass
+
+
+def drawings_for(status: str) -> Iterable[Drawing]:
+    queryset = Drawing.objects.order_by("id")
+    if status != "all":
+        queryset = queryset.filter(status=status)
+    return queryset.iterator(chunk_size=500)
+
+
+def _read(drawing: Drawing) -> bytes:
+    with default_storage.open(drawing.image.name, "rb") as handle:
+        return handle.read()
+
+
+def write_zip(out, status: str = "all") -> int:
+    count = 0
+    manifest = io.StringIO()
+    writer = csv.writer(manifest)
+    writer.writerow(MANIFEST_FIELDS)
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
+        for drawing in drawings_for(status):
+            name = f"drawings/{drawing.sha256}.png"
+            archive.writestr(name, _read(drawing))  # PNGs are compressed already
+            writer.writerow(
+                [
+                    name,
+                    drawing.sha256,
+                    drawing.label,
+                    drawing.split,
+                    drawing.status,
+                    drawing.source,
+                    drawing.writer,
+                    drawing.created_at.isoformat(),
+                ]
+            )
+            count += 1
+        archive.writestr("manifest.csv", manifest.getvalue())
+    return count
+
+
+def model_inputs(status: str) -> dict[str, np.ndarray]:
+    rows = list(drawings_for(status))
+    if not rows:
+        raise ExportError("No drawings to export.")
+    x = np.stack([preprocessing.to_model_input(_read(d)) for d in rows])
+    return {
+        "x": np.round(x * 255).astype(np.uint8),
+        "y": np.array([d.label for d in rows], dtype=np.uint8),
+        "split": np.array([d.split for d in rows]),
+        "status": np.array([d.status for d in rows]),
+        "sha256": np.array([d.sha256 for d in rows]),
+    }
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """MNIST's IDX format: magic (0, 0, 0x08 = ubyte, ndim), big-endian sizes, data."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(n).to_bytes(4, "big") for n in array.shape
+    )
+    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+
+
+def write_model_inputs(out, fmt: str, status: str = "approved") -> int:
+    data = model_inputs(status)
+    if fmt == "npz":
+        np.savez_compressed(out, **data)
+    elif fmt == "idx":
+        with zipfile.ZipFile(out, "w") as archive:
+            for split in ("train", "val", "test"):
+                mask = data["split"] == split
+                archive.writestr(
+                    f"{split}-images-idx3-ubyte.gz", gzip.compress(idx_bytes(data["x"][mask]))
+                )
+                archive.writestr(
+                    f"{split}-labels-idx1-ubyte.gz", gzip.compress(idx_bytes(data["y"][mask]))
+                )
+    elif fmt == "kaggle-csv":
+        text = io.TextIOWrapper(out, encoding="ascii", newline="")
+        writer = csv.writer(text)
+        writer.writerow(["label", *(f"pixel{i}" for i in range(784))])
+        for label, image in zip(data["y"], data["x"].reshape(len(data["x"]), -1), strict=True):
+            writer.writerow([int(label), *image.tolist()])
+        text.flush()
+        text.detach()
+    else:
+        raise ExportError(f"Unknown format {fmt!r}; choose one of {', '.join(FORMATS)}.")
+    return len(data["y"])
+
+
+def export(path: Path, fmt: str, status: str | None = None) -> int:
+    """Write the export to ``path`` atomically (a temporary file, then a rename)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        with open(tmp, "wb") as out:
+            if fmt == "zip":
+                count = write_zip(out, status or "all")
+            else:
+                count = write_model_inputs(out, fmt, status or "approved")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return count
+
+
+SUFFIX = {"zip": ".zip", "npz": ".npz", "idx": "-idx.zip", "kaggle-csv": ".csv"}
+
+
+def export_to_temporary_file(fmt: str, status: str | None = None):
+    """For downloads: an open temporary file (deleted on close) and a file name."""
+    handle = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it
+    if fmt == "zip":
+        write_zip(handle, status or "all")
+    else:
+        write_model_inputs(handle, fmt, status or "approved")
+    handle.seek(0)
+    return handle, f"digits-dataset{SUFFIX[fmt]}"

@@ -1,0 +1,55 @@
+"""``manage.py import_drawings pendigits FILE | folder DIR | zip FILE``."""
+
+from __future__ import annotations
+
+import time
+import zipfile
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from collector import imports
+from collector.models import Drawing
+from training.datasets import DatasetError
+
+KINDS = {
+    "pendigits": imports.pendigits_items,
+    "folder": imports.folder_items,
+    "zip": imports.zip_items,
+}
+
+
+class Command(BaseCommand):
+    help = (
+        "Import drawings (idempotent): UNIPEN pen digits rendered like the canvas, a folder "
+        "with one sub-folder per label, or a zip made by export_dataset."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("kind", choices=sorted(KINDS))
+        parser.add_argument("path", type=Path)
+        parser.add_argument(
+            "--status",
+            choices=Drawing.Status.values,
+            default=None,
+            help="status of imported drawings (default: approved; zip keeps its own)",
+        )
+
+    def handle(self, *args, kind: str, path: Path, status: str | None, **options):
+        if not path.exists():
+            raise CommandError(f"{path} does not exist.")
+        if kind == "folder" and not path.is_dir():
+            raise CommandError(f"{path} is not a folder.")
+        started = time.monotonic()
+        try:
+            items = list(KINDS[kind](path))
+        except (DatasetError, OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+            raise CommandError(f"Cannot read {path}: {exc}") from exc
+        # A zip export keeps each drawing's own status; other imports are approved
+        # by default (running the import is the admin's decision).
+        default_status = status or (None if kind == "zip" else Drawing.Status.APPROVED)
+        with tqdm(total=len(items), unit="drawing", disable=options["verbosity"] == 0) as bar:
+            summary = imports.run_import(iter(items), status=default_status, progress=bar.update)
+        seconds = time.monotonic() - started
+        self.stdout.write(f"{kind} {path}: {summary.line()} in {seconds:.1f} s")

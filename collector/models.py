@@ -1,0 +1,81 @@
+"""Contributed drawings: the dataset people build.
+
+A drawing is kept exactly as the canvas sent it (256×256 RGBA PNG), stored
+under its content hash, so better preprocessing can later be replayed over
+the whole dataset and a duplicate is recognised for free.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+
+def drawing_path(instance: Drawing, filename: str) -> str:
+    return f"drawings/{instance.sha256[:2]}/{instance.sha256}.png"
+
+
+class Drawing(models.Model):
+    class Split(models.TextChoices):
+        TRAIN = "train"
+        VAL = "val"
+        TEST = "test"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+
+    image = models.FileField(upload_to=drawing_path, max_length=255)
+    sha256 = models.CharField(max_length=64, unique=True)
+    label = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(0), MaxValueValidator(9)], db_index=True
+    )
+    source = models.CharField(max_length=32, default="canvas", db_index=True)
+    # For imports: who wrote it in the original dataset, so splits by writer stay possible.
+    writer = models.CharField(max_length=64, blank=True)
+    predicted_label = models.PositiveSmallIntegerField(null=True, blank=True)
+    predicted_confidence = models.FloatField(null=True, blank=True)
+    model_version = models.ForeignKey(
+        "classifier.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL
+    )
+    split = models.CharField(max_length=5, choices=Split.choices, editable=False, db_index=True)
+    status = models.CharField(
+        max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    contributor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    # Anonymous contributors are a session key, never a raw IP address.
+    session_key = models.CharField(max_length=40, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(label__gte=0, label__lte=9), name="drawing_label_is_a_digit"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.split}, {self.status}) {self.sha256[:10]}"
+
+    @property
+    def model_disagrees(self) -> bool:
+        return self.predicted_label is not None and self.predicted_label != self.label
+
+
+class SplitCounter(models.Model):
+    """Per-label split counts, the lock that keeps splits stratified under
+    concurrent inserts (rows are locked with SELECT … FOR UPDATE; SQLite's
+    immediate transactions serialise writers anyway)."""
+
+    label = models.PositiveSmallIntegerField(primary_key=True)
+    train = models.PositiveIntegerField(default=0)
+    val = models.PositiveIntegerField(default=0)
+    test = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.train}/{self.val}/{self.test}"

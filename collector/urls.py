@@ -1,0 +1,11 @@
+from django.urls import path
+
+from collector import api, views
+
+urlpatterns = [
+    path("contribute/", views.contribute, name="contribute"),
+    path("dataset/", views.dataset_page, name="dataset"),
+    path("drawings/<str:sha256>.png", views.drawing_image, name="drawing-image"),
+    path("api/drawings/", api.DrawingsView.as_view(), name="api-drawings"),
+    path("api/dataset/stats/", api.DatasetStatsView.as_view(), name="api-dataset-stats"),
+]

@@ -1,0 +1,65 @@
+"""The contribute page, the public dataset page, and drawing images."""
+
+from __future__ import annotations
+
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from classifier import preprocessing
+from collector import dataset
+from collector.models import Drawing
+
+
+def contribute(request):
+    needed = dataset.digits_most_needed()
+    return render(
+        request,
+        "collector/contribute.html",
+        {
+            "canvas_size": preprocessing.CANVAS_SIZE,
+            "stroke_width": preprocessing.CANVAS_STROKE_WIDTH,
+            "target": needed[0],
+            "target_str": str(needed[0]),
+            "needed": needed,
+            "total": Drawing.objects.count(),
+        },
+    )
+
+
+def dataset_page(request):
+    stats = dataset.stats()
+    largest = max([sum(s.values()) for s in stats["by_label_split"].values()] + [1])
+    rows = []
+    for label, counts in stats["by_label_split"].items():
+        total = sum(counts.values())
+        rows.append(
+            {
+                "label": label,
+                "total": total,
+                **counts,
+                **{f"{split}_pct": round(100 * n / largest, 2) for split, n in counts.items()},
+            }
+        )
+    recent = Drawing.objects.filter(status=Drawing.Status.APPROVED)[:24]
+    return render(
+        request, "collector/dataset.html", {"stats": stats, "rows": rows, "recent": recent}
+    )
+
+
+@require_GET
+def drawing_image(request, sha256: str):
+    """A drawing's PNG. Approved drawings are public; the rest are for staff."""
+    drawing = get_object_or_404(Drawing, sha256=sha256)
+    if drawing.status != Drawing.Status.APPROVED and not request.user.is_staff:
+        raise Http404
+    try:
+        handle = default_storage.open(drawing.image.name, "rb")
+    except OSError:
+        raise Http404 from None
+    response = FileResponse(handle, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response

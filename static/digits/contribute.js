@@ -1,0 +1,104 @@
+// The contribute page: draw the digit asked for (or pick one), see the model's
+// guess, add it to the dataset, and get the next digit we need most.
+(() => {
+  "use strict";
+
+  const canvas = document.getElementById("pad");
+  const result = document.getElementById("result");
+  const guess = document.getElementById("guess");
+  const submit = document.getElementById("submit");
+  const undoButton = document.getElementById("undo");
+  const clearButton = document.getElementById("clear");
+  const picker = document.getElementById("picker");
+  const targetEl = document.getElementById("target-digit");
+  const placeholder = canvas.parentElement.querySelector(".pad-placeholder");
+  const thanks = document.getElementById("thanks");
+  const totalEl = document.getElementById("dataset-total");
+  let needed = canvas.dataset.needed.split(",").map(Number);
+  let target = Number(targetEl.textContent);
+
+  const pad = Digits.DigitPad(canvas, {
+    onChange({ final, empty }) {
+      submit.disabled = empty;
+      undoButton.disabled = empty;
+      clearButton.disabled = empty;
+      if (!empty) thanks.hidden = true;
+      live.schedule(final);
+    },
+  });
+  const live = Digits.LivePrediction(pad, result, {
+    endpoint: canvas.dataset.endpoint,
+    onResult(body) {
+      const match = body.digit === target;
+      guess.textContent = match
+        ? `A ${body.digit} (${(body.confidence * 100).toFixed(0)}%) — looks right.`
+        : `A ${body.digit}? (${(body.confidence * 100).toFixed(0)}%) — if you drew a ${target}, add it anyway: those teach the most.`;
+    },
+    onIdle(message) {
+      guess.textContent = message || "Start drawing…";
+    },
+    onError(message) {
+      guess.textContent = message;
+    },
+  });
+
+  function setTarget(digit) {
+    target = digit;
+    targetEl.textContent = String(digit);
+    placeholder.textContent = `draw a ${digit}`;
+    picker.querySelectorAll("button").forEach((b) => {
+      b.setAttribute("aria-checked", String(Number(b.dataset.digit) === digit));
+    });
+  }
+
+  picker.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-digit]");
+    if (button) setTarget(Number(button.dataset.digit));
+  });
+  undoButton.addEventListener("click", () => pad.undo());
+  clearButton.addEventListener("click", () => pad.clear());
+  document.addEventListener("keydown", (event) => {
+    if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "z") {
+      event.preventDefault();
+      pad.undo();
+    } else if (event.key === "Escape") {
+      pad.clear();
+    }
+  });
+
+  submit.addEventListener("click", async () => {
+    if (pad.isEmpty()) return;
+    submit.disabled = true;
+    thanks.hidden = false;
+    thanks.textContent = "Saving…";
+    try {
+      const { ok, status, body } = await Digits.postJson(canvas.dataset.drawings, {
+        image: pad.exportPng(),
+        label: target,
+      });
+      if (!ok) {
+        thanks.textContent = body.error || `Not saved (error ${status}).`;
+        submit.disabled = false;
+        return;
+      }
+      totalEl.textContent = String(body.total);
+      thanks.textContent =
+        status === 201
+          ? `Thank you! Your ${body.label} is drawing #${body.total} in the dataset.`
+          : "We already had exactly this drawing — nothing new was added.";
+      thanks.dataset.saved = String(body.id);
+      // Next, ask for the digit we need most (rotate so we do not repeat).
+      needed = needed.filter((d) => d !== body.label).concat([body.label]);
+      setTarget(needed[0]);
+      pad.clear();
+    } catch (err) {
+      thanks.textContent = "Cannot reach the server; nothing was saved. Try again.";
+      submit.disabled = false;
+    }
+  });
+
+  setTarget(target);
+  submit.disabled = true;
+  undoButton.disabled = true;
+  clearButton.disabled = true;
+})();

@@ -1,0 +1,206 @@
+// The drawing pad and live prediction, shared by the draw and contribute pages.
+//
+// Strokes are kept as points in 256×256 canvas units. The visible canvas is
+// redrawn from them at the screen's pixel density (crisp on high-DPI screens,
+// any CSS size), and the PNG sent to the server is rendered from the same
+// strokes on an offscreen 256×256 canvas: one drawing, two resolutions.
+(() => {
+  "use strict";
+
+  function csrfToken() {
+    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  // POST JSON; answers {ok, status, body} and never throws for HTTP errors.
+  async function postJson(url, payload) {
+    const response = await fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {
+        "Content-Type": "application/json",
+        Accept: "application/json",
+        "X-CSRFToken": csrfToken(),
+      },
+      body: JSON.stringify(payload),
+    });
+    const body = await response.json().catch(() => ({ error: `The server answered ${response.status}.` }));
+    return { ok: response.ok, status: response.status, body };
+  }
+
+  function DigitPad(canvas, { onChange } = {}) {
+    const SIZE = Number(canvas.dataset.size);
+    const STROKE = Number(canvas.dataset.stroke);
+    const frame = canvas.parentElement;
+    const strokes = [];
+    let active = null;
+    let activePointer = null;
+    let version = 0;
+
+    function paint(ctx, scale) {
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      ctx.clearRect(0, 0, ctx.canvas.width, ctx.canvas.height);
+      ctx.setTransform(scale, 0, 0, scale, 0, 0);
+      ctx.lineCap = "round";
+      ctx.lineJoin = "round";
+      ctx.lineWidth = STROKE;
+      ctx.strokeStyle = "#000";
+      ctx.fillStyle = "#000";
+      for (const stroke of strokes) {
+        ctx.beginPath();
+        if (stroke.length === 1) {
+          ctx.arc(stroke[0][0], stroke[0][1], STROKE / 2, 0, Math.PI * 2);
+          ctx.fill();
+          continue;
+        }
+        ctx.moveTo(stroke[0][0], stroke[0][1]);
+        for (let i = 1; i < stroke.length; i++) ctx.lineTo(stroke[i][0], stroke[i][1]);
+        ctx.stroke();
+      }
+    }
+
+    function redraw() {
+      paint(canvas.getContext("2d"), canvas.width / SIZE);
+      frame.classList.toggle("has-ink", strokes.length > 0);
+    }
+
+    function changed(final) {
+      version++;
+      canvas.dataset.version = String(version);
+      redraw();
+      if (onChange) onChange({ final, empty: strokes.length === 0 });
+    }
+
+    function resizeBacking() {
+      const rect = canvas.getBoundingClientRect();
+      const px = Math.max(SIZE, Math.round(rect.width * (window.devicePixelRatio || 1)));
+      if (canvas.width !== px) {
+        canvas.width = px;
+        canvas.height = px;
+      }
+      redraw();
+    }
+
+    function toCanvas(event) {
+      const rect = canvas.getBoundingClientRect();
+      return [
+        ((event.clientX - rect.left) / rect.width) * SIZE,
+        ((event.clientY - rect.top) / rect.height) * SIZE,
+      ];
+    }
+
+    canvas.addEventListener("pointerdown", (event) => {
+      if (event.button !== 0 || active) return;
+      event.preventDefault();
+      canvas.setPointerCapture(event.pointerId);
+      activePointer = event.pointerId;
+      active = [toCanvas(event)];
+      strokes.push(active);
+      changed(false);
+    });
+    canvas.addEventListener("pointermove", (event) => {
+      if (!active || event.pointerId !== activePointer) return;
+      event.preventDefault();
+      const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
+      for (const e of events.length ? events : [event]) active.push(toCanvas(e));
+      changed(false);
+    });
+    function endStroke(event) {
+      if (!active || event.pointerId !== activePointer) return;
+      active = null;
+      activePointer = null;
+      changed(true);
+    }
+    canvas.addEventListener("pointerup", endStroke);
+    canvas.addEventListener("pointercancel", endStroke);
+    // No scrolling, zooming or text selection while a finger draws.
+    canvas.addEventListener("touchstart", (e) => e.preventDefault(), { passive: false });
+    canvas.addEventListener("contextmenu", (e) => e.preventDefault());
+    window.addEventListener("resize", resizeBacking);
+    resizeBacking();
+
+    return {
+      get version() {
+        return version;
+      },
+      isEmpty: () => strokes.length === 0,
+      undo() {
+        if (!strokes.length) return;
+        strokes.pop();
+        active = null;
+        changed(true);
+      },
+      clear() {
+        if (!strokes.length) return;
+        strokes.length = 0;
+        active = null;
+        changed(true);
+      },
+      exportPng() {
+        const off = document.createElement("canvas");
+        off.width = SIZE;
+        off.height = SIZE;
+        paint(off.getContext("2d"), 1);
+        return off.toDataURL("image/png");
+      },
+    };
+  }
+
+  // Live predictions for a pad: debounced while drawing, at once on pen-up, one
+  // request in flight at a time, and every answer tagged with the drawing
+  // version it answers (`data-version` on `resultEl`), so stale answers never show.
+  function LivePrediction(pad, resultEl, { endpoint, onResult, onIdle, onError, debounceMs = 120 }) {
+    let timer = null;
+    let seq = 0;
+    let inFlight = false;
+    let queued = false;
+
+    async function run() {
+      const version = pad.version;
+      if (pad.isEmpty()) {
+        seq++; // an answer still in flight is now stale
+        resultEl.dataset.state = "idle";
+        resultEl.dataset.version = String(version);
+        onIdle();
+        return;
+      }
+      if (inFlight) {
+        queued = true;
+        return;
+      }
+      const mine = ++seq;
+      inFlight = true;
+      resultEl.dataset.state = "pending";
+      try {
+        const { ok, body } = await postJson(endpoint, { image: pad.exportPng(), include_input: true });
+        if (mine !== seq) return;
+        resultEl.dataset.version = String(version);
+        resultEl.dataset.state = ok ? "ready" : body.code === "blank_drawing" ? "idle" : "error";
+        if (ok) onResult(body);
+        else if (body.code === "blank_drawing") onIdle("Keep drawing — that is too little ink to read.");
+        else onError(body.error || "The server could not read the drawing.");
+      } catch (err) {
+        if (mine === seq) {
+          resultEl.dataset.state = "error";
+          resultEl.dataset.version = String(version);
+          onError("Cannot reach the server. Check your connection and draw again.");
+        }
+      } finally {
+        inFlight = false;
+        if (queued) {
+          queued = false;
+          run();
+        }
+      }
+    }
+
+    return {
+      schedule(immediately) {
+        clearTimeout(timer);
+        timer = setTimeout(run, immediately ? 0 : debounceMs);
+      },
+    };
+  }
+
+  window.Digits = { DigitPad, LivePrediction, postJson };
+})();

@@ -1,0 +1,80 @@
+"""The contribute and dataset pages, drawing images, and the admin's curation tools."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from collector import dataset
+from collector.models import Drawing, SplitCounter
+
+
+def test_contribute_asks_for_the_digit_with_fewest_drawings(client, db, canvas_png):
+    for label in range(10):
+        if label != 6:
+            dataset.add_drawing(canvas_png(label), label)
+    response = client.get("/contribute/")
+    assert response.status_code == 200
+    assert response.context["target"] == 6
+    assert b'id="target-digit" class="target">6<' in response.content
+
+
+def test_dataset_page_shows_counts_and_only_approved_thumbnails(client, db, canvas_png):
+    approved, _ = dataset.add_drawing(canvas_png(2), 2, status="approved")
+    pending, _ = dataset.add_drawing(canvas_png(5), 5)
+    page = client.get("/dataset/")
+    assert page.status_code == 200
+    assert reverse("drawing-image", args=[approved.sha256]).encode() in page.content
+    assert reverse("drawing-image", args=[pending.sha256]).encode() not in page.content
+    image = client.get(reverse("drawing-image", args=[approved.sha256]))
+    assert image.status_code == 200 and image["Content-Type"] == "image/png"
+    assert image["X-Content-Type-Options"] == "nosniff"
+    assert client.get(reverse("drawing-image", args=[pending.sha256])).status_code == 404
+
+
+@pytest.fixture
+def staff_client(client, django_user_model):
+    user = django_user_model.objects.create_superuser("admin", "a@example.com", "pw-for-tests-only")
+    client.force_login(user)
+    return client
+
+
+def test_admin_lists_thumbnails_and_finds_likely_mislabels(staff_client, canvas_png):
+    from collector.dataset import Prediction
+
+    right, _ = dataset.add_drawing(canvas_png(4), 4, prediction=Prediction(4, 0.99, None))
+    sure_wrong, _ = dataset.add_drawing(canvas_png(7), 1, prediction=Prediction(7, 0.97, None))
+    unsure_wrong, _ = dataset.add_drawing(canvas_png(3), 5, prediction=Prediction(3, 0.55, None))
+    page = staff_client.get("/admin/collector/drawing/?disagrees=yes")
+    assert page.status_code == 200
+    listed = list(page.context["cl"].result_list)
+    assert listed == [sure_wrong, unsure_wrong]
+    assert b'<img src="/drawings/' in page.content
+    assert staff_client.get(reverse("drawing-image", args=[right.sha256])).status_code == 200
+
+
+def test_admin_bulk_actions_keep_the_split(staff_client, canvas_png):
+    drawing, _ = dataset.add_drawing(canvas_png(7), 1)
+    split = drawing.split
+    staff_client.post(
+        "/admin/collector/drawing/",
+        {"action": "relabel_as_7", "_selected_action": [drawing.pk]},
+    )
+    staff_client.post(
+        "/admin/collector/drawing/", {"action": "approve", "_selected_action": [drawing.pk]}
+    )
+    drawing.refresh_from_db()
+    assert (drawing.label, drawing.split, drawing.status) == (7, split, "approved")
+    assert getattr(SplitCounter.objects.get(label=7), split) == 1
+    assert getattr(SplitCounter.objects.get(label=1), split) == 0
+
+
+def test_admin_export_download_is_for_staff_only(client, staff_client, canvas_png):
+    dataset.add_drawing(canvas_png(0), 0)
+    response = staff_client.get("/admin/collector/drawing/export/zip/")
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith('attachment; filename="digits-dataset.zip"')
+    client.logout()
+    anonymous = client.get("/admin/collector/drawing/export/zip/")
+    assert anonymous.status_code == 302 and "/admin/login/" in anonymous["Location"]
+    assert Drawing.objects.count() == 1

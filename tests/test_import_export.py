@@ -1,0 +1,123 @@
+"""import_drawings and export_dataset: idempotent imports and a lossless round trip."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zipfile
+from collections import Counter
+
+import numpy as np
+import pytest
+from django.core.management import CommandError, call_command
+
+from collector import dataset
+from collector.models import Drawing
+from training import datasets
+
+
+def run(*args) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out, verbosity=0)
+    return out.getvalue()
+
+
+@pytest.fixture
+def small_pendigits(tmp_path):
+    """The first 60 digits of the shared UNIPEN file, as a UNIPEN file of their own."""
+    text = gzip.decompress(datasets.pendigits_path().read_bytes()).decode("ascii")
+    segments = text.split(".SEGMENT")
+    small = ".SEGMENT".join(segments[:61])
+    path = tmp_path / "small.tra.gz"
+    path.write_bytes(gzip.compress(small.encode("ascii")))
+    return path
+
+
+def test_pendigits_import_is_idempotent_and_keeps_writers(db, small_pendigits, monkeypatch):
+    monkeypatch.setattr(datasets, "_verified", lambda path, digest: path)  # our own small file
+    first = run("import_drawings", "pendigits", str(small_pendigits))
+    assert "added=60 skipped=0 refused=0" in first
+    second = run("import_drawings", "pendigits", str(small_pendigits))
+    assert "added=0 skipped=60" in second
+    assert Drawing.objects.count() == 60
+    drawing = Drawing.objects.first()
+    assert drawing.source == "import:pendigits" and drawing.writer.isdigit()
+    assert drawing.status == "approved"
+
+
+def test_folder_import_reports_what_it_refused(db, tmp_path, canvas_png):
+    (tmp_path / "3").mkdir()
+    (tmp_path / "3" / "a.png").write_bytes(canvas_png(3))
+    (tmp_path / "3" / "broken.png").write_bytes(b"not a png")
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "b.png").write_bytes(canvas_png(4))
+    output = run("import_drawings", "folder", str(tmp_path), "--status", "pending")
+    assert "added=1 skipped=0 refused=2" in output
+    assert "not a readable image" in output and "digit from 0 to 9" in output
+    assert Drawing.objects.get().status == "pending"
+
+
+def test_export_then_import_into_an_empty_database_gives_everything_back(
+    db, tmp_path, canvas_png, settings
+):
+    # given a dataset with mixed labels, splits and statuses
+    for label in range(10):
+        for index in range(3):
+            dataset.add_drawing(canvas_png(label, index), label)
+    Drawing.objects.filter(label__in=(2, 5)).update(status="approved")
+    Drawing.objects.filter(label=9).update(status="rejected")
+    before = {d.sha256: (d.label, d.split, d.status, d.source) for d in Drawing.objects.all()}
+    # when exported, the database emptied (files too), and the export imported
+    archive = tmp_path / "dataset.zip"
+    assert "exported 30 drawings" in run("export_dataset", "--format", "zip", str(archive))
+    Drawing.objects.all().delete()
+    settings.MEDIA_ROOT = tmp_path / "fresh-media"
+    run("import_drawings", "zip", str(archive))
+    # then every drawing comes back with the same bytes, label, split and status
+    after = {d.sha256: (d.label, d.split, d.status, d.source) for d in Drawing.objects.all()}
+    assert after == before
+    with zipfile.ZipFile(archive) as z:
+        assert z.read("manifest.csv").decode().splitlines()[0] == (
+            "file,sha256,label,split,status,source,writer,created"
+        )
+
+
+def test_model_input_exports(db, tmp_path, canvas_png):
+    for label in range(10):
+        dataset.add_drawing(canvas_png(label), label, status="approved")
+    dataset.add_drawing(canvas_png(0, 1), 0, status="pending")
+    run("export_dataset", "--format", "npz", str(tmp_path / "d.npz"))
+    with np.load(tmp_path / "d.npz") as data:
+        assert data["x"].shape == (10, 28, 28) and data["x"].dtype == np.uint8
+        assert sorted(data["y"].tolist()) == list(range(10))
+    run("export_dataset", "--format", "kaggle-csv", str(tmp_path / "d.csv"))
+    lines = (tmp_path / "d.csv").read_text().splitlines()
+    assert lines[0].startswith("label,pixel0,") and lines[0].endswith(",pixel783")
+    assert len(lines) == 11 and len(lines[1].split(",")) == 785
+    run("export_dataset", "--format", "idx", "--status", "all", str(tmp_path / "d.zip"))
+    with zipfile.ZipFile(tmp_path / "d.zip") as z:
+        labels = [
+            datasets.parse_idx(gzip.decompress(z.read(f"{s}-labels-idx1-ubyte.gz")))
+            for s in ("train", "val", "test")
+        ]
+        images = datasets.parse_idx(gzip.decompress(z.read("train-images-idx3-ubyte.gz")))
+    assert sum(len(x) for x in labels) == 11 and images.shape[1:] == (28, 28)
+
+
+def test_export_with_nothing_to_export(db, tmp_path):
+    with pytest.raises(CommandError, match="No drawings"):
+        run("export_dataset", "--format", "npz", str(tmp_path / "d.npz"))
+    assert not (tmp_path / "d.npz").exists()
+
+
+def test_split_proportions_hold_per_label(db, canvas_png):
+    for label in (1, 7):
+        for index in range(20):
+            dataset.add_drawing(canvas_png(label, index), label)
+    per_label = Counter(Drawing.objects.values_list("label", "split"))
+    for label in (1, 7):
+        assert (
+            per_label[(label, "train")],
+            per_label[(label, "val")],
+            per_label[(label, "test")],
+        ) == (16, 2, 2)
