@@ -1,6 +1,19 @@
 from django.contrib import admin
+from django.core.files.storage import default_storage
+from django.utils.html import format_html, format_html_join
 
-from classifier.models import ModelVersion
+from classifier.models import ModelVersion, Promotion
+
+
+class PromotionInline(admin.TabularInline):
+    model = Promotion
+    fk_name = "version"
+    extra = 0
+    can_delete = False
+    readonly_fields = ("previous", "promoted_by", "reason", "created_at")
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(ModelVersion)
@@ -8,22 +21,29 @@ class ModelVersionAdmin(admin.ModelAdmin):
     list_display = (
         "version",
         "architecture",
-        "is_active",
+        "status",
         "mnist_accuracy",
         "pendigits_accuracy",
         "created_at",
     )
-    list_filter = ("is_active", "architecture")
+    list_filter = ("status", "architecture")
     readonly_fields = (
         "version",
         "architecture",
+        "status",
         "tflite",
         "keras",
+        "report_plots",
+        "rejection_reasons",
         "metrics",
         "created_at",
-        "is_active",
     )
+    exclude = ("plots",)
+    inlines = [PromotionInline]
     actions = ["promote_selected"]
+
+    def has_add_permission(self, request):
+        return False  # versions come from training runs and the registry, not forms
 
     @admin.display(description="MNIST test")
     def mnist_accuracy(self, obj: ModelVersion) -> str:
@@ -35,11 +55,22 @@ class ModelVersionAdmin(admin.ModelAdmin):
         value = obj.test_accuracy("pendigits")
         return "—" if value is None else f"{value * 100:.2f}%"
 
+    @admin.display(description="report")
+    def report_plots(self, obj: ModelVersion):
+        if not obj.plots:
+            return "—"
+        return format_html_join(
+            "",
+            '<figure style="margin:0 0 1rem"><img src="{}" style="max-width:720px;'
+            'border:1px solid #ddd"><figcaption>{}</figcaption></figure>',
+            ((default_storage.url(name), name.rsplit("/", 1)[-1]) for name in obj.plots),
+        ) or format_html("—")
+
     @admin.action(description="Make the selected version active")
     def promote_selected(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version to make active.", level="error")
             return
         version = queryset.get()
-        version.promote()
+        version.promote(by=request.user, reason="promoted by hand in the admin")
         self.message_user(request, f"Version {version.version} is now active.")

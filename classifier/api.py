@@ -106,9 +106,9 @@ def image_bytes_from_request(request) -> bytes:
                 f"The image is {upload.size} bytes; the limit is {preprocessing.MAX_IMAGE_BYTES}."
             )
         return upload.read()
-    value = data.get("image")
-    if value is None:
+    if "image" not in data:
         raise BadInput('The field "image" is missing.')
+    value = data.get("image")
     if not isinstance(value, str):
         raise BadInput('The field "image" must be a data URL string.')
     return decode_data_url(value)
@@ -133,9 +133,7 @@ def model_input_from_request(request) -> np.ndarray:
     except preprocessing.ImageTooLarge as exc:
         raise PayloadTooLarge(str(exc)) from None
     except preprocessing.PreprocessingError as exc:
-        error = BadInput(str(exc))
-        error.default_code = exc.code
-        raise error from None
+        raise BadInput(str(exc), code=exc.code) from None
 
 
 def input_as_data_url(model_input: np.ndarray) -> str:

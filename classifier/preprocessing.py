@@ -20,6 +20,10 @@ import warnings
 import numpy as np
 from PIL import Image, ImageFile
 
+# Bump when the algorithm below changes: cached renderings of pen digits (and
+# any model trained on them) belong to one version.
+PREPROCESSING_VERSION = 2
+
 # What the page draws with; the template passes these to the JavaScript so the
 # page and the pen-stroke renderer used for training can never disagree.
 CANVAS_SIZE = 256
@@ -187,24 +191,37 @@ def stroke_thickness(ink: np.ndarray, threshold: int = 128) -> float:
 
 
 def _normalise_stroke(work: np.ndarray) -> np.ndarray:
-    """Thicken hairline strokes (and thin very heavy ones) towards MNIST's pen width."""
+    """Bring hairline and heavy strokes towards MNIST's pen width (a disc grows or
+    shrinks each side of a stroke by its radius, so the width changes by 2·radius)."""
     target = TARGET_STROKE_20 * _WORK_SIDE / DIGIT_BOX
     current = stroke_thickness(work)
     if current <= 0:
         return work
-    radius = round((target - current) / 2.0)
-    if radius >= 1:
-        return _morph(work, radius, np.maximum)
-    if current > 1.8 * target:
-        radius = round((current - 1.3 * target) / 2.0)
-        if radius >= 1:
-            return _morph(work, radius, np.minimum)
-    return work
+    op = np.maximum if current < target else np.minimum
+    radius = abs(target - current) / 2.0
+    # Blend the two nearest whole radii, so the width changes smoothly with the
+    # drawing's size instead of in 2-px jumps.
+    whole = int(radius)
+    fraction = radius - whole
+    if whole > 4:  # never grow or erode by more than 4 px a side (1 px at 20 px)
+        whole, fraction = 4, 0.0
+    inner = _morph(work, whole, op) if whole else work
+    if fraction < 0.05:
+        return inner
+    outer = _morph(work, whole + 1, op)
+    if op is np.maximum:  # dilation grows the frame by the radius: align the two
+        pad = (outer.shape[0] - inner.shape[0]) // 2
+        inner = np.pad(inner, pad)
+    blended = (1.0 - fraction) * inner.astype(np.float32) + fraction * outer.astype(np.float32)
+    return np.round(blended).astype(np.uint8)
 
 
 def _morph(ink: np.ndarray, radius: int, op) -> np.ndarray:
-    """Grey-level dilation (np.maximum) or erosion (np.minimum) with a disc."""
-    padded = np.pad(ink, radius + 1)
+    """Grey-level dilation (np.maximum) or erosion (np.minimum) with a disc.
+
+    A dilation returns the image grown by ``radius`` on each side (exactly the
+    grown ink's frame); an erosion keeps the size."""
+    padded = np.pad(ink, radius)
     out = padded.copy()
     size = padded.shape
     for dy in range(-radius, radius + 1):
@@ -214,8 +231,8 @@ def _morph(ink: np.ndarray, radius: int, op) -> np.ndarray:
             shifted = np.roll(padded, (dy, dx), axis=(0, 1))
             op(out, shifted, out=out)
     if op is np.maximum:
-        return out  # keep the grown border: the stroke must not be clipped
-    return out[radius + 1 : size[0] - radius - 1, radius + 1 : size[1] - radius - 1]
+        return out
+    return out[radius : size[0] - radius, radius : size[1] - radius]
 
 
 def _place_by_centre_of_mass(box: np.ndarray) -> np.ndarray:

@@ -11,9 +11,11 @@ import json
 from pathlib import Path
 
 from django.core.files import File
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import transaction
 
-from classifier.models import ModelVersion
+from classifier.models import ModelVersion, artifact_path
 from classifier.runtime import Predictor
 
 BOOTSTRAP_DIR = Path(__file__).resolve().parent / "bootstrap"
@@ -23,7 +25,9 @@ class RegistrationError(RuntimeError):
     pass
 
 
-def register_directory(directory: Path, *, activate: bool, note: str = "") -> ModelVersion:
+def register_directory(directory: Path, *, activate: bool, note: str = "", by=None) -> ModelVersion:
+    """Copy a trained model directory into storage as the next version (a candidate,
+    or the active one with ``activate``), with its plots zipped as the report."""
     directory = Path(directory)
     tflite_path = directory / "model.tflite"
     metrics_path = directory / "metrics.json"
@@ -54,19 +58,24 @@ def register_directory(directory: Path, *, activate: bool, note: str = "") -> Mo
         if keras_path.exists():
             with open(keras_path, "rb") as handle:
                 version.keras.save("model.keras", File(handle), save=False)
+        version.plots = [
+            default_storage.save(artifact_path(version, plot.name), ContentFile(plot.read_bytes()))
+            for plot in sorted(directory.glob("*.png"))
+        ]
         version.save()
         if activate:
-            version.promote()
+            version.promote(by=by, reason=note or "registered and activated")
     return version
 
 
 def ensure_active_model() -> tuple[ModelVersion, bool]:
     """The active version, registering the committed bootstrap model if there is none."""
-    active = ModelVersion.objects.filter(is_active=True).first()
+    active = ModelVersion.active()
     if active is not None:
         return active, False
-    latest = ModelVersion.objects.first()
+    latest = ModelVersion.objects.exclude(status=ModelVersion.Status.REJECTED).first()
     if latest is not None:
-        latest.promote()
+        latest.promote(reason="no version was active; the newest usable one was")
         return latest, False
-    return register_directory(BOOTSTRAP_DIR, activate=True, note="bootstrap model"), True
+    version = register_directory(BOOTSTRAP_DIR, activate=True, note="bootstrap model")
+    return version, True

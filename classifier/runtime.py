@@ -88,7 +88,11 @@ def active_model() -> LoadedModel:
     with _lock:
         if _current is not None and now - _checked_at < settings.DIGITS_MODEL_CHECK_SECONDS:
             return _current
-        active_id = ModelVersion.objects.filter(is_active=True).values_list("id", flat=True).first()
+        active_id = (
+            ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE)
+            .values_list("id", flat=True)
+            .first()
+        )
         _checked_at = now
         if active_id is None:
             if _current is None:

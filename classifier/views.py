@@ -8,7 +8,7 @@ from classifier.models import ModelVersion
 
 
 def draw(request):
-    active = ModelVersion.objects.filter(is_active=True).first()
+    active = ModelVersion.active()
     if active is None:
         summary = "No model is active yet."
     else:

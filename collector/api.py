@@ -116,9 +116,7 @@ class DrawingsView(APIView):
         except preprocessing.ImageTooLarge as exc:
             raise PayloadTooLarge(str(exc)) from None
         except preprocessing.PreprocessingError as exc:
-            error = BadInput(str(exc))
-            error.default_code = exc.code
-            raise error from None
+            raise BadInput(str(exc), code=exc.code) from None
         except dataset.StorageUnavailable as exc:
             raise ServiceUnavailable(str(exc)) from None
         return Response(

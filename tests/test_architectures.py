@@ -27,3 +27,10 @@ def test_the_default_is_much_cheaper_than_the_prior_cnns():
 def test_unknown_architecture_names_the_choices():
     with pytest.raises(ValueError, match="digitnet"):
         architectures.build("resnet-9000")
+
+
+def test_the_run_form_offers_exactly_the_registered_architectures():
+    from training.models import ARCHITECTURE_NAMES, DEFAULT_ARCHITECTURE
+
+    assert set(ARCHITECTURE_NAMES) == set(architectures.ARCHITECTURES)
+    assert DEFAULT_ARCHITECTURE == architectures.DEFAULT_ARCHITECTURE

@@ -106,7 +106,7 @@ def test_truncated_png(client, active_model, canvas_png):
 def test_oversized_body_is_refused_before_reading(client, active_model, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
     body = json.dumps({"image": "data:image/png;base64," + "A" * 20_000})
-    assert_refused(post_json(client, body), 413, "larger than the limit")
+    assert_refused(post_json(client, body), 413, "the limit is 10000 bytes")
 
 
 def test_huge_image_dimensions(client, active_model):

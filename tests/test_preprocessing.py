@@ -20,6 +20,16 @@ def png(image: Image.Image, **save) -> bytes:
     return out.getvalue()
 
 
+def distance_up_to_one_pixel(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference, minimised over shifts of at most one pixel."""
+    padded = np.pad(b, 1)
+    return min(
+        float(np.abs(a - padded[1 + dy : 29 + dy, 1 + dx : 29 + dx]).mean())
+        for dy in (-1, 0, 1)
+        for dx in (-1, 0, 1)
+    )
+
+
 def centre_of_mass(x: np.ndarray) -> tuple[float, float]:
     rows, cols = np.indices(x.shape)
     return float((rows * x).sum() / x.sum()), float((cols * x).sum() / x.sum())
@@ -90,9 +100,10 @@ def test_same_strokes_anywhere_and_any_size_give_nearly_the_same_input(
     margin = (pp.CANVAS_SIZE - size) / 2 - pp.CANVAS_STROKE_WIDTH
     moved = [s + np.array([dx * margin, dy * margin]) for s in fitted]
     x = pp.to_model_input(datasets.render_canvas_png(moved))
-    # then the model sees nearly the same image, centred the same way, always in range
+    # then the model sees nearly the same image (up to the one-pixel rounding of
+    # MNIST's whole-pixel centring), centred the same way, always in range
     assert np.isfinite(x).all() and x.min() >= 0.0 and x.max() <= 1.0
-    assert np.abs(x - reference).mean() < 0.06
+    assert distance_up_to_one_pixel(x, reference) < 0.05
     row, col = centre_of_mass(x)
     assert abs(row - pp.TARGET_CENTRE[0]) <= 0.5 and abs(col - pp.TARGET_CENTRE[1]) <= 0.5
 

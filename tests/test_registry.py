@@ -40,7 +40,7 @@ def test_only_one_version_is_active(active_model):
     active_model.refresh_from_db()
     assert second.is_active and not active_model.is_active
     with pytest.raises(IntegrityError):
-        ModelVersion.objects.filter(pk=active_model.pk).update(is_active=True)
+        ModelVersion.objects.filter(pk=active_model.pk).update(status="active")
 
 
 def test_serving_swaps_to_a_newly_promoted_version(active_model):

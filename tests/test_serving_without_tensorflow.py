@@ -21,7 +21,7 @@ call_command("ensure_model", verbosity=0)
 unseen = [d for d in load_pendigit_strokes() if d.writer in PENDIGITS_TEST_WRITERS]
 digit = next(d for d in unseen if d.label == 6)
 image = "data:image/png;base64," + base64.b64encode(render_pendigit(digit)).decode()
-response = Client().post(
+response = Client(HTTP_HOST="127.0.0.1").post(
     "/api/predict/", json.dumps({"image": image}), content_type="application/json"
 )
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in {"tensorflow", "keras"})

@@ -278,6 +278,7 @@ def load_pendigits(
         repr(
             (
                 PENDIGITS_SHA256,
+                preprocessing.PREPROCESSING_VERSION,
                 sizes,
                 normalise_stroke,
                 preprocessing.CANVAS_STROKE_WIDTH,
