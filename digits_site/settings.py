@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "digits_site",
@@ -99,6 +100,8 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Tests use a file, not memory, so a real Celery worker process can share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(DIGITS_DATA_DIR / "test-db.sqlite3")}
     # WAL lets the web and worker processes read while one writes.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"}
@@ -214,6 +217,15 @@ CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("DIGITS_TRAINING_SOFT_LIMIT", s
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 300
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
+
+# The gate: floors per test set (a JSON object in DIGITS_GATE_FLOORS overrides),
+# judged only on test sets of at least DIGITS_GATE_MIN_TEST_SIZE images.
+DIGITS_GATE_FLOORS = {"mnist-test": 0.99, "pendigits": 0.97, "drawings-test": 0.9, "default": 0.9}
+if os.environ.get("DIGITS_GATE_FLOORS"):
+    import json
+
+    DIGITS_GATE_FLOORS = {**DIGITS_GATE_FLOORS, **json.loads(os.environ["DIGITS_GATE_FLOORS"])}
+DIGITS_GATE_MIN_TEST_SIZE = int(os.environ.get("DIGITS_GATE_MIN_TEST_SIZE", "20"))
 
 LOG_DIR = DIGITS_DATA_DIR / "logs"
 LOGGING = {

@@ -83,3 +83,87 @@ def canvas_png(pen_digits):
         return datasets.render_pendigit(by_label[label][index], size)
 
     return make
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    return django_user_model.objects.create_superuser(
+        "admin", "admin@example.com", "a-password-for-tests-only"
+    )
+
+
+@pytest.fixture
+def eager_celery():
+    """Tasks run in this process (unit speed); the real worker has its own tests."""
+    from digits_site.celery import app
+
+    app.conf.task_always_eager = True
+    yield app
+    app.conf.task_always_eager = False
+
+
+@pytest.fixture
+def tiny_run_config():
+    """A run that trains in seconds: the MLP on 2,000 MNIST digits, one epoch."""
+    return {
+        "architecture": "mlp",
+        "epochs": 1,
+        "limit": 2000,
+        "use_pendigits": False,
+        "use_drawings": False,
+        "augment": False,
+    }
+
+
+@pytest.fixture
+def lenient_gate(settings):
+    """Floors a one-epoch model can reach; the comparison with the active model stays."""
+    settings.DIGITS_GATE_FLOORS = {"mnist-test": 0.5, "default": 0.5}
+
+
+def use_broker(url: str) -> None:
+    """Point this process' Celery app at a broker (pools are bound to a URL)."""
+    from digits_site.celery import app
+
+    app.conf.broker_url = url
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, settings, tmp_path):
+    """A real redis-server and a real Celery worker process, sharing this test's
+    database file and media folder: what ``make run`` starts."""
+    import json
+    import time
+
+    from django.db import connection
+
+    from digits_site import services
+    from digits_site.celery import app
+
+    socket = tmp_path / "redis.sock"
+    logs = tmp_path / "logs"
+    redis = services.start_embedded_redis(socket, logs)
+    broker = f"redis+socket://{socket}"
+    previous = app.conf.broker_url
+    use_broker(broker)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "digits_site.settings",
+        "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
+        "DIGITS_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "DIGITS_DATA_DIR": str(settings.DIGITS_DATA_DIR),
+        "CELERY_BROKER_URL": broker,
+        "DIGITS_GATE_FLOORS": json.dumps({"mnist-test": 0.5, "default": 0.5}),
+    }
+    worker = services.start_worker(logs, env=env)
+    try:
+        deadline = time.monotonic() + 90
+        while not app.control.ping(timeout=1):
+            assert worker.poll() is None, (logs / "worker.log").read_text()
+            assert time.monotonic() < deadline, "the worker did not come up"
+        yield worker
+    finally:
+        services.stop(worker, redis)
+        use_broker(previous)

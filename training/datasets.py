@@ -326,3 +326,54 @@ def pendigits_by_role(arrays: PenDigitArrays) -> dict[str, PenDigitArrays]:
         "val": arrays.select(val),
         "test": arrays.select(test),
     }
+
+
+def load_drawings(status: str = "approved") -> dict[str, Split]:
+    """Contributed drawings by their stored split, through the serving preprocessing.
+
+    The split was fixed when each drawing arrived, so a drawing in ``test``
+    has never been, and never will be, trained on.
+    """
+    from django.core.files.storage import default_storage
+
+    from collector.models import Drawing
+
+    parts: dict[str, tuple[list, list]] = {s: ([], []) for s in ("train", "val", "test")}
+    for drawing in Drawing.objects.filter(status=status).order_by("id").iterator(chunk_size=500):
+        with default_storage.open(drawing.image.name, "rb") as handle:
+            model_input = preprocessing.to_model_input(handle.read())
+        xs, ys = parts[drawing.split]
+        xs.append(np.round(model_input * 255).astype(np.uint8))
+        ys.append(drawing.label)
+    return {
+        split: Split(
+            np.stack(xs) if xs else np.zeros((0, 28, 28), np.uint8),
+            np.asarray(ys, dtype=np.uint8),
+        )
+        for split, (xs, ys) in parts.items()
+    }
+
+
+def load_kaggle_csv(path: Path) -> Split:
+    """The Kaggle digit-recognizer training CSV: ``label,pixel0,…,pixel783``."""
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(f"Kaggle CSV not found: {path}")
+    with open(path, encoding="ascii") as handle:
+        header = handle.readline().strip().split(",")
+        if header[:2] != ["label", "pixel0"] or len(header) != 785:
+            raise DatasetError(f"{path} is not a Kaggle train CSV (label,pixel0..pixel783).")
+        try:
+            table = np.loadtxt(handle, delimiter=",", dtype=np.int64, ndmin=2)
+        except ValueError as exc:
+            raise DatasetError(f"{path}: {exc}") from exc
+    if table.size == 0:
+        raise DatasetError(f"{path} has no rows.")
+    if (
+        table.shape[1] != 785
+        or table.min() < 0
+        or table[:, 1:].max() > 255
+        or table[:, 0].max() > 9
+    ):
+        raise DatasetError(f"{path}: expected 785 columns of labels 0-9 and pixels 0-255.")
+    return Split(table[:, 1:].reshape(-1, 28, 28).astype(np.uint8), table[:, 0].astype(np.uint8))

@@ -24,7 +24,8 @@ from training import datasets
 
 logger = logging.getLogger(__name__)
 
-SOURCES = ("mnist", "pendigits")
+SOURCES = ("mnist", "pendigits", "drawings", "kaggle")
+KAGGLE_VAL_FRACTION = 0.1
 MNIST_VAL_SIZE = 5000
 
 
@@ -42,6 +43,7 @@ class TrainConfig:
     patience: int = 8
     # For smoke runs and tests: cap each source's training set (None = all).
     limit: int | None = None
+    kaggle_csv: str = ""
 
     def __post_init__(self) -> None:
         unknown = set(self.sources) - set(SOURCES)
@@ -51,6 +53,8 @@ class TrainConfig:
             )
         if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
             raise ValueError("epochs, batch size and learning rate must be positive.")
+        if "kaggle" in self.sources and not self.kaggle_csv:
+            raise ValueError("The kaggle source needs the path of its CSV.")
 
 
 @dataclass
@@ -59,6 +63,10 @@ class TrainingData:
     val: datasets.Split
     tests: dict[str, datasets.Split] = field(default_factory=dict)
     manifest: dict = field(default_factory=dict)
+
+
+class TrainingCancelled(Exception):
+    """Raised between batches when the caller asked to stop."""
 
 
 @dataclass
@@ -122,7 +130,45 @@ def load_training_data(config: TrainConfig) -> TrainingData:
             "val_writers": sorted(datasets.PENDIGITS_VAL_WRITERS),
             "render_sizes": list(datasets.RENDER_SIZES),
         }
-    return TrainingData(_concat(train), _concat(val), tests, manifest)
+    if "drawings" in config.sources:
+        drawings = datasets.load_drawings()
+        for part, split in drawings.items():
+            if not len(split):
+                continue
+            if part == "test":
+                tests["drawings-test"] = split  # never trained on: the gate compares on it
+            else:
+                (train if part == "train" else val).append(split)
+        manifest["drawings"] = _drawings_manifest()
+    if "kaggle" in config.sources:
+        kaggle = datasets.load_kaggle_csv(Path(config.kaggle_csv))
+        order = rng.permutation(len(kaggle))
+        cut = max(1, int(len(order) * KAGGLE_VAL_FRACTION))
+        val.append(datasets.Split(kaggle.x[order[:cut]], kaggle.y[order[:cut]]))
+        train.append(
+            _take(datasets.Split(kaggle.x[order[cut:]], kaggle.y[order[cut:]]), config.limit, rng)
+        )
+        manifest["kaggle"] = {config.kaggle_csv: datasets.sha256_of(Path(config.kaggle_csv))}
+    if not train:
+        raise datasets.DatasetError("The chosen sources hold no training data.")
+    train_split = _concat(train)
+    if not val:  # e.g. drawings only, none in val yet: hold back a tenth of train
+        order = rng.permutation(len(train_split))
+        cut = max(1, len(order) // 10)
+        val = [datasets.Split(train_split.x[order[:cut]], train_split.y[order[:cut]])]
+        train_split = datasets.Split(train_split.x[order[cut:]], train_split.y[order[cut:]])
+    return TrainingData(train_split, _concat(val), tests, manifest)
+
+
+def _drawings_manifest() -> dict:
+    """Which drawings a run used, so it can be reproduced: ids and hashes per split."""
+    from collector.models import Drawing
+
+    rows = Drawing.objects.filter(status=Drawing.Status.APPROVED).order_by("id")
+    return {
+        split: [[pk, sha] for pk, sha in rows.filter(split=split).values_list("id", "sha256")]
+        for split in ("train", "val", "test")
+    }
 
 
 def _as_float(x: np.ndarray) -> np.ndarray:
@@ -167,11 +213,18 @@ def train(
     *,
     verbose: int = 1,
     on_epoch: Callable[[int, dict], None] | None = None,
+    on_batch: Callable[[int, int, int, dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
     data: TrainingData | None = None,
     watch_tests: bool = False,
 ) -> TrainResult:
-    """Train, export, verify and report. ``watch_tests`` scores the test sets after
-    every epoch (for learning-speed benchmarks only: never used to pick a model)."""
+    """Train, export, verify and report.
+
+    ``on_batch(epoch, step, steps_per_epoch, logs)`` sees every batch (callers
+    throttle their own writes); ``should_stop()`` is asked between batches and
+    a true answer ends training with :class:`TrainingCancelled`. ``watch_tests``
+    scores the test sets after every epoch, for learning-speed benchmarks only
+    (never used to pick a model)."""
     import keras
     import tensorflow as tf
 
@@ -218,7 +271,20 @@ def train(
     # 3. Fit: early stopping on validation accuracy, keeping the best weights.
     epoch_seconds: list[float] = []
 
+    steps_per_epoch = int(np.ceil(len(x_train) / config.batch_size))
+
     class Progress(keras.callbacks.Callback):
+        current_epoch = 1
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.current_epoch = epoch + 1
+
+        def on_train_batch_end(self, batch, logs=None):
+            if on_batch is not None:
+                on_batch(self.current_epoch, batch + 1, steps_per_epoch, dict(logs or {}))
+            if should_stop is not None and should_stop():
+                raise TrainingCancelled("Cancelled on request.")
+
         def on_epoch_end(self, epoch, logs=None):
             epoch_seconds.append(time.monotonic() - started)
             if watch_tests and logs is not None:

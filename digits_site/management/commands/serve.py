@@ -1,8 +1,9 @@
-"""``manage.py serve``: the production-style web server that ``make run`` starts.
+"""``manage.py serve``: what ``make run`` starts, all stopped together by Ctrl-C.
 
-gunicorn with sync workers (LiteRT answers in about a millisecond, so a
-worker per core-ish beats threads fighting over one interpreter), logs under
-the data directory, and a clean stop on Ctrl-C.
+gunicorn (sync workers: LiteRT answers in about a millisecond), a Celery
+worker for the ``training`` queue, and, unless ``REDIS_URL`` points elsewhere,
+a private Redis on a unix socket under the data directory. Logs go to the
+data directory's ``logs/``.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+
+from digits_site import services
 
 
 def default_workers() -> int:
@@ -22,39 +26,71 @@ def default_workers() -> int:
 
 
 class Command(BaseCommand):
-    help = "Serve the app with gunicorn on HOST:PORT (default 127.0.0.1:8000) and print the URL."
+    help = "Serve the app (gunicorn + Celery worker + embedded Redis) and print the URL."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--workers", type=int, default=default_workers())
+        parser.add_argument(
+            "--no-worker",
+            action="store_true",
+            default=os.environ.get("DIGITS_RUN_WORKER", "1") == "0",
+            help="do not start a Celery training worker here",
+        )
 
-    def handle(self, *args, host: str, port: int, workers: int, **options):
+    def handle(self, *args, host: str, port: int, workers: int, no_worker: bool, **options):
         log_dir = Path(settings.LOG_DIR)
         log_dir.mkdir(parents=True, exist_ok=True)
-        command = [
-            sys.executable, "-m", "gunicorn", "digits_site.wsgi:application",
-            "--bind", f"{host}:{port}",
-            "--workers", str(workers),
-            "--access-logfile", str(log_dir / "access.log"),
-            "--error-logfile", str(log_dir / "web.log"),
-            "--graceful-timeout", "10",
-            "--timeout", "30",
-        ]  # fmt: skip
-        server = subprocess.Popen(command)
-        shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host
-        self.stdout.write(self.style.SUCCESS(f"Digits is running at http://{shown}:{port}/"))
-        self.stdout.write(
-            f"  {workers} web workers · data in {settings.DIGITS_DATA_DIR} · logs in {log_dir}"
-        )
-        self.stdout.write("  Press Ctrl-C to stop.")
+        redis = worker = web = None
+        stopping = False
 
         def stop(signum, frame):
-            server.terminate()
+            nonlocal stopping
+            stopping = True
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
-        code = server.wait()
+        try:
+            if services.uses_embedded_redis():
+                redis = services.start_embedded_redis(settings.EMBEDDED_REDIS_SOCKET, log_dir)
+            if not no_worker:
+                worker = services.start_worker(log_dir)
+            web = subprocess.Popen(
+                [
+                    sys.executable, "-m", "gunicorn", "digits_site.wsgi:application",
+                    "--bind", f"{host}:{port}",
+                    "--workers", str(workers),
+                    "--access-logfile", str(log_dir / "access.log"),
+                    "--error-logfile", str(log_dir / "web.log"),
+                    "--graceful-timeout", "10",
+                    "--timeout", "30",
+                ]
+            )  # fmt: skip
+        except services.ServiceError as exc:
+            services.stop(web, worker, redis)
+            raise CommandError(str(exc)) from exc
+
+        shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host
+        broker = "embedded Redis" if redis else settings.CELERY_BROKER_URL.split("@")[-1]
+        self.stdout.write(self.style.SUCCESS(f"Digits is running at http://{shown}:{port}/"))
+        self.stdout.write(
+            f"  {workers} web workers · {'no' if worker is None else '1'} training worker · "
+            f"{broker} · data in {settings.DIGITS_DATA_DIR} · logs in {log_dir}"
+        )
+        self.stdout.write("  Press Ctrl-C to stop.")
+        code = 0
+        while not stopping:
+            for name, process in (("web server", web), ("worker", worker), ("redis", redis)):
+                if process is not None and process.poll() is not None:
+                    self.stderr.write(
+                        f"The {name} stopped (exit {process.returncode}); see {log_dir}."
+                    )
+                    code = 1
+                    stopping = True
+            time.sleep(0.5)
+        self.stdout.write("Stopping…")
+        services.stop(web, worker, redis)
         self.stdout.write("Stopped.")
-        if code not in (0, -signal.SIGTERM):
+        if code:
             sys.exit(code)

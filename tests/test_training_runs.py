@@ -1,0 +1,137 @@
+"""Training runs with eager tasks: claim, progress, cancel, gate, registry."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from classifier import runtime
+from classifier.models import ModelVersion
+from training import runs
+from training.models import TrainingRun
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_run_trains_registers_and_passes_the_gate(
+    active_model, eager_celery, tiny_run_config, lenient_gate, staff_user
+):
+    # given the bootstrap model serving, and a run queued by staff
+    run = runs.start_run(**tiny_run_config, started_by=staff_user)
+    # then (eagerly) it ran to the end
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    assert run.device.startswith(("CPU", "GPU")) and run.worker
+    assert run.progress == 1.0 and run.epoch == 1 and run.loss is not None
+    assert run.gate["passed"] is True
+    assert "mnist" in run.manifest and "epoch 1/1" in run.log_tail
+    # a new version, promoted by the gate and recorded in the audit trail
+    version = run.model_version
+    assert version.status == "active" and version.version == 2
+    active_model.refresh_from_db()
+    assert active_model.status == "retired"
+    promotion = version.promotions.get()
+    assert promotion.previous == active_model and promotion.promoted_by == staff_user
+    assert "passed the gate" in promotion.reason
+    assert {p.rsplit("/", 1)[-1] for p in version.plots} >= {"learning-curves.png"}
+    # and serving swaps to it
+    assert runtime.active_model().version == 2
+
+
+def test_a_candidate_under_the_floor_is_rejected_and_nothing_changes(
+    active_model, eager_celery, tiny_run_config, settings
+):
+    settings.DIGITS_GATE_FLOORS = {"mnist-test": 0.999, "default": 0.999}
+    run = runs.start_run(**tiny_run_config)
+    run.refresh_from_db()
+    assert run.status == "succeeded" and run.gate["passed"] is False
+    assert run.model_version.status == "rejected"
+    assert "under the floor" in run.model_version.rejection_reasons[0]
+    assert ModelVersion.active() == active_model
+
+
+def test_a_redelivered_message_does_nothing(active_model, tiny_run_config):
+    run = TrainingRun.objects.create(**tiny_run_config, status="succeeded")
+    assert runs.execute(run.pk) is None
+    run.refresh_from_db()
+    assert run.status == "succeeded" and run.model_version is None
+
+
+def test_a_run_cancelled_before_it_starts(active_model, tiny_run_config):
+    run = TrainingRun.objects.create(**tiny_run_config)
+    TrainingRun.objects.filter(pk=run.pk).update(cancel_requested=True)
+    runs.finish_if_queued(run.pk)
+    assert runs.execute(run.pk) is None
+    run.refresh_from_db()
+    assert run.status == "cancelled" and run.finished_at is not None
+
+
+def test_a_run_cancelled_between_batches(active_model, tiny_run_config, monkeypatch):
+    run = TrainingRun.objects.create(**{**tiny_run_config, "epochs": 5})
+    monkeypatch.setattr(runs._Progress, "should_stop", lambda self: True)
+    assert runs.execute(run.pk) == "cancelled"
+    run.refresh_from_db()
+    assert run.status == "cancelled" and run.model_version is None
+    assert ModelVersion.objects.count() == 1
+
+
+def test_a_failing_run_ends_failed_with_the_error(active_model, tiny_run_config):
+    run = TrainingRun.objects.create(**tiny_run_config, kaggle_csv="/nonexistent/train.csv")
+    assert runs.execute(run.pk) == "failed"
+    run.refresh_from_db()
+    assert run.status == "failed" and "Kaggle CSV not found" in run.error
+    assert ModelVersion.objects.count() == 1
+
+
+def test_a_run_owned_by_a_dead_process_is_failed(db, tiny_run_config):
+    run = TrainingRun.objects.create(
+        **tiny_run_config, status="running", worker=f"{runs.worker_id().rsplit(':', 1)[0]}:999999"
+    )
+    assert runs.fail_orphaned_runs() == 1
+    run.refresh_from_db()
+    assert run.status == "failed" and "died" in run.error
+
+
+def test_no_run_is_left_queued_when_the_broker_is_down(db, tiny_run_config, tmp_path):
+    from digits_site.celery import app
+
+    def use_broker(url: str) -> None:
+        app.conf.broker_url = url
+        # Connection and producer pools are bound to a URL: drop them (as Celery
+        # itself does after a fork) so the next publish uses this one.
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    previous = app.conf.broker_url
+    use_broker(f"redis+socket://{tmp_path}/no-redis-here.sock")
+    try:
+        with pytest.raises(runs.BrokerUnavailable, match="unreachable"):
+            runs.start_run(**tiny_run_config)
+    finally:
+        use_broker(previous)
+    assert TrainingRun.objects.count() == 0
+
+
+def test_retrain_command_waits_and_prints_the_result(
+    active_model, eager_celery, lenient_gate, monkeypatch, tiny_run_config
+):
+    from training import presets
+
+    monkeypatch.setitem(presets.PRESETS, "quick", tiny_run_config)
+    out = io.StringIO()
+    call_command("retrain", "--preset", "quick", "--wait", stdout=out, verbosity=0)
+    assert out.getvalue().strip().splitlines()[-1] == "run=1 status=succeeded version=2"
+
+
+def test_retrain_command_fails_loudly_when_the_run_fails(
+    active_model, eager_celery, monkeypatch, tiny_run_config
+):
+    from training import presets
+
+    monkeypatch.setitem(presets.PRESETS, "quick", {**tiny_run_config, "kaggle_csv": "/nope.csv"})
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="ended failed"):
+        call_command("retrain", "--preset", "quick", "--wait", stdout=out, verbosity=0)
+    assert out.getvalue().strip().splitlines()[-1] == "run=1 status=failed version=-"

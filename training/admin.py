@@ -1,0 +1,174 @@
+"""Retraining from the admin: a form with presets, a live run page, cancel."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from training import presets, runs
+from training.api import BadInput, cancel
+from training.models import TrainingRun
+
+CONFIG_FIELDS = (
+    "architecture", "epochs", "batch_size", "learning_rate", "augment", "use_mnist",
+    "use_pendigits", "use_drawings", "kaggle_csv", "limit", "seed",
+)  # fmt: skip
+
+
+class RetrainForm(forms.ModelForm):
+    preset = forms.ChoiceField(
+        choices=[("", "custom (the fields below)"), *((p, p) for p in presets.PRESETS)],
+        required=False,
+        initial="quick",
+        help_text="A preset overrides the fields it names: "
+        + "; ".join(
+            f"{name}: {', '.join(f'{k}={v}' for k, v in cfg.items())}"
+            for name, cfg in presets.PRESETS.items()
+        ),
+    )
+
+    class Meta:
+        model = TrainingRun
+        fields = ("preset", *CONFIG_FIELDS)
+
+    def clean(self):
+        cleaned = super().clean()
+        for key, value in presets.config_for(cleaned.get("preset") or "").items():
+            cleaned[key] = value
+            setattr(self.instance, key, value)
+        if not (cleaned.get("use_mnist") or cleaned.get("use_pendigits")
+                or cleaned.get("use_drawings") or cleaned.get("kaggle_csv")):  # fmt: skip
+            raise forms.ValidationError("Choose at least one data source.")
+        return cleaned
+
+
+class _NotQueued(Exception):
+    pass
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(admin.ModelAdmin):
+    form = RetrainForm
+    list_display = (
+        "id",
+        "preset",
+        "architecture",
+        "status",
+        "progress_bar",
+        "model_version",
+        "started_by",
+        "created_at",
+    )
+    list_filter = ("status", "architecture")
+    change_form_template = "admin/training/trainingrun/change_form.html"
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [
+                (None, {"fields": ("preset",)}),
+                ("Advanced", {"classes": ("collapse",), "fields": CONFIG_FIELDS}),
+            ]
+        return [
+            (
+                "Run",
+                {
+                    "fields": (
+                        "status",
+                        "progress_bar",
+                        "device",
+                        "worker",
+                        "started_by",
+                        "created_at",
+                        "started_at",
+                        "finished_at",
+                    )
+                },
+            ),
+            ("Result", {"fields": ("model_version_link", "gate_summary", "error", "log_tail")}),
+            ("Configuration", {"classes": ("collapse",), "fields": ("preset", *CONFIG_FIELDS)}),
+            ("Dataset manifest", {"classes": ("collapse",), "fields": ("manifest",)}),
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return [f.name for f in TrainingRun._meta.fields] + [
+            "progress_bar", "model_version_link", "gate_summary",
+        ]  # fmt: skip
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) if obj is None else False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_staff
+
+    @admin.display(description="progress")
+    def progress_bar(self, obj: TrainingRun):
+        percent = round(obj.progress * 100)
+        return format_html(
+            '<progress class="run-progress" data-run="{}" max="100" value="{}" '
+            'style="width:14rem">{}%</progress> <span class="run-progress-text">{}%</span>',
+            obj.pk,
+            percent,
+            percent,
+            percent,
+        )
+
+    @admin.display(description="model version")
+    def model_version_link(self, obj: TrainingRun):
+        if obj.model_version is None:
+            return "—"
+        url = reverse("admin:classifier_modelversion_change", args=[obj.model_version.pk])
+        version = obj.model_version
+        return format_html('<a href="{}">v{} ({})</a>', url, version.version, version.status)
+
+    @admin.display(description="gate")
+    def gate_summary(self, obj: TrainingRun):
+        if not obj.gate:
+            return "—"
+        verdict = "passed: promoted" if obj.gate.get("passed") else "failed: rejected"
+        reasons = "; ".join(obj.gate.get("reasons", []))
+        return f"{verdict}{' — ' + reasons if reasons else ''}"
+
+    def save_model(self, request, obj, form, change):
+        obj.started_by = request.user
+        super().save_model(request, obj, form, change)
+        try:
+            runs.enqueue(obj)
+        except runs.BrokerUnavailable as exc:
+            raise _NotQueued(str(exc)) from exc
+
+    def add_view(self, request, form_url="", extra_context=None):
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except _NotQueued as exc:  # the admin's transaction rolled the row back
+            self.message_user(request, str(exc), level=messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:training_trainingrun_changelist"))
+
+    def response_add(self, request, obj, post_url_continue=None):
+        self.message_user(request, f"Run {obj.pk} is queued; this page follows its progress.")
+        return HttpResponseRedirect(reverse("admin:training_trainingrun_change", args=[obj.pk]))
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/cancel/",
+                self.admin_site.admin_view(self.cancel_view),
+                name="training_trainingrun_cancel",
+            ),
+            *super().get_urls(),
+        ]
+
+    def cancel_view(self, request, pk: int):
+        run = get_object_or_404(TrainingRun, pk=pk)
+        if request.method == "POST":
+            try:
+                cancel(run)
+                self.message_user(request, f"Run {pk}: cancellation requested.")
+            except BadInput as exc:
+                self.message_user(request, str(exc.detail), level=messages.WARNING)
+        return HttpResponseRedirect(reverse("admin:training_trainingrun_change", args=[pk]))

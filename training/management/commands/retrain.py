@@ -1,0 +1,56 @@
+"""``manage.py retrain [--preset NAME] [--wait]``: a run through Celery, not in-process.
+
+The last line is ``run=<id> status=<status> version=<v or ->``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from training import presets, runs
+from training.models import TrainingRun
+
+
+class Command(BaseCommand):
+    help = "Queue a training run for a Celery worker; with --wait, follow it to the end."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--preset", default="default", choices=sorted(presets.PRESETS))
+        parser.add_argument(
+            "--wait", action="store_true", help="show progress; fail if the run fails"
+        )
+        parser.add_argument("--timeout", type=float, default=None, help="seconds to wait at most")
+
+    def handle(self, *args, preset: str, wait: bool, timeout: float | None, **options):
+        try:
+            run = runs.start_run(preset=preset, **presets.config_for(preset))
+        except runs.BrokerUnavailable as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(f"queued run {run.pk} ({preset})")
+        if wait:
+            run = self._follow(run, timeout, quiet=options["verbosity"] == 0)
+        version = run.model_version.version if run.model_version else "-"
+        if run.gate:
+            verdict = "promoted" if run.gate.get("passed") else "rejected"
+            self.stdout.write(f"gate: {verdict} {'; '.join(run.gate.get('reasons', []))}".rstrip())
+        if run.error:
+            self.stdout.write(run.error.splitlines()[0])
+        self.stdout.write(f"run={run.pk} status={run.status} version={version}")
+        if wait and run.status != TrainingRun.Status.SUCCEEDED:
+            raise CommandError(f"run {run.pk} ended {run.status}")
+
+    def _follow(self, run: TrainingRun, timeout: float | None, quiet: bool) -> TrainingRun:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with tqdm(total=100, unit="%", disable=quiet, bar_format="{l_bar}{bar}| {postfix}") as bar:
+            while True:
+                run.refresh_from_db()
+                bar.n = round(run.progress * 100)
+                bar.set_postfix_str(f"{run.status} epoch {run.epoch}/{run.epochs}")
+                if run.is_finished:
+                    return run
+                if deadline is not None and time.monotonic() > deadline:
+                    raise CommandError(f"run {run.pk} still {run.status} after {timeout} s")
+                time.sleep(1)

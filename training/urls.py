@@ -1,0 +1,15 @@
+from django.urls import path
+
+from training import api
+
+urlpatterns = [
+    path("api/training-runs/", api.TrainingRunsView.as_view(), name="api-training-runs"),
+    path("api/training-runs/<int:pk>/", api.TrainingRunView.as_view(), name="api-training-run"),
+    path(
+        "api/training-runs/<int:pk>/cancel/",
+        api.CancelTrainingRunView.as_view(),
+        name="api-training-run-cancel",
+    ),
+    path("api/models/", api.ModelVersionsView.as_view(), name="api-models"),
+    path("api/models/<int:version>/promote/", api.PromoteView.as_view(), name="api-model-promote"),
+]
