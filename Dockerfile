@@ -1,0 +1,22 @@
+# One image for web and workers. EXTRAS picks optional dependencies:
+# "postgres" for web, "postgres,gpu" for GPU training workers.
+FROM python:3.11-slim
+ARG EXTRAS=postgres
+ENV PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    TF_CPP_MIN_LOG_LEVEL=2 \
+    DIGITS_DATA_DIR=/data \
+    DIGITS_STATIC_ROOT=/app/staticfiles
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY digits_site digits_site
+COPY classifier classifier
+COPY collector collector
+COPY training training
+RUN pip install ".[${EXTRAS}]"
+COPY . .
+RUN python manage.py collectstatic --noinput --verbosity 0
+RUN useradd --create-home digits && mkdir -p /data && chown digits /data
+USER digits
+EXPOSE 8000
+CMD ["gunicorn", "digits_site.wsgi:application", "--bind", "0.0.0.0:8000"]

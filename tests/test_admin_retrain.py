@@ -1,0 +1,66 @@
+"""In real Chromium: staff start a run from the admin and watch it to the end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from training.models import TrainingRun
+
+from .test_draw_page import CHROMIUM_ARGS
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture
+def admin_page(celery_worker_process, live_server, staff_user):
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    from classifier.registry import ensure_active_model
+
+    ensure_active_model()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS
+        )
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(live_server.url + "/admin/login/")
+        page.fill("#id_username", "admin")
+        page.fill("#id_password", "a-password-for-tests-only")
+        page.click("input[type=submit]")
+        yield page, live_server.url
+        browser.close()
+
+
+def test_staff_start_a_run_from_the_admin_and_watch_it_finish(admin_page):
+    page, url = admin_page
+    # given the Retrain form
+    page.goto(url + "/admin/training/trainingrun/add/")
+    page.select_option("#id_preset", "")
+    page.get_by_text("Advanced").click()
+    page.select_option("#id_architecture", "mlp")
+    page.fill("#id_epochs", "3")
+    page.fill("#id_limit", "2000")
+    for box in ("#id_use_pendigits", "#id_use_drawings", "#id_augment"):
+        page.uncheck(box)
+    # when they start it
+    page.click("input[name=_save]")
+    # then the run's page follows it to the end
+    assert "/admin/training/trainingrun/" in page.url and "/change/" in page.url
+    page.wait_for_function("() => document.body.dataset.runFinished !== undefined", timeout=120_000)
+    page.wait_for_load_state()
+    page.wait_for_function(
+        "() => document.body.dataset.runFinished === 'succeeded'", timeout=20_000
+    )
+    assert page.locator("progress.run-progress").get_attribute("value") == "100"
+    assert "epoch 3/3" in page.locator(".field-log_tail").inner_text()
+    run = TrainingRun.objects.get()
+    assert run.status == "succeeded" and run.started_by.username == "admin"
+    assert page.locator(".field-model_version_link a").inner_text().startswith("v2")
+    screenshots = Path(settings.DIGITS_DATA_DIR) / "screenshots"
+    screenshots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=screenshots / "admin-training-run.png", full_page=True)
