@@ -222,3 +222,69 @@ class PredictView(APIView):
         if include in (True, "1", "true", "yes"):
             payload["input"] = input_as_data_url(model_input)
         return Response(payload)
+
+
+MAX_BATCH_ITEMS = 64
+
+
+class PredictBatchView(APIView):
+    """Several drawings in one request (API users, evaluation tools): each item obeys
+    the single-prediction rules and fails alone, with its own error."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "predict"
+
+    @extend_schema(
+        summary="Predict several drawings",
+        request=inline_serializer(
+            "PredictBatchRequest",
+            {
+                "images": serializers.ListField(
+                    child=serializers.CharField(), max_length=MAX_BATCH_ITEMS
+                )
+            },
+        ),
+        responses={
+            200: inline_serializer(
+                "PredictBatchResponse",
+                {
+                    "model_version": serializers.IntegerField(),
+                    "results": serializers.ListField(child=serializers.DictField()),
+                },
+            ),
+            400: _ERROR,
+            413: _ERROR,
+        },
+    )
+    def post(self, request):
+        refuse_oversized(request)
+        try:
+            data = request.data
+        except RequestDataTooBig:
+            raise PayloadTooLarge("The request body is larger than the limit.") from None
+        except ParseError as exc:
+            raise BadInput(f"The body is not valid JSON: {exc.detail}") from None
+        images = data.get("images") if hasattr(data, "get") else None
+        if not isinstance(images, list) or not images:
+            raise BadInput('Send {"images": ["data:image/png;base64,...", ...]}.')
+        if len(images) > MAX_BATCH_ITEMS:
+            raise PayloadTooLarge(f"{len(images)} images; at most {MAX_BATCH_ITEMS} per request.")
+        inputs, results = [], []
+        for index, value in enumerate(images):
+            try:
+                if not isinstance(value, str):
+                    raise BadInput("must be a data URL string")
+                inputs.append((index, preprocessing.to_model_input(decode_data_url(value))))
+                results.append(None)
+            except (APIException, preprocessing.PreprocessingError) as exc:
+                message = exc.detail if isinstance(exc, APIException) else str(exc)
+                code = getattr(exc, "code", None) or "bad_input"
+                results.append({"error": str(message), "code": code})
+        model = loaded_model()
+        if inputs:
+            answers = model.predictor.predict(np.stack([x for _, x in inputs]))
+            for (index, _), probabilities in zip(inputs, answers, strict=True):
+                results[index] = prediction_payload(probabilities, model.version)
+        return Response({"model_version": model.version, "results": results})

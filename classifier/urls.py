@@ -5,4 +5,5 @@ from classifier import api, views
 urlpatterns = [
     path("", views.draw, name="draw"),
     path("api/predict/", api.PredictView.as_view(), name="api-predict"),
+    path("api/predict/batch/", api.PredictBatchView.as_view(), name="api-predict-batch"),
 ]

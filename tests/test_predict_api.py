@@ -134,3 +134,38 @@ def test_openapi_schema_and_docs(client, db):
     assert "requestBody" in spec["paths"]["/api/predict/"]["post"]
     docs = client.get("/api/docs/")
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()
+
+
+def test_batch_prediction_with_per_item_errors(client, active_model, canvas_png):
+    blank = io.BytesIO()
+    Image.new("RGBA", (256, 256), (0, 0, 0, 0)).save(blank, "PNG")
+    images = [data_url(canvas_png(d)) for d in (3, 8)] + [
+        data_url(blank.getvalue()),
+        "not a data url",
+        42,
+        data_url(canvas_png(0)),
+    ]
+    response = client.post(
+        "/api/predict/batch/", json.dumps({"images": images}), content_type="application/json"
+    )
+    assert response.status_code == 200, response.content
+    results = response.json()["results"]
+    assert [r.get("digit") for r in results] == [3, 8, None, None, None, 0]
+    assert results[2]["code"] == "blank_drawing"
+    assert "data URL" in results[3]["error"] and "data URL" in results[4]["error"]
+    assert response.json()["model_version"] == active_model.version
+
+
+def test_batch_limits(client, active_model, canvas_png):
+    from classifier.api import MAX_BATCH_ITEMS
+
+    too_many = [data_url(canvas_png(1))] * (MAX_BATCH_ITEMS + 1)
+    response = client.post(
+        "/api/predict/batch/", json.dumps({"images": too_many}), content_type="application/json"
+    )
+    assert_refused(response, 413, f"at most {MAX_BATCH_ITEMS}")
+    for body in ({"images": []}, {"images": "x"}, {}, [1]):
+        response = client.post(
+            "/api/predict/batch/", json.dumps(body), content_type="application/json"
+        )
+        assert_refused(response, 400, '{"images"')

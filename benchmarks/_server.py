@@ -1,0 +1,86 @@
+"""Start the app as ``make run`` does (gunicorn via ``manage.py serve``) in a
+throwaway data directory, for benchmarks that measure it from outside."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_app(workers: int | None = None):
+    """Yield (host, port) of a fresh instance with the bootstrap model active."""
+    with tempfile.TemporaryDirectory() as data_dir:
+        env = {**os.environ, "DIGITS_DATA_DIR": data_dir, "DIGITS_RUN_WORKER": "0",
+               "DIGITS_PREDICT_RATE": "100000000/min"}  # fmt: skip
+        if workers:
+            env["WEB_CONCURRENCY"] = str(workers)
+        manage = [sys.executable, str(ROOT / "manage.py")]
+        for command in (["migrate", "-v0"], ["ensure_model"]):
+            subprocess.run(manage + command, env=env, check=True, capture_output=True)
+        port = free_port()
+        server = subprocess.Popen(
+            [*manage, "serve", "--port", str(port), "--no-worker"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            wait_until_up("127.0.0.1", port)
+            yield "127.0.0.1", port
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+
+
+def wait_until_up(host: str, port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection(host, port, timeout=2)
+            connection.request("GET", "/api/dataset/stats/")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing answered on {host}:{port}")
+
+
+def canvas_bodies(n: int = 50) -> list[bytes]:
+    """Real pen digits by unseen writers, as the page would POST them."""
+    import _django  # noqa: F401
+
+    from training import datasets
+
+    digits = [
+        d for d in datasets.load_pendigit_strokes() if d.writer in datasets.PENDIGITS_TEST_WRITERS
+    ]
+    return [
+        json.dumps(
+            {
+                "image": "data:image/png;base64,"
+                + base64.b64encode(datasets.render_pendigit(d)).decode()
+            }
+        ).encode()
+        for d in digits[:n]
+    ]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]

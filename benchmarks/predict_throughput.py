@@ -1,0 +1,71 @@
+"""Sustained prediction throughput of the production-style server on loopback.
+
+    .venv/bin/python benchmarks/predict_throughput.py [--seconds 30] [--clients 8]
+
+Concurrent clients (threads, keep-alive connections) send real canvas PNGs to
+``POST /api/predict/`` of the app started as ``make run`` starts it, for a
+bounded time. Prints requests/s, p50/p95/p99 and the error count.
+Target on the 2-core machine: ≥ 300 predictions/s with zero errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import threading
+import time
+
+import _django  # noqa: F401
+from _server import canvas_bodies, percentile, running_app
+
+
+def client(host, port, bodies, stop_at, timings, errors, offset):
+    connection = http.client.HTTPConnection(host, port, timeout=10)
+    i = offset
+    while time.monotonic() < stop_at:
+        started = time.perf_counter()
+        try:
+            connection.request("POST", "/api/predict/", bodies[i % len(bodies)],
+                               {"Content-Type": "application/json"})  # fmt: skip
+            response = connection.getresponse()
+            response.read()
+            if response.status != 200:
+                errors.append(response.status)
+        except OSError as exc:
+            errors.append(repr(exc))
+            connection = http.client.HTTPConnection(host, port, timeout=10)
+        timings.append((time.perf_counter() - started) * 1000)
+        i += 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--clients", type=int, default=8)
+    args = parser.parse_args()
+    bodies = canvas_bodies()
+    with running_app() as (host, port):
+        timings: list[float] = []
+        errors: list = []
+        stop_at = time.monotonic() + args.seconds
+        threads = [
+            threading.Thread(target=client, args=(host, port, bodies, stop_at, timings, errors, k))
+            for k in range(args.clients)
+        ]
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.monotonic() - started
+    print(f"{args.clients} clients for {elapsed:.1f} s against gunicorn ({len(timings)} requests)")
+    print(f"throughput: {len(timings) / elapsed:.0f} predictions/s")
+    print(
+        f"latency: p50 {percentile(timings, 50):.1f} ms  p95 {percentile(timings, 95):.1f} ms  "
+        f"p99 {percentile(timings, 99):.1f} ms"
+    )
+    print(f"errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
+
+
+if __name__ == "__main__":
+    main()
