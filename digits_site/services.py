@@ -66,7 +66,7 @@ def worker_command(log_dir: Path, concurrency: int = 1) -> list[str]:
     """One worker process per training task (and per GPU): TensorFlow is imported in
     the task's child process, which is replaced after every task."""
     return [
-        sys.executable, "-m", "celery", "-A", "digits_site", "worker",
+        sys.executable, "-m", "celery", "--quiet", "-A", "digits_site", "worker",
         "--queues", "training",
         "--concurrency", str(concurrency),
         "--pool", "prefork",

@@ -51,10 +51,12 @@ def test_staff_start_a_run_from_the_admin_and_watch_it_finish(admin_page):
     page.click("input[name=_save]")
     # then the run's page follows it to the end
     assert "/admin/training/trainingrun/" in page.url and "/change/" in page.url
-    page.wait_for_function("() => document.body.dataset.runFinished !== undefined", timeout=120_000)
+    page.wait_for_function(
+        "() => document.body && document.body.dataset.runFinished !== undefined", timeout=120_000
+    )
     page.wait_for_load_state()
     page.wait_for_function(
-        "() => document.body.dataset.runFinished === 'succeeded'", timeout=20_000
+        "() => document.body && document.body.dataset.runFinished === 'succeeded'", timeout=20_000
     )
     assert page.locator("progress.run-progress").get_attribute("value") == "100"
     assert "epoch 3/3" in page.locator(".field-log_tail").inner_text()

@@ -25,6 +25,7 @@ from training import datasets
 logger = logging.getLogger(__name__)
 
 SOURCES = ("mnist", "pendigits", "drawings", "kaggle")
+DEFAULT_SOURCES = ("mnist", "pendigits")
 KAGGLE_VAL_FRACTION = 0.1
 MNIST_VAL_SIZE = 5000
 
@@ -37,7 +38,7 @@ class TrainConfig:
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
     label_smoothing: float = 0.1
-    sources: tuple[str, ...] = SOURCES
+    sources: tuple[str, ...] = DEFAULT_SOURCES
     augment: bool = True
     seed: int = 1234
     patience: int = 8

@@ -22,8 +22,11 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=128)
         parser.add_argument("--learning-rate", type=float, default=3e-3)
         parser.add_argument(
-            "--sources", default="mnist,pendigits", help="comma-separated: mnist,pendigits"
+            "--sources",
+            default="mnist,pendigits",
+            help="comma-separated: mnist, pendigits, drawings (approved), kaggle (--kaggle-csv)",
         )
+        parser.add_argument("--kaggle-csv", default="", help="a Kaggle digit-recognizer train.csv")
         parser.add_argument("--seed", type=int, default=1234)
         parser.add_argument("--limit", type=int, default=None, help="cap each source (smoke runs)")
         parser.add_argument("--no-augment", action="store_true")
@@ -48,6 +51,7 @@ class Command(BaseCommand):
                 seed=options["seed"],
                 limit=options["limit"],
                 augment=not options["no_augment"],
+                kaggle_csv=options["kaggle_csv"],
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
