@@ -73,3 +73,31 @@ def test_bad_configurations_are_refused():
 def test_train_command_refuses_unknown_sources(tmp_path):
     with pytest.raises(CommandError, match="Unknown sources"):
         call_command("train", "--sources", "nope", "--out", str(tmp_path))
+
+
+@pytest.mark.django_db
+def test_drawings_join_by_their_split_and_imported_pen_digits_never_leak(
+    canvas_png, settings, tmp_path, monkeypatch
+):
+    from collector import dataset
+
+    settings.MEDIA_ROOT = tmp_path
+    for label in range(10):
+        for index in range(10):
+            dataset.add_drawing(canvas_png(label, index), label, status="approved")
+    dataset.add_drawing(canvas_png(3, 11), 3, status="pending")  # never used
+    dataset.add_drawing(canvas_png(4, 11), 4, status="approved", source="import:pendigits")
+    drawings_only = load_training_data(TrainConfig(sources=("drawings",)))
+    assert len(drawings_only.tests["drawings-test"]) == 10  # 1 of every 10 per digit
+    assert len(drawings_only.train) + len(drawings_only.val) == 91
+    # with the pendigits source too (a stand-in for its renderings: this is about drawings)
+    tiny = datasets.PenDigitArrays(
+        np.zeros((30, 28, 28), np.uint8), np.zeros(30, np.uint8),
+        np.arange(1, 31, dtype=np.int16), np.zeros(30, np.int16),
+    )  # fmt: skip
+    monkeypatch.setattr(datasets, "load_pendigits", lambda *args, **kwargs: tiny)
+    manifest = load_training_data(TrainConfig(sources=("drawings", "pendigits"))).manifest[
+        "drawings"
+    ]
+    used = {sha for rows in manifest.values() for _, sha in rows}
+    assert len(used) == 100  # the imported pen digit is left to the pendigits source

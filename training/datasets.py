@@ -328,7 +328,9 @@ def pendigits_by_role(arrays: PenDigitArrays) -> dict[str, PenDigitArrays]:
     }
 
 
-def load_drawings(status: str = "approved") -> dict[str, Split]:
+def load_drawings(
+    status: str = "approved", exclude_sources: tuple[str, ...] = ()
+) -> dict[str, Split]:
     """Contributed drawings by their stored split, through the serving preprocessing.
 
     The split was fixed when each drawing arrived, so a drawing in ``test``
@@ -339,7 +341,8 @@ def load_drawings(status: str = "approved") -> dict[str, Split]:
     from collector.models import Drawing
 
     parts: dict[str, tuple[list, list]] = {s: ([], []) for s in ("train", "val", "test")}
-    for drawing in Drawing.objects.filter(status=status).order_by("id").iterator(chunk_size=500):
+    rows = Drawing.objects.filter(status=status).exclude(source__in=exclude_sources)
+    for drawing in rows.order_by("id").iterator(chunk_size=500):
         with default_storage.open(drawing.image.name, "rb") as handle:
             model_input = preprocessing.to_model_input(handle.read())
         xs, ys = parts[drawing.split]

@@ -132,7 +132,10 @@ def load_training_data(config: TrainConfig) -> TrainingData:
             "render_sizes": list(datasets.RENDER_SIZES),
         }
     if "drawings" in config.sources:
-        drawings = datasets.load_drawings()
+        # Pen digits imported as drawings are the pendigits source again, split by
+        # drawing instead of by writer: with both, they would leak held-out writers.
+        imported = ("import:pendigits",) if "pendigits" in config.sources else ()
+        drawings = datasets.load_drawings(exclude_sources=imported)
         for part, split in drawings.items():
             if not len(split):
                 continue
@@ -140,7 +143,7 @@ def load_training_data(config: TrainConfig) -> TrainingData:
                 tests["drawings-test"] = split  # never trained on: the gate compares on it
             else:
                 (train if part == "train" else val).append(split)
-        manifest["drawings"] = _drawings_manifest()
+        manifest["drawings"] = _drawings_manifest(imported)
     if "kaggle" in config.sources:
         kaggle = datasets.load_kaggle_csv(Path(config.kaggle_csv))
         order = rng.permutation(len(kaggle))
@@ -161,11 +164,15 @@ def load_training_data(config: TrainConfig) -> TrainingData:
     return TrainingData(train_split, _concat(val), tests, manifest)
 
 
-def _drawings_manifest() -> dict:
+def _drawings_manifest(excluded_sources: tuple[str, ...]) -> dict:
     """Which drawings a run used, so it can be reproduced: ids and hashes per split."""
     from collector.models import Drawing
 
-    rows = Drawing.objects.filter(status=Drawing.Status.APPROVED).order_by("id")
+    rows = (
+        Drawing.objects.filter(status=Drawing.Status.APPROVED)
+        .exclude(source__in=excluded_sources)
+        .order_by("id")
+    )
     return {
         split: [[pk, sha] for pk, sha in rows.filter(split=split).values_list("id", "sha256")]
         for split in ("train", "val", "test")
