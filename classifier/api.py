@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import io
 import logging
 import re
@@ -18,7 +19,7 @@ from django.core.exceptions import RequestDataTooBig
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from PIL import Image
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException, ParseError, UnsupportedMediaType
+from rest_framework.exceptions import APIException, ParseError
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView, exception_handler
@@ -85,20 +86,36 @@ def refuse_oversized(request) -> None:
         )
 
 
-def image_bytes_from_request(request) -> bytes:
-    """The image bytes, from JSON ``{"image": "data:image/png;base64,..."}`` or a
-    multipart ``image`` file."""
+def request_data(request, example: str):
+    """The parsed body (a JSON object or form), refusing oversized bodies unread and
+    saying what is wrong with malformed ones."""
     refuse_oversized(request)
     try:
         data = request.data
     except RequestDataTooBig:
         raise PayloadTooLarge("The request body is larger than the limit.") from None
-    except UnsupportedMediaType:
-        raise
     except ParseError as exc:
         raise BadInput(f"The body is not valid JSON: {exc.detail}") from None
     if not hasattr(data, "get"):
-        raise BadInput('Send a JSON object like {"image": "data:image/png;base64,..."}.')
+        raise BadInput(f"Send a JSON object like {example}.")
+    return data
+
+
+@contextlib.contextmanager
+def image_errors():
+    """Problems with the image itself become 413 (too large) or 400 with its code."""
+    try:
+        yield
+    except preprocessing.ImageTooLarge as exc:
+        raise PayloadTooLarge(str(exc)) from None
+    except preprocessing.PreprocessingError as exc:
+        raise BadInput(str(exc), code=exc.code) from None
+
+
+def image_bytes_from_request(request) -> bytes:
+    """The image bytes, from JSON ``{"image": "data:image/png;base64,..."}`` or a
+    multipart ``image`` file."""
+    data = request_data(request, '{"image": "data:image/png;base64,..."}')
     upload = request.FILES.get("image") if hasattr(request, "FILES") else None
     if upload is not None:
         if upload.size > preprocessing.MAX_IMAGE_BYTES:
@@ -128,12 +145,8 @@ def decode_data_url(value: str) -> bytes:
 
 
 def model_input_from_request(request) -> np.ndarray:
-    try:
+    with image_errors():
         return preprocessing.to_model_input(image_bytes_from_request(request))
-    except preprocessing.ImageTooLarge as exc:
-        raise PayloadTooLarge(str(exc)) from None
-    except preprocessing.PreprocessingError as exc:
-        raise BadInput(str(exc), code=exc.code) from None
 
 
 def input_as_data_url(model_input: np.ndarray) -> str:
@@ -259,14 +272,8 @@ class PredictBatchView(APIView):
         },
     )
     def post(self, request):
-        refuse_oversized(request)
-        try:
-            data = request.data
-        except RequestDataTooBig:
-            raise PayloadTooLarge("The request body is larger than the limit.") from None
-        except ParseError as exc:
-            raise BadInput(f"The body is not valid JSON: {exc.detail}") from None
-        images = data.get("images") if hasattr(data, "get") else None
+        data = request_data(request, '{"images": ["data:image/png;base64,...", ...]}')
+        images = data.get("images")
         if not isinstance(images, list) or not images:
             raise BadInput('Send {"images": ["data:image/png;base64,...", ...]}.')
         if len(images) > MAX_BATCH_ITEMS:

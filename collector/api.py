@@ -12,12 +12,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from classifier import preprocessing, runtime
-from classifier.api import (
-    BadInput,
-    PayloadTooLarge,
-    ServiceUnavailable,
-    image_bytes_from_request,
-)
+from classifier.api import BadInput, ServiceUnavailable, image_bytes_from_request, image_errors
 from collector import dataset
 from collector.models import Drawing
 
@@ -103,20 +98,17 @@ class DrawingsView(APIView):
         if not request.user.is_authenticated and request.session.session_key is None:
             request.session.save()  # an anonymous contributor is their session
         try:
-            drawing, created = dataset.add_drawing(
-                data,
-                label,
-                source=source,
-                prediction=predict_quietly(data),
-                contributor=request.user,
-                session_key=request.session.session_key or "",
-            )
+            with image_errors():
+                drawing, created = dataset.add_drawing(
+                    data,
+                    label,
+                    source=source,
+                    prediction=predict_quietly(data),
+                    contributor=request.user,
+                    session_key=request.session.session_key or "",
+                )
         except dataset.InvalidDrawing as exc:
             raise BadInput(str(exc)) from None
-        except preprocessing.ImageTooLarge as exc:
-            raise PayloadTooLarge(str(exc)) from None
-        except preprocessing.PreprocessingError as exc:
-            raise BadInput(str(exc), code=exc.code) from None
         except dataset.StorageUnavailable as exc:
             raise ServiceUnavailable(str(exc)) from None
         return Response(

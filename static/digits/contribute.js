@@ -20,12 +20,12 @@
   const pad = Digits.DigitPad(canvas, {
     onChange({ final, empty }) {
       submit.disabled = empty;
-      undoButton.disabled = empty;
-      clearButton.disabled = empty;
+      controls.sync();
       if (!empty) thanks.hidden = true;
       live.schedule(final);
     },
   });
+  const controls = Digits.bindUndoClear(pad, undoButton, clearButton);
   const live = Digits.LivePrediction(pad, result, {
     endpoint: canvas.dataset.endpoint,
     onResult(body) {
@@ -54,16 +54,6 @@
   picker.addEventListener("click", (event) => {
     const button = event.target.closest("button[data-digit]");
     if (button) setTarget(Number(button.dataset.digit));
-  });
-  undoButton.addEventListener("click", () => pad.undo());
-  clearButton.addEventListener("click", () => pad.clear());
-  document.addEventListener("keydown", (event) => {
-    if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "z") {
-      event.preventDefault();
-      pad.undo();
-    } else if (event.key === "Escape") {
-      pad.clear();
-    }
   });
 
   submit.addEventListener("click", async () => {
@@ -99,6 +89,4 @@
 
   setTarget(target);
   submit.disabled = true;
-  undoButton.disabled = true;
-  clearButton.disabled = true;
 })();

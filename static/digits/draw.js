@@ -18,30 +18,18 @@
   const correctionNote = document.getElementById("correction-note");
 
   const pad = Digits.DigitPad(canvas, {
-    onChange({ final, empty }) {
-      undoButton.disabled = empty;
-      clearButton.disabled = empty;
+    onChange({ final }) {
+      controls.sync();
       correctionNote.textContent = "";
       live.schedule(final);
     },
   });
+  const controls = Digits.bindUndoClear(pad, undoButton, clearButton);
   const live = Digits.LivePrediction(pad, result, {
     endpoint: canvas.dataset.endpoint,
     onResult: showPrediction,
     onIdle: showIdle,
     onError: showError,
-  });
-
-  undoButton.addEventListener("click", () => pad.undo());
-  clearButton.addEventListener("click", () => pad.clear());
-  document.addEventListener("keydown", (event) => {
-    if (event.target.closest && event.target.closest("input, textarea, select")) return;
-    if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "z") {
-      event.preventDefault();
-      pad.undo();
-    } else if (event.key === "Escape") {
-      pad.clear();
-    }
   });
 
   function setBars(probabilities) {
@@ -121,6 +109,4 @@
   });
 
   showIdle();
-  undoButton.disabled = true;
-  clearButton.disabled = true;
 })();

@@ -202,5 +202,27 @@
     };
   }
 
-  window.Digits = { DigitPad, LivePrediction, postJson };
+  // Undo and Clear as buttons and as keys (Ctrl/Cmd+Z, Esc), disabled on an
+  // empty pad. Call ``sync()`` from the pad's onChange.
+  function bindUndoClear(pad, undoButton, clearButton) {
+    undoButton.addEventListener("click", () => pad.undo());
+    clearButton.addEventListener("click", () => pad.clear());
+    document.addEventListener("keydown", (event) => {
+      if (event.target.closest && event.target.closest("input, textarea, select")) return;
+      if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "z") {
+        event.preventDefault();
+        pad.undo();
+      } else if (event.key === "Escape") {
+        pad.clear();
+      }
+    });
+    function sync() {
+      undoButton.disabled = pad.isEmpty();
+      clearButton.disabled = pad.isEmpty();
+    }
+    sync();
+    return { sync };
+  }
+
+  window.Digits = { DigitPad, LivePrediction, bindUndoClear, postJson };
 })();
