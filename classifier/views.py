@@ -2,11 +2,13 @@
 
 from django.conf import settings
 from django.shortcuts import render
+from django.views.decorators.csrf import ensure_csrf_cookie
 
 from classifier import preprocessing
 from classifier.models import ModelVersion
 
 
+@ensure_csrf_cookie  # the page posts corrections to a session-authenticated API
 def draw(request):
     active = ModelVersion.active()
     if active is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, render
+from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
 from classifier import preprocessing
@@ -12,6 +13,7 @@ from collector import dataset
 from collector.models import Drawing
 
 
+@ensure_csrf_cookie  # signed-in contributors post with the CSRF token
 def contribute(request):
     needed = dataset.digits_most_needed()
     return render(

@@ -154,3 +154,22 @@ def test_stats_count_every_drawing(client, active_model, canvas_png):
     assert sum(stats["by_split"].values()) == 3
     assert stats["by_status"] == {"pending": 2, "approved": 0, "rejected": 1}
     assert stats["by_source"] == {"canvas": 3}
+
+
+def test_signed_in_contributors_are_credited_and_csrf_protected(
+    db, active_model, canvas_png, django_user_model
+):
+    from django.test import Client
+
+    user = django_user_model.objects.create_user("ada", password="a-password-for-tests")
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(user)
+    body = json.dumps({"image": data_url(canvas_png(6)), "label": 6})
+    # without the token the page would carry, a signed-in write is refused
+    refused = browser.post(URL, body, content_type="application/json")
+    assert refused.status_code == 403 and "CSRF" in refused.json()["error"]
+    # the contribute page sets the cookie; its token makes the same write work
+    token = browser.get("/contribute/").cookies["csrftoken"].value
+    accepted = browser.post(URL, body, content_type="application/json", HTTP_X_CSRFTOKEN=token)
+    assert accepted.status_code == 201, accepted.content
+    assert Drawing.objects.get().contributor == user
