@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.core.files.storage import default_storage
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from classifier.models import ModelVersion, Promotion
@@ -63,7 +63,13 @@ class ModelVersionAdmin(admin.ModelAdmin):
             "",
             '<figure style="margin:0 0 1rem"><img src="{}" style="max-width:720px;'
             'border:1px solid #ddd"><figcaption>{}</figcaption></figure>',
-            ((default_storage.url(name), name.rsplit("/", 1)[-1]) for name in obj.plots),
+            (
+                (
+                    reverse("model-plot", args=[obj.version, name.rsplit("/", 1)[-1]]),
+                    name.rsplit("/", 1)[-1],
+                )
+                for name in obj.plots
+            ),
         ) or format_html("—")
 
     @admin.action(description="Make the selected version active")

@@ -1,7 +1,10 @@
 """The drawing page."""
 
 from django.conf import settings
-from django.shortcuts import render
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from classifier import preprocessing
@@ -30,3 +33,20 @@ def draw(request):
             "model_summary": summary,
         },
     )
+
+
+@staff_member_required
+def model_plot(request, version: int, name: str):
+    """A report plot of a model version (staff only; artifacts live in storage,
+    which the web server does not serve directly)."""
+    model_version = get_object_or_404(ModelVersion, version=version)
+    stored = next((p for p in model_version.plots if p.rsplit("/", 1)[-1] == name), None)
+    if stored is None:
+        raise Http404
+    try:
+        handle = default_storage.open(stored, "rb")
+    except OSError:
+        raise Http404 from None
+    response = FileResponse(handle, content_type="image/png")
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

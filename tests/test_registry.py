@@ -65,3 +65,17 @@ def test_a_directory_whose_artifact_disagrees_is_refused(tmp_path):
     )
     with pytest.raises(RegistrationError, match="disagrees"):
         register_directory(tmp_path, activate=True)
+
+
+def test_report_plots_are_shown_to_staff_only(client, active_model, django_user_model):
+    names = [p.rsplit("/", 1)[-1] for p in active_model.plots]
+    assert "confusion-mnist-test.png" in names and "learning-curves.png" in names
+    url = f"/models/v{active_model.version}/learning-curves.png"
+    assert client.get(url).status_code == 302  # to the admin login
+    staff = django_user_model.objects.create_superuser("boss", "b@example.com", "pw-for-tests-only")
+    client.force_login(staff)
+    response = client.get(url)
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    assert client.get(f"/models/v{active_model.version}/secret.txt").status_code == 404
+    page = client.get(f"/admin/classifier/modelversion/{active_model.pk}/change/")
+    assert url.encode() in page.content
