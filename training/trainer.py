@@ -262,7 +262,8 @@ def train(
     inputs = keras.Input(architectures.INPUT_SHAPE)
     augmented = DigitAugment()(inputs) if config.augment else inputs
     fitted = keras.Model(inputs, model(augmented))
-    steps = config.epochs * int(np.ceil(len(x_train) / config.batch_size))
+    steps_per_epoch = int(np.ceil(len(x_train) / config.batch_size))
+    steps = config.epochs * steps_per_epoch
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=config.learning_rate / 10,
         decay_steps=max(1, steps - steps // 20),
@@ -278,8 +279,6 @@ def train(
 
     # 3. Fit: early stopping on validation accuracy, keeping the best weights.
     epoch_seconds: list[float] = []
-
-    steps_per_epoch = int(np.ceil(len(x_train) / config.batch_size))
 
     class Progress(keras.callbacks.Callback):
         current_epoch = 1
