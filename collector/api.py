@@ -93,7 +93,7 @@ class DrawingsView(APIView):
         if label is None:
             raise BadInput('The field "label" is missing.')
         source = request.data.get("source", "canvas")
-        if source not in SOURCES_FROM_API:
+        if not isinstance(source, str) or source not in SOURCES_FROM_API:
             raise BadInput(f'"source" must be one of {", ".join(sorted(SOURCES_FROM_API))}.')
         if not request.user.is_authenticated and request.session.session_key is None:
             request.session.save()  # an anonymous contributor is their session

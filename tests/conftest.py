@@ -167,3 +167,10 @@ def celery_worker_process(transactional_db, settings, tmp_path):
     finally:
         services.stop(worker, redis)
         use_broker(previous)
+
+
+@pytest.fixture
+def sync_browser_thread(monkeypatch):
+    """Playwright's sync API runs an event loop in this thread; browser tests do
+    their DB work between its calls, never concurrently, so Django may allow it."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

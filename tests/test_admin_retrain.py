@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture
-def admin_page(celery_worker_process, live_server, staff_user):
+def admin_page(celery_worker_process, live_server, staff_user, sync_browser_thread):
     import shutil
 
     from playwright.sync_api import sync_playwright

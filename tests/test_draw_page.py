@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -12,9 +11,6 @@ from django.conf import settings
 from training import datasets
 
 pytestmark = pytest.mark.browser
-# Playwright's sync API runs an event loop in this thread; our DB work here is
-# done before and after it, never concurrently.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -41,7 +37,7 @@ def served(transactional_db, live_server):
 
 
 @pytest.fixture
-def page(served):
+def page(served, sync_browser_thread):
     from playwright.sync_api import sync_playwright
 
     executable = shutil.which("chromium") or shutil.which("chromium-browser")

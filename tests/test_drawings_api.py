@@ -173,3 +173,11 @@ def test_signed_in_contributors_are_credited_and_csrf_protected(
     accepted = browser.post(URL, body, content_type="application/json", HTTP_X_CSRFTOKEN=token)
     assert accepted.status_code == 201, accepted.content
     assert Drawing.objects.get().contributor == user
+
+
+def test_a_source_of_the_wrong_type_is_a_400(client, active_model, canvas_png, settings):
+    response = contribute(
+        client, {"image": data_url(canvas_png(3)), "label": 3, "source": ["canvas"]}
+    )
+    assert response.status_code == 400 and '"source" must be one of' in response.json()["error"]
+    assert Drawing.objects.count() == 0 and stored_files(settings) == []

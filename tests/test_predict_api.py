@@ -169,3 +169,8 @@ def test_batch_limits(client, active_model, canvas_png):
             "/api/predict/batch/", json.dumps(body), content_type="application/json"
         )
         assert_refused(response, 400, '{"images"')
+
+
+def test_deeply_nested_json_is_a_400(client, active_model):
+    response = post_json(client, "[" * 100_000 + "]" * 100_000)
+    assert_refused(response, 400, "nested too deeply")
