@@ -1,0 +1,103 @@
+"""Backups: the database and every stored file it points at, in one zip.
+
+``database.json`` is a Django fixture (natural keys, so it loads into a freshly
+migrated instance); ``files/`` holds drawings, model artifacts and report plots
+under their storage names; ``manifest.json`` lists each file's sha256 so a
+restore can refuse a damaged backup before touching anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tempfile
+import zipfile
+from pathlib import Path
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.management import call_command
+from django.db import transaction
+
+EXCLUDED = ["contenttypes", "auth.permission", "sessions", "admin.logentry"]
+
+
+class BackupError(RuntimeError):
+    pass
+
+
+def stored_names() -> list[str]:
+    from classifier.models import ModelVersion
+    from collector.models import Drawing
+
+    names = set(Drawing.objects.values_list("image", flat=True))
+    for version in ModelVersion.objects.all():
+        names.update(n for n in (version.tflite.name, version.keras.name) if n)
+        names.update(version.plots)
+    return sorted(n for n in names if n)
+
+
+def write_backup(out: Path) -> dict:
+    database = io.StringIO()
+    call_command("dumpdata", "--natural-foreign", "--natural-primary", exclude=EXCLUDED,
+                 stdout=database)  # fmt: skip
+    manifest = {"files": {}}
+    tmp = out.with_name(f".{out.name}.partial")
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("database.json", database.getvalue())
+            for name in stored_names():
+                with default_storage.open(name, "rb") as handle:
+                    data = handle.read()
+                archive.writestr(f"files/{name}", data, compress_type=zipfile.ZIP_STORED)
+                manifest["files"][name] = hashlib.sha256(data).hexdigest()
+            archive.writestr("manifest.json", json.dumps(manifest, indent=1))
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return manifest
+
+
+def restore_backup(source: Path) -> dict:
+    """Into an instance with no drawings and no model versions: files first (verified),
+    then the database in one transaction; a failure leaves the database as it was."""
+    from classifier import runtime
+    from classifier.models import ModelVersion
+    from collector.models import Drawing
+
+    if Drawing.objects.exists() or ModelVersion.objects.exists():
+        raise BackupError(
+            "This instance already has drawings or models; restore into an empty one."
+        )
+    try:
+        archive = zipfile.ZipFile(source)
+        manifest = json.loads(archive.read("manifest.json"))
+        database = archive.read("database.json")
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise BackupError(f"{source} is not a Digits backup: {exc}") from exc
+    with archive:
+        for name, digest in manifest["files"].items():
+            data = archive.read(f"files/{name}")
+            if hashlib.sha256(data).hexdigest() != digest:
+                raise BackupError(f"{name} is damaged in the backup (checksum mismatch).")
+        written = []
+        try:
+            for name in manifest["files"]:
+                if default_storage.exists(name):
+                    default_storage.delete(name)
+                saved = default_storage.save(name, ContentFile(archive.read(f"files/{name}")))
+                written.append(saved)
+                if saved != name:
+                    raise BackupError(f"Storage renamed {name} to {saved}.")
+            with tempfile.NamedTemporaryFile(suffix=".json") as fixture:
+                fixture.write(database)
+                fixture.flush()
+                with transaction.atomic():
+                    call_command("loaddata", fixture.name, verbosity=0)
+        except Exception:
+            for name in written:
+                default_storage.delete(name)
+            raise
+    runtime.reset()
+    return manifest

@@ -1,0 +1,20 @@
+"""``manage.py backup OUT``: database + drawings + model artifacts in one zip."""
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from digits_site.backups import write_backup
+
+
+class Command(BaseCommand):
+    help = "Write the database and every stored file (drawings, models, plots) to a zip."
+
+    def add_arguments(self, parser):
+        parser.add_argument("out", type=Path)
+
+    def handle(self, *args, out: Path, **options):
+        if not out.parent.exists():
+            raise CommandError(f"{out.parent} does not exist.")
+        manifest = write_backup(out)
+        self.stdout.write(f"backed up the database and {len(manifest['files'])} files to {out}")

@@ -1,0 +1,87 @@
+"""backup / restore: everything comes back into an empty instance, or nothing changes."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+
+import pytest
+from django.core.files.storage import default_storage
+from django.core.management import CommandError, call_command
+
+from classifier.models import ModelVersion
+from classifier.registry import BOOTSTRAP_DIR, register_directory
+from collector import dataset
+from collector.models import Drawing, SplitCounter
+
+
+def snapshot() -> dict:
+    drawings = {}
+    for d in Drawing.objects.all():
+        with default_storage.open(d.image.name, "rb") as handle:
+            drawings[d.sha256] = (
+                d.label,
+                d.split,
+                d.status,
+                hashlib.sha256(handle.read()).hexdigest(),
+            )
+    versions = {
+        v.version: (v.status, v.architecture, len(v.plots)) for v in ModelVersion.objects.all()
+    }
+    return {"drawings": drawings, "versions": versions,
+            "active": ModelVersion.active().version, "promotions": ModelVersion.active().promotions.count()}  # fmt: skip
+
+
+def test_a_restore_into_an_empty_instance_gives_everything_back(
+    active_model, canvas_png, settings, tmp_path
+):
+    # given drawings of every status and two model versions (v1 rolled back to after v2)
+    for label in range(10):
+        dataset.add_drawing(canvas_png(label), label)
+    Drawing.objects.filter(label__lt=4).update(status="approved")
+    Drawing.objects.filter(label=9).update(status="rejected")
+    register_directory(BOOTSTRAP_DIR, activate=True, note="v2")
+    active_model.promote(reason="roll back")
+    before = snapshot()
+    # when backed up, the instance emptied (rows and files), and the backup restored
+    call_command("backup", str(tmp_path / "b.zip"), stdout=io.StringIO())
+    Drawing.objects.all().delete()
+    ModelVersion.objects.all().delete()
+    SplitCounter.objects.all().delete()
+    settings.MEDIA_ROOT = tmp_path / "fresh-media"
+    out = io.StringIO()
+    call_command("restore", str(tmp_path / "b.zip"), stdout=out)
+    # then every drawing (same bytes), label, split, status, version and the active one are back
+    assert snapshot() == before
+    assert "restored the database and" in out.getvalue()
+    from classifier import runtime
+
+    assert runtime.active_model().version == before["active"]  # its artifact loads and serves
+    assert (
+        SplitCounter.objects.get(label=3).train
+        + SplitCounter.objects.get(label=3).test
+        + SplitCounter.objects.get(label=3).val
+        == 1
+    )
+
+
+def test_restore_refuses_a_non_empty_instance_and_a_damaged_backup(active_model, tmp_path):
+    call_command("backup", str(tmp_path / "b.zip"), stdout=io.StringIO())
+    with pytest.raises(CommandError, match="restore into an empty one"):
+        call_command("restore", str(tmp_path / "b.zip"), stdout=io.StringIO())
+    # a backup whose model file was altered is refused before anything is written
+    damaged = tmp_path / "damaged.zip"
+    with zipfile.ZipFile(tmp_path / "b.zip") as source, zipfile.ZipFile(damaged, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename.endswith("model.tflite"):
+                data = data[:-1] + bytes([data[-1] ^ 0xFF])
+            target.writestr(item, data)
+    ModelVersion.objects.all().delete()
+    with pytest.raises(CommandError, match="damaged"):
+        call_command("restore", str(damaged), stdout=io.StringIO())
+    assert ModelVersion.objects.count() == 0
+    with pytest.raises(CommandError, match="not a Digits backup"):
+        (tmp_path / "junk.zip").write_bytes(b"nope")
+        call_command("restore", str(tmp_path / "junk.zip"), stdout=io.StringIO())
