@@ -42,9 +42,7 @@ def main() -> None:
     model = keras.saving.load_model(BOOTSTRAP_DIR / "model.keras")
     tests = {
         "mnist-test": datasets.load_mnist().test,
-        "pendigits": datasets.pendigits_by_role(
-            datasets.load_pendigits(sizes=(datasets.DEFAULT_RENDER_SIZE,))
-        )["test"].split(),
+        "pendigits": datasets.pendigits_test_split(),
     }
     results = {}
     for mode in ("float32", "float16", "dynamic-range"):

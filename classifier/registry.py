@@ -27,7 +27,7 @@ class RegistrationError(RuntimeError):
 
 def register_directory(directory: Path, *, activate: bool, note: str = "", by=None) -> ModelVersion:
     """Copy a trained model directory into storage as the next version (a candidate,
-    or the active one with ``activate``), with its plots zipped as the report."""
+    or the active one with ``activate``), its report plots stored beside it."""
     directory = Path(directory)
     tflite_path = directory / "model.tflite"
     metrics_path = directory / "metrics.json"

@@ -2,13 +2,13 @@
 
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
-from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from classifier import preprocessing
 from classifier.models import ModelVersion
+from digits_site.files import stored_png_response
 
 
 @ensure_csrf_cookie  # the page posts corrections to a session-authenticated API
@@ -43,10 +43,4 @@ def model_plot(request, version: int, name: str):
     stored = next((p for p in model_version.plots if p.rsplit("/", 1)[-1] == name), None)
     if stored is None:
         raise Http404
-    try:
-        handle = default_storage.open(stored, "rb")
-    except OSError:
-        raise Http404 from None
-    response = FileResponse(handle, content_type="image/png")
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return stored_png_response(stored)

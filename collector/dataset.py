@@ -105,38 +105,32 @@ def add_drawing(
         drawing.predicted_label = prediction.digit
         drawing.predicted_confidence = prediction.confidence
         drawing.model_version_id = prediction.model_version_id
-    path = drawing_path(drawing, "")
-    name = path
+    # An earlier attempt that died before its row may have left the file: same
+    # content by construction (the name is its hash), so it is reused, not rewritten.
+    name = drawing_path(drawing, "")
     wrote_file = False
     try:
-        with transaction.atomic():
-            drawing.split = splits.claim_split(label, sha, forced=split)
-            if default_storage.exists(path):
-                # Left by an earlier attempt that died before its row: same
-                # content by construction (the name is its hash), so reuse it.
-                name = path
-            else:
-                name = default_storage.save(path, ContentFile(data))
-                wrote_file = True
-            drawing.image.name = name
-            drawing.save()
+        try:
+            with transaction.atomic():
+                drawing.split = splits.claim_split(label, sha, forced=split)
+                if not default_storage.exists(name):
+                    name = default_storage.save(name, ContentFile(data))
+                    wrote_file = True
+                drawing.image.name = name
+                drawing.save()
+        except BaseException:
+            if wrote_file:  # no row will point at it
+                _delete_quietly(name)
+            raise
     except IntegrityError:
         # A concurrent request stored the same drawing first.
-        if wrote_file:
-            _delete_quietly(name)
         winner = Drawing.objects.filter(sha256=sha).first()
         if winner is None:
             raise
         return winner, False
     except OSError as exc:
-        if wrote_file:
-            _delete_quietly(name)
         logger.exception("Could not store drawing %s", sha)
         raise StorageUnavailable("The drawing could not be saved right now; try again.") from exc
-    except BaseException:
-        if wrote_file:
-            _delete_quietly(name)
-        raise
     return drawing, True
 
 

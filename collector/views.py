@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
@@ -11,6 +10,7 @@ from django.views.decorators.http import require_GET
 from classifier import preprocessing
 from collector import dataset
 from collector.models import Drawing
+from digits_site.files import stored_png_response
 
 
 @ensure_csrf_cookie  # signed-in contributors post with the CSRF token
@@ -56,12 +56,6 @@ def drawing_image(request, sha256: str):
     drawing = get_object_or_404(Drawing, sha256=sha256)
     if drawing.status != Drawing.Status.APPROVED and not request.user.is_staff:
         raise Http404
-    try:
-        handle = default_storage.open(drawing.image.name, "rb")
-    except OSError:
-        raise Http404 from None
-    response = FileResponse(handle, content_type="image/png")
+    response = stored_png_response(drawing.image.name)
     response["Cache-Control"] = "private, max-age=3600"
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response

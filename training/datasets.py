@@ -317,6 +317,12 @@ def load_pendigits(
     return arrays
 
 
+def pendigits_test_split() -> Split:
+    """The held-out writers' digits, one rendering each at the size people typically
+    draw: the "pendigits" test set every model is judged on."""
+    return pendigits_by_role(load_pendigits(sizes=(DEFAULT_RENDER_SIZE,)))["test"].split()
+
+
 def pendigits_by_role(arrays: PenDigitArrays) -> dict[str, PenDigitArrays]:
     """Split by writer: train / val / test writers never share a person."""
     test = np.isin(arrays.writer, list(PENDIGITS_TEST_WRITERS))

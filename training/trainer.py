@@ -115,16 +115,12 @@ def load_training_data(config: TrainConfig) -> TrainingData:
             )
         )
         tests["mnist-test"] = _take(mnist.test, config.limit, rng)
-        manifest["mnist"] = {name: digest for name, digest in datasets.MNIST_FILES.values()}
+        manifest["mnist"] = dict(datasets.MNIST_FILES.values())
     if "pendigits" in config.sources:
         roles = datasets.pendigits_by_role(datasets.load_pendigits())
         train.append(_take(roles["train"].split(), config.limit, rng))
         val.append(_take(roles["val"].split(), config.limit, rng))
-        # Judge on one rendering per digit, at the size people typically draw.
-        held_out = datasets.pendigits_by_role(
-            datasets.load_pendigits(sizes=(datasets.DEFAULT_RENDER_SIZE,))
-        )["test"]
-        tests["pendigits"] = _take(held_out.split(), config.limit, rng)
+        tests["pendigits"] = _take(datasets.pendigits_test_split(), config.limit, rng)
         manifest["pendigits"] = {
             datasets.PENDIGITS_FILE: datasets.PENDIGITS_SHA256,
             "test_writers": sorted(datasets.PENDIGITS_TEST_WRITERS),

@@ -19,10 +19,7 @@ def load_test_set(name: str):
 
     if name == "mnist-test":
         return datasets.load_mnist().test
-    held_out = datasets.pendigits_by_role(
-        datasets.load_pendigits(sizes=(datasets.DEFAULT_RENDER_SIZE,))
-    )["test"]
-    return held_out.split()
+    return datasets.pendigits_test_split()
 
 
 def load_predictor(model: Path | None):
