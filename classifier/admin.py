@@ -1,8 +1,8 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from classifier.models import ModelVersion, Promotion
+from classifier.models import ArtifactError, ModelVersion, Promotion
 
 
 class PromotionInline(admin.TabularInline):
@@ -24,6 +24,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "status",
         "mnist_accuracy",
         "pendigits_accuracy",
+        "serving",
         "created_at",
     )
     list_filter = ("status", "architecture")
@@ -31,14 +32,17 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "version",
         "architecture",
         "status",
+        "serving",
+        "serving_error_at",
         "tflite",
+        "tflite_sha256",
         "keras",
         "report_plots",
         "rejection_reasons",
         "metrics",
         "created_at",
     )
-    exclude = ("plots",)
+    exclude = ("plots", "serving_error")
     inlines = [PromotionInline]
     actions = ["promote_selected"]
 
@@ -54,6 +58,22 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def pendigits_accuracy(self, obj: ModelVersion) -> str:
         value = obj.test_accuracy("pendigits")
         return "—" if value is None else f"{value * 100:.2f}%"
+
+    @admin.display(description="serving")
+    def serving(self, obj: ModelVersion):
+        if obj.serving_error:
+            return format_html(
+                '<strong style="color:#ba2121" title="{}">⚠ cannot be served</strong><br>{}',
+                obj.serving_error,
+                obj.serving_error,
+            )
+        return "serving" if obj.is_active else "—"
+
+    def changelist_view(self, request, extra_context=None):
+        problem = ModelVersion.serving_problem()
+        if problem:
+            self.message_user(request, problem, level=messages.ERROR)
+        return super().changelist_view(request, extra_context)
 
     @admin.display(description="report")
     def report_plots(self, obj: ModelVersion):
@@ -78,5 +98,9 @@ class ModelVersionAdmin(admin.ModelAdmin):
             self.message_user(request, "Select exactly one version to make active.", level="error")
             return
         version = queryset.get()
-        version.promote(by=request.user, reason="promoted by hand in the admin")
+        try:
+            version.promote(by=request.user, reason="promoted by hand in the admin")
+        except ArtifactError as exc:
+            self.message_user(request, f"Nothing changed. {exc}", level=messages.ERROR)
+            return
         self.message_user(request, f"Version {version.version} is now active.")

@@ -16,6 +16,7 @@ import re
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import OperationalError
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from PIL import Image
 from rest_framework import serializers, status
@@ -46,10 +47,27 @@ class ServiceUnavailable(APIException):
     default_code = "unavailable"
 
 
+class DatabaseBusy(ServiceUnavailable):
+    """The database could not take the write in time (SQLite under concurrent writers,
+    or a database server that is down): nothing was saved, and the client may retry."""
+
+    default_detail = "The database is busy right now; nothing was saved. Try again in a moment."
+    default_code = "database_busy"
+    wait = 2  # seconds, sent as Retry-After
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
 def json_exception_handler(exc, context):
     """DRF's handler, reshaped to ``{"error": message}`` (plus ``code``)."""
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge("The request body is larger than the limit.")
+    if isinstance(exc, OperationalError):
+        logger.warning("Database unavailable: %s", exc)
+        exc = DatabaseBusy()
     response = exception_handler(exc, context)
     if response is None:
         return None
@@ -171,10 +189,8 @@ def prediction_payload(probabilities: np.ndarray, version: int) -> dict:
 def loaded_model() -> runtime.LoadedModel:
     try:
         return runtime.active_model()
-    except runtime.NoActiveModel:
-        raise ServiceUnavailable(
-            "No model is active yet; run `python manage.py ensure_model`."
-        ) from None
+    except runtime.NoActiveModel as exc:
+        raise ServiceUnavailable(str(exc)) from None
 
 
 _PREDICTION = inline_serializer(

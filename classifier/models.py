@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import Max, Q
+from django.utils import timezone
+
+
+class ArtifactError(RuntimeError):
+    """A version's served artifact is missing, altered or cannot be loaded."""
 
 
 def artifact_path(instance: ModelVersion, filename: str) -> str:
@@ -21,6 +28,9 @@ class ModelVersion(models.Model):
     version = models.PositiveIntegerField(unique=True)
     architecture = models.CharField(max_length=64)
     tflite = models.FileField(upload_to=artifact_path, max_length=255, help_text="served artifact")
+    tflite_sha256 = models.CharField(
+        max_length=64, blank=True, help_text="checksum of the served artifact when registered"
+    )
     keras = models.FileField(upload_to=artifact_path, max_length=255, blank=True)
     plots = models.JSONField(default=list, blank=True, help_text="storage names of report plots")
     metrics = models.JSONField(default=dict, blank=True)
@@ -29,6 +39,10 @@ class ModelVersion(models.Model):
         max_length=10, choices=Status.choices, default=Status.CANDIDATE, db_index=True
     )
     rejection_reasons = models.JSONField(default=list, blank=True)
+    # Set by a web process that could not load this version (and cleared by one that
+    # could), so the admin can say why the site still answers with an older model.
+    serving_error = models.TextField(blank=True)
+    serving_error_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -47,11 +61,72 @@ class ModelVersion(models.Model):
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
 
+    def load_artifact(self) -> bytes:
+        """The served artifact's bytes, checked against the checksum taken at registration.
+
+        Raises :class:`ArtifactError` saying what is wrong, so web processes and the
+        admin report the same reason.
+        """
+        try:
+            with self.tflite.open("rb") as handle:
+                data = handle.read()
+        except (OSError, ValueError) as exc:
+            raise ArtifactError(
+                f"The artifact {self.tflite.name or '(none)'} cannot be read: {exc}"
+            ) from exc
+        if self.tflite_sha256 and hashlib.sha256(data).hexdigest() != self.tflite_sha256:
+            raise ArtifactError(
+                f"The artifact {self.tflite.name} has changed since it was registered "
+                "(its checksum no longer matches)."
+            )
+        return data
+
+    def artifact_problem(self) -> str:
+        """Why this version cannot be served ('' when it can): the file, its checksum,
+        and whether the serving runtime loads it."""
+        from classifier.runtime import Predictor
+
+        try:
+            Predictor(self.load_artifact())
+        except ArtifactError as exc:
+            return str(exc)
+        except Exception as exc:  # the interpreter's own errors vary by cause
+            return f"The artifact {self.tflite.name} is not a model the runtime can load: {exc}"
+        return ""
+
+    def record_serving_error(self, message: str) -> None:
+        ModelVersion.objects.filter(pk=self.pk).update(
+            serving_error=message[:2000], serving_error_at=timezone.now()
+        )
+        self.serving_error = message[:2000]
+
+    def clear_serving_error(self) -> None:
+        if self.serving_error:
+            ModelVersion.objects.filter(pk=self.pk).update(serving_error="", serving_error_at=None)
+            self.serving_error = ""
+
+    @classmethod
+    def previously_active(cls, *, exclude_id: int | None = None):
+        """Versions that served before, the most recently promoted first: what to fall
+        back to when the active one cannot be loaded."""
+        return (
+            cls.objects.exclude(pk=exclude_id)
+            .exclude(status=cls.Status.REJECTED)
+            .filter(promotions__isnull=False)
+            .annotate(last_promoted=Max("promotions__created_at"))
+            .order_by("-last_promoted")
+        )
+
     def promote(self, *, by=None, reason: str = "") -> Promotion:
         """Make this the serving version (the previous one retires) and record who and why.
 
-        Web processes notice within ``DIGITS_MODEL_CHECK_SECONDS`` and swap.
+        Web processes notice within ``DIGITS_MODEL_CHECK_SECONDS`` and swap. A version
+        whose artifact cannot be served is refused (:class:`ArtifactError`), so a
+        promotion never leaves the site answering with something else.
         """
+        problem = self.artifact_problem()
+        if problem:
+            raise ArtifactError(f"Version {self.version} cannot be served: {problem}")
         with transaction.atomic():
             previous = (
                 ModelVersion.objects.select_for_update()
@@ -61,8 +136,11 @@ class ModelVersion(models.Model):
             )
             if previous is not None:
                 ModelVersion.objects.filter(pk=previous.pk).update(status=self.Status.RETIRED)
-            ModelVersion.objects.filter(pk=self.pk).update(status=self.Status.ACTIVE)
+            ModelVersion.objects.filter(pk=self.pk).update(
+                status=self.Status.ACTIVE, serving_error="", serving_error_at=None
+            )
             self.status = self.Status.ACTIVE
+            self.serving_error = ""
             return Promotion.objects.create(
                 version=self,
                 previous=previous,
@@ -82,6 +160,22 @@ class ModelVersion(models.Model):
     @classmethod
     def active(cls) -> ModelVersion | None:
         return cls.objects.filter(status=cls.Status.ACTIVE).first()
+
+    @classmethod
+    def serving_problem(cls) -> str:
+        """What staff should know about the active model ('' when all is well): checked
+        now, plus what web processes reported when they tried to load it."""
+        active = cls.active()
+        if active is None:
+            return "No model version is active: predictions answer 503 until one is promoted."
+        problem = active.artifact_problem() or active.serving_error
+        if not problem:
+            return ""
+        return (
+            f"Version {active.version} is active but cannot be served: {problem} "
+            "Web processes keep answering with the previously active version. "
+            "Restore the artifact (manage.py restore) or promote another version."
+        )
 
     @classmethod
     def next_version(cls) -> int:

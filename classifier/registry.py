@@ -7,6 +7,7 @@ artifact loads and was verified against the Keras model when it was trained.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -54,6 +55,7 @@ def register_directory(directory: Path, *, activate: bool, note: str = "", by=No
         )
         with open(tflite_path, "rb") as handle:
             version.tflite.save("model.tflite", File(handle), save=False)
+        version.tflite_sha256 = hashlib.sha256(tflite_path.read_bytes()).hexdigest()
         keras_path = directory / "model.keras"
         if keras_path.exists():
             with open(keras_path, "rb") as handle:
@@ -73,9 +75,9 @@ def ensure_active_model() -> tuple[ModelVersion, bool]:
     active = ModelVersion.active()
     if active is not None:
         return active, False
-    latest = ModelVersion.objects.exclude(status=ModelVersion.Status.REJECTED).first()
-    if latest is not None:
-        latest.promote(reason="no version was active; the newest usable one was")
-        return latest, False
+    for candidate in ModelVersion.objects.exclude(status=ModelVersion.Status.REJECTED):
+        if not candidate.artifact_problem():
+            candidate.promote(reason="no version was active; the newest usable one was")
+            return candidate, False
     version = register_directory(BOOTSTRAP_DIR, activate=True, note="bootstrap model")
     return version, True

@@ -65,22 +65,57 @@ class NoActiveModel(RuntimeError):
     """There is no model to answer with (run ``manage.py ensure_model``)."""
 
 
+# A version that failed to load is tried again this often (seconds), not on every
+# check: the file may be restored, but a broken one should not be re-read and
+# re-logged every couple of seconds by every web process.
+RETRY_FAILED_SECONDS = 30.0
+
 _lock = threading.Lock()
 _current: LoadedModel | None = None
 _checked_at = 0.0
+_failed_at: dict[int, float] = {}
+
+
+def _load(version) -> LoadedModel:
+    """Load one version, or raise saying why (the same words the admin shows)."""
+    from classifier.models import ArtifactError
+
+    data = version.load_artifact()
+    try:
+        predictor = Predictor(data)
+    except Exception as exc:  # the interpreter's own errors vary by cause
+        raise ArtifactError(
+            f"The artifact {version.tflite.name} is not a model the runtime can load: {exc}"
+        ) from exc
+    return LoadedModel(version.id, version.version, predictor)
+
+
+def _fallback(broken_id: int) -> LoadedModel | None:
+    """The most recently active version that still loads (a process that starts
+    while the active artifact is broken still answers)."""
+    from classifier.models import ArtifactError, ModelVersion
+
+    for version in ModelVersion.previously_active(exclude_id=broken_id)[:5]:
+        try:
+            return _load(version)
+        except ArtifactError:
+            continue
+    return None
 
 
 def active_model() -> LoadedModel:
     """The active version, loaded once per process and swapped when another is promoted.
 
     At most every ``DIGITS_MODEL_CHECK_SECONDS`` a cheap query compares the active
-    version id with the one in memory. If the new artifact cannot be loaded,
-    the previous model keeps answering and the failure is logged.
+    version id with the one in memory. If the active artifact cannot be loaded,
+    the previous model keeps answering (a fresh process falls back to the most
+    recently active one that loads) and the reason is recorded on the version,
+    where the admin shows it.
     """
     global _current, _checked_at
     from django.conf import settings
 
-    from classifier.models import ModelVersion
+    from classifier.models import ArtifactError, ModelVersion
 
     now = time.monotonic()
     if _current is not None and now - _checked_at < settings.DIGITS_MODEL_CHECK_SECONDS:
@@ -96,24 +131,41 @@ def active_model() -> LoadedModel:
         _checked_at = now
         if active_id is None:
             if _current is None:
-                raise NoActiveModel("No model is active yet.")
+                raise NoActiveModel("No model is active yet; run `python manage.py ensure_model`.")
             return _current
-        if _current is None or _current.version_id != active_id:
-            version = ModelVersion.objects.get(id=active_id)
-            try:
-                with version.tflite.open("rb") as handle:
-                    predictor = Predictor(handle.read())
-            except Exception:
-                if _current is None:
-                    raise
-                logger.exception(
-                    "Could not load model version %s; still serving version %s.",
-                    version.version,
-                    _current.version,
-                )
-                return _current
-            _current = LoadedModel(version.id, version.version, predictor)
-            logger.info("Serving model version %s.", version.version)
+        if _current is not None and _current.version_id == active_id:
+            return _current
+        failed_at = _failed_at.get(active_id)
+        if (
+            _current is not None
+            and failed_at is not None
+            and now - failed_at < RETRY_FAILED_SECONDS
+        ):
+            return _current
+        version = ModelVersion.objects.get(id=active_id)
+        try:
+            loaded = _load(version)
+        except ArtifactError as exc:
+            _failed_at[active_id] = now
+            version.record_serving_error(str(exc))
+            fallback = _current or _fallback(active_id)
+            if fallback is None:
+                raise NoActiveModel(
+                    f"The active model (version {version.version}) cannot be loaded and no "
+                    f"earlier version can stand in: {exc}"
+                ) from exc
+            logger.error(
+                "Could not load model version %s (%s); serving version %s instead.",
+                version.version,
+                exc,
+                fallback.version,
+            )
+            _current = fallback
+            return _current
+        _failed_at.pop(active_id, None)
+        version.clear_serving_error()
+        _current = loaded
+        logger.info("Serving model version %s.", version.version)
         return _current
 
 
@@ -123,3 +175,4 @@ def reset() -> None:
     with _lock:
         _current = None
         _checked_at = 0.0
+        _failed_at.clear()

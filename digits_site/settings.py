@@ -105,7 +105,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(DIGITS_DATA_DIR / "test-db.sqlite3")}
     # WAL lets the web and worker processes read while one writes.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"}
+        {
+            # A writer waits this long (seconds) for another to finish before the
+            # request is answered 503 "busy, nothing saved" (see classifier.api).
+            "timeout": float(os.environ.get("DIGITS_SQLITE_TIMEOUT", "10")),
+            "init_command": "PRAGMA journal_mode=WAL;",
+            "transaction_mode": "IMMEDIATE",
+        }
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

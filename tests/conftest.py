@@ -93,6 +93,12 @@ def staff_user(django_user_model):
 
 
 @pytest.fixture
+def staff_client(client, staff_user):
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
 def eager_celery():
     """Tasks run in this process (unit speed); the real worker has its own tests."""
     from digits_site.celery import app
@@ -130,6 +136,39 @@ def use_broker(url: str) -> None:
     app.amqp._producer_pool = None
 
 
+class WorkerStack:
+    """What ``make run`` starts besides the web server: a real redis-server and a
+    real Celery worker process. Redis can be stopped and started again (same socket)
+    to inject an outage."""
+
+    def __init__(self, socket: Path, logs: Path, env: dict):
+        from digits_site import services
+
+        self.socket, self.logs = socket, logs
+        self.redis = services.start_embedded_redis(socket, logs)
+        self.worker = services.start_worker(logs, env=env)
+
+    def stop_redis(self) -> None:
+        from digits_site import services
+
+        services.stop(self.redis)
+        self.redis = None
+
+    def start_redis(self) -> None:
+        from digits_site import services
+
+        self.redis = services.start_embedded_redis(self.socket, self.logs)
+
+    def worker_log(self) -> str:
+        path = self.logs / "worker.log"
+        return path.read_text() if path.exists() else ""
+
+    def stop(self) -> None:
+        from digits_site import services
+
+        services.stop(self.worker, self.redis)
+
+
 @pytest.fixture
 def celery_worker_process(transactional_db, settings, tmp_path):
     """A real redis-server and a real Celery worker process, sharing this test's
@@ -139,12 +178,9 @@ def celery_worker_process(transactional_db, settings, tmp_path):
 
     from django.db import connection
 
-    from digits_site import services
     from digits_site.celery import app
 
     socket = tmp_path / "redis.sock"
-    logs = tmp_path / "logs"
-    redis = services.start_embedded_redis(socket, logs)
     broker = f"redis+socket://{socket}"
     previous = app.conf.broker_url
     use_broker(broker)
@@ -157,15 +193,15 @@ def celery_worker_process(transactional_db, settings, tmp_path):
         "CELERY_BROKER_URL": broker,
         "DIGITS_GATE_FLOORS": json.dumps({"mnist-test": 0.5, "default": 0.5}),
     }
-    worker = services.start_worker(logs, env=env)
+    stack = WorkerStack(socket, tmp_path / "logs", env)
     try:
         deadline = time.monotonic() + 90
         while not app.control.ping(timeout=1):
-            assert worker.poll() is None, (logs / "worker.log").read_text()
+            assert stack.worker.poll() is None, stack.worker_log()
             assert time.monotonic() < deadline, "the worker did not come up"
-        yield worker
+        yield stack
     finally:
-        services.stop(worker, redis)
+        stack.stop()
         use_broker(previous)
 
 

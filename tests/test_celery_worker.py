@@ -1,7 +1,9 @@
-"""A real Redis and a real Celery worker: train, gate, serve; and a worker killed mid-run."""
+"""A real Redis and a real Celery worker: train, gate, serve; a worker killed mid-run;
+Redis going away and coming back."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -34,6 +36,10 @@ def start(client, config) -> int:
     return response.json()["id"]
 
 
+def data_url(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
 def finished(run_id: int) -> TrainingRun | None:
     run = TrainingRun.objects.get(pk=run_id)
     return run if run.is_finished else None
@@ -52,11 +58,10 @@ def test_a_queued_run_is_trained_by_the_worker_gated_and_served(
     assert run.status == "succeeded", run.error
     assert run.gate["passed"] and run.model_version.status == "active"
     assert run.worker.rsplit(":", 1)[-1] != str(os.getpid())  # trained in the worker
-    import base64
-
-    image = "data:image/png;base64," + base64.b64encode(canvas_png(2)).decode()
     answer = client.post(
-        "/api/predict/", json.dumps({"image": image}), content_type="application/json"
+        "/api/predict/",
+        json.dumps({"image": data_url(canvas_png(2))}),
+        content_type="application/json",
     )
     assert answer.json()["model_version"] == run.model_version.version == 2
 
@@ -83,3 +88,39 @@ def test_a_killed_worker_fails_the_run_and_changes_nothing(
     next_id = start(client, tiny_run_config)
     after = wait_for(lambda: finished(next_id), 180, "the next run")
     assert after.status == "succeeded", after.error
+
+
+def test_while_redis_is_down_people_still_draw_and_contribute_and_runs_resume_after(
+    celery_worker_process, client, staff_user, tiny_run_config, canvas_png
+):
+    # given the app serving, and then its Redis gone
+    ensure_active_model()
+    celery_worker_process.stop_redis()
+    # then predictions and contributions work as before
+    answer = client.post(
+        "/api/predict/",
+        json.dumps({"image": data_url(canvas_png(6))}),
+        content_type="application/json",
+    )
+    assert answer.status_code == 200 and answer.json()["digit"] == 6
+    stored = client.post(
+        "/api/drawings/",
+        json.dumps({"image": data_url(canvas_png(6)), "label": 6}),
+        content_type="application/json",
+    )
+    assert stored.status_code == 201, stored.content
+    # and starting a run says why it cannot, leaving no run that would never start
+    client.force_login(staff_user)
+    refused = client.post(
+        "/api/training-runs/", json.dumps(tiny_run_config), content_type="application/json"
+    )
+    assert refused.status_code == 503
+    assert refused.json()["error"] == (
+        "The training queue (Redis) is unreachable; no run was started. Try again later."
+    )
+    assert TrainingRun.objects.count() == 0
+    # when Redis is back, the next run is queued, the worker reconnects and trains it
+    celery_worker_process.start_redis()
+    run_id = start(client, tiny_run_config)
+    run = wait_for(lambda: finished(run_id), 180, "the run after Redis came back")
+    assert run.status == "succeeded", run.error

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from django.urls import reverse
 
 from collector import dataset
@@ -30,13 +29,6 @@ def test_dataset_page_shows_counts_and_only_approved_thumbnails(client, db, canv
     assert image.status_code == 200 and image["Content-Type"] == "image/png"
     assert image["X-Content-Type-Options"] == "nosniff"
     assert client.get(reverse("drawing-image", args=[pending.sha256])).status_code == 404
-
-
-@pytest.fixture
-def staff_client(client, django_user_model):
-    user = django_user_model.objects.create_superuser("admin", "a@example.com", "pw-for-tests-only")
-    client.force_login(user)
-    return client
 
 
 def test_admin_lists_thumbnails_and_finds_likely_mislabels(staff_client, canvas_png):

@@ -68,21 +68,6 @@ def test_bad_run_configurations_are_refused(client, staff_user, db):
     assert TrainingRun.objects.count() == 0
 
 
-def test_broker_down_is_a_503_and_no_run(client, staff_user, db, monkeypatch):
-    from training import runs
-
-    def down(run):
-        raise runs.BrokerUnavailable(
-            "The training queue (Redis) is unreachable; no run was started."
-        )
-
-    monkeypatch.setattr(runs, "enqueue", down)
-    client.force_login(staff_user)
-    response = post(client, "/api/training-runs/", {"preset": "quick"})
-    assert response.status_code == 503 and "unreachable" in response.json()["error"]
-    assert TrainingRun.objects.count() == 0
-
-
 def test_models_list_promote_and_roll_back_with_a_token(client, staff_user, active_model):
     from classifier.registry import BOOTSTRAP_DIR, register_directory
 

@@ -85,6 +85,31 @@ def test_a_failing_run_ends_failed_with_the_error(active_model, tiny_run_config)
     assert ModelVersion.objects.count() == 1
 
 
+@pytest.mark.parametrize("kind", ["host", "gpu"])
+def test_a_run_out_of_memory_ends_failed_and_says_so(
+    active_model, tiny_run_config, monkeypatch, kind
+):
+    """A worker killed by the kernel's OOM killer is the killed-worker test with a real
+    worker; this is the allocation that fails inside the process."""
+    import numpy as np
+    import tensorflow as tf
+
+    from training import trainer
+
+    def exhausted(*args, **kwargs):
+        if kind == "host":
+            np.ones((1 << 50,), dtype=np.float32)  # 4 PiB: NumPy raises a MemoryError
+        raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+
+    monkeypatch.setattr(trainer, "train", exhausted)
+    run = TrainingRun.objects.create(**tiny_run_config)
+    assert runs.execute(run.pk) == "failed"
+    run.refresh_from_db()
+    expected = "Out of memory" if kind == "host" else "Out of GPU memory"
+    assert run.status == "failed" and run.error.startswith(expected + " while training")
+    assert ModelVersion.active() == active_model and ModelVersion.objects.count() == 1
+
+
 def test_a_run_owned_by_a_dead_process_is_failed(db, tiny_run_config):
     run = TrainingRun.objects.create(
         **tiny_run_config, status="running", worker=f"{runs.worker_id().rsplit(':', 1)[0]}:999999"

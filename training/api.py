@@ -10,8 +10,8 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from classifier.api import BadInput, ServiceUnavailable
-from classifier.models import ModelVersion
+from classifier.api import BadInput, Conflict, ServiceUnavailable
+from classifier.models import ArtifactError, ModelVersion
 from training import presets, runs
 from training.models import TrainingRun
 
@@ -79,7 +79,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         model = ModelVersion
         fields = [
             "version", "architecture", "status", "accuracies", "rejection_reasons", "note",
-            "training_run", "created_at",
+            "serving_error", "serving_error_at", "training_run", "created_at",
         ]  # fmt: skip
 
     def get_accuracies(self, obj: ModelVersion) -> dict[str, float]:
@@ -152,5 +152,8 @@ class PromoteView(StaffOnly):
         reason = request.data.get("reason") if hasattr(request.data, "get") else None
         if not isinstance(reason, str) or not reason.strip():
             raise BadInput('Say why: {"reason": "..."} is required.')
-        model_version.promote(by=request.user, reason=reason.strip()[:500])
+        try:
+            model_version.promote(by=request.user, reason=reason.strip()[:500])
+        except ArtifactError as exc:
+            raise Conflict(str(exc)) from None
         return Response(ModelVersionSerializer(model_version).data)

@@ -191,11 +191,23 @@ def execute(run_id: int) -> str | None:
             return TrainingRun.Status.CANCELLED
         logger.exception("Training run %s failed", run_id)
         error = f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}"
+        if out_of_memory(exc):
+            error = (
+                f"Out of {'GPU ' if 'ResourceExhausted' in type(exc).__name__ else ''}memory "
+                "while training: try a smaller batch size, a smaller architecture or a "
+                f"data limit.\n\n{error}"
+            )
         finish(run_id, TrainingRun.Status.FAILED, error=error[-5000:])
         return TrainingRun.Status.FAILED
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)  # the artifacts now live in storage
     return status
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Host memory (MemoryError, also NumPy's) or accelerator memory (TensorFlow's
+    ResourceExhaustedError), recognised without importing TensorFlow here."""
+    return isinstance(exc, MemoryError) or type(exc).__name__ == "ResourceExhaustedError"
 
 
 def _train_and_register(run: TrainingRun, out_dir: Path) -> str:
