@@ -34,15 +34,14 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "status",
         "serving",
         "serving_error_at",
-        "tflite",
+        "downloads",
         "tflite_sha256",
-        "keras",
         "report_plots",
         "rejection_reasons",
         "metrics",
         "created_at",
     )
-    exclude = ("plots", "serving_error")
+    exclude = ("plots", "serving_error", "tflite", "keras")
     inlines = [PromotionInline]
     actions = ["promote_selected"]
 
@@ -75,6 +74,13 @@ class ModelVersionAdmin(admin.ModelAdmin):
             self.message_user(request, problem, level=messages.ERROR)
         return super().changelist_view(request, extra_context)
 
+    @admin.display(description="artifacts")
+    def downloads(self, obj: ModelVersion):
+        links = [(reverse("model-file", args=[obj.version, "model.tflite"]), "model.tflite")]
+        if obj.keras:
+            links.append((reverse("model-file", args=[obj.version, "model.keras"]), "model.keras"))
+        return format_html_join(" · ", '<a href="{}">{}</a>', links)
+
     @admin.display(description="report")
     def report_plots(self, obj: ModelVersion):
         if not obj.plots:
@@ -85,7 +91,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             'border:1px solid #ddd"><figcaption>{}</figcaption></figure>',
             (
                 (
-                    reverse("model-plot", args=[obj.version, name.rsplit("/", 1)[-1]]),
+                    reverse("model-file", args=[obj.version, name.rsplit("/", 1)[-1]]),
                     name.rsplit("/", 1)[-1],
                 )
                 for name in obj.plots

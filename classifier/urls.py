@@ -6,5 +6,5 @@ urlpatterns = [
     path("", views.draw, name="draw"),
     path("api/predict/", api.PredictView.as_view(), name="api-predict"),
     path("api/predict/batch/", api.PredictBatchView.as_view(), name="api-predict-batch"),
-    path("models/v<int:version>/<str:name>", views.model_plot, name="model-plot"),
+    path("models/v<int:version>/<str:name>", views.model_file, name="model-file"),
 ]

@@ -8,7 +8,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 
 from classifier import preprocessing
 from classifier.models import ModelVersion
-from digits_site.files import stored_png_response
+from digits_site.files import stored_file_response, stored_png_response
 
 
 @ensure_csrf_cookie  # the page posts corrections to a session-authenticated API
@@ -36,10 +36,19 @@ def draw(request):
 
 
 @staff_member_required
-def model_plot(request, version: int, name: str):
-    """A report plot of a model version (staff only; artifacts live in storage,
-    which the web server does not serve directly)."""
+def model_file(request, version: int, name: str):
+    """A model version's report plot, or its artifact as a download (staff only:
+    artifacts live in storage, which the web server does not serve directly)."""
     model_version = get_object_or_404(ModelVersion, version=version)
+    artifacts = {"model.tflite": model_version.tflite, "model.keras": model_version.keras}
+    if name in artifacts:
+        if not artifacts[name]:
+            raise Http404
+        return stored_file_response(
+            artifacts[name].name,
+            "application/octet-stream",
+            download_as=f"digits-v{version}-{name}",
+        )
     stored = next((p for p in model_version.plots if p.rsplit("/", 1)[-1] == name), None)
     if stored is None:
         raise Http404

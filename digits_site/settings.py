@@ -149,6 +149,17 @@ WHITENOISE_AUTOREFRESH = DEBUG
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DIGITS_MAX_REQUEST_BYTES", str(3 * 1024 * 1024)))
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 
+# Throttle counts live here, shared by every web process on the host: a per-process
+# memory cache would multiply each limit by gunicorn's worker count. Files, not
+# Redis, so predicting and contributing keep working while Redis is down.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": os.environ.get("DIGITS_CACHE_DIR") or str(DIGITS_DATA_DIR / "cache" / "django"),
+        "OPTIONS": {"MAX_ENTRIES": 10_000},
+    }
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

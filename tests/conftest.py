@@ -23,11 +23,15 @@ def _datasets_from_files_only():
 
 @pytest.fixture(autouse=True)
 def _isolated_media(settings, tmp_path):
-    """Each test writes model artifacts and drawings into its own folder, and
-    starts with no model loaded in this process."""
+    """Each test writes model artifacts, drawings and cache entries into its own
+    folder, and starts with no model loaded in this process."""
     from classifier import runtime
 
     settings.MEDIA_ROOT = tmp_path / "media"
+    # Throttle counts start from zero in every test (the cache is shared files).
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "LOCATION": str(tmp_path / "cache")}
+    }
     settings.DIGITS_MODEL_CHECK_SECONDS = 0
     runtime.reset()
     yield

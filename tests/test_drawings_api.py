@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from django.core.cache import cache
 from PIL import Image
 
 from collector.models import Drawing
@@ -27,11 +29,6 @@ def contribute(client, body):
 def stored_files(settings) -> list[Path]:
     root = Path(settings.MEDIA_ROOT) / "drawings"
     return sorted(root.rglob("*.png")) if root.exists() else []
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttle():
-    cache.clear()
 
 
 def test_a_contribution_is_stored_exactly_as_sent(client, active_model, canvas_png, settings):
@@ -138,6 +135,48 @@ def test_contributions_are_throttled_per_client(client, active_model, canvas_png
     assert [r.status_code for r in responses] == [201, 201, 201, 429, 429]
     assert "throttled" in responses[-1].json()["error"].lower()
     assert int(responses[-1]["Retry-After"]) > 0
+    assert Drawing.objects.count() == 3
+
+
+def test_the_limit_is_shared_by_every_web_process(
+    client, active_model, canvas_png, monkeypatch, settings, tmp_path
+):
+    """gunicorn answers with several processes; a count kept in each one's memory
+    would let a client through once per process."""
+    from rest_framework.throttling import ScopedRateThrottle
+
+    monkeypatch.setattr(
+        ScopedRateThrottle,
+        "THROTTLE_RATES",
+        {**ScopedRateThrottle.THROTTLE_RATES, "contribute": "3/min"},
+    )
+    for d in range(3):
+        assert contribute(client, {"image": data_url(canvas_png(d)), "label": d}).status_code == 201
+    another_process = (
+        "import sys, django; django.setup()\n"
+        "from django.test.utils import setup_test_environment; setup_test_environment()\n"
+        "from django.test import Client\n"
+        "r = Client().post('/api/drawings/', sys.stdin.read(), content_type='application/json')\n"
+        "print(r.status_code)\n"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "digits_site.settings",
+        "DIGITS_CACHE_DIR": settings.CACHES["default"]["LOCATION"],
+        "DIGITS_CONTRIBUTE_RATE": "3/min",
+        # Its own empty database: were it let through, it could not store anything.
+        "DIGITS_DATA_DIR": str(tmp_path / "another-process"),
+    }
+    answer = subprocess.run(
+        [sys.executable, "-c", another_process],
+        input=json.dumps({"image": data_url(canvas_png(4)), "label": 4}),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=settings.BASE_DIR,
+    )
+    assert answer.stdout.strip().splitlines()[-1:] == ["429"], answer.stderr[-2000:]
     assert Drawing.objects.count() == 3
 
 

@@ -17,7 +17,9 @@ from training.models import TrainingRun
 
 
 class StaffOnly(APIView):
-    authentication_classes = [SessionAuthentication, TokenAuthentication]
+    # Token first: an unauthenticated request then gets 401 with
+    # ``WWW-Authenticate: Token`` (saying how to authenticate), not a bare 403.
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
     permission_classes = [IsAdminUser]
 
 
