@@ -26,6 +26,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView, exception_handler
 
 from classifier import preprocessing, runtime
+from digits_site.schema import IMAGE_DATA_URL, errors
 
 logger = logging.getLogger(__name__)
 
@@ -208,9 +209,6 @@ _PREDICTION = inline_serializer(
         ),
     },
 )
-_ERROR = inline_serializer(
-    "Error", {"error": serializers.CharField(), "code": serializers.CharField()}
-)
 
 
 class PredictView(APIView):
@@ -225,9 +223,7 @@ class PredictView(APIView):
             "application/json": inline_serializer(
                 "PredictRequest",
                 {
-                    "image": serializers.CharField(
-                        help_text="data:image/png;base64,… (the canvas PNG)"
-                    ),
+                    "image": IMAGE_DATA_URL,
                     "include_input": serializers.BooleanField(required=False, default=False),
                 },
             ),
@@ -235,7 +231,7 @@ class PredictView(APIView):
                 "PredictUpload", {"image": serializers.FileField()}
             ),
         },
-        responses={200: _PREDICTION, 400: _ERROR, 413: _ERROR, 415: _ERROR, 503: _ERROR},
+        responses={200: _PREDICTION, **errors(400, 413, 415, 429, 503)},
         examples=[
             OpenApiExample(
                 "canvas", value={"image": "data:image/png;base64,iVBORw0K..."}, request_only=True
@@ -270,8 +266,12 @@ class PredictBatchView(APIView):
         request=inline_serializer(
             "PredictBatchRequest",
             {
+                # Any item: one that is not a drawing's data URL gets its own error
+                # in ``results`` while the others are answered.
                 "images": serializers.ListField(
-                    child=serializers.CharField(), max_length=MAX_BATCH_ITEMS
+                    child=serializers.JSONField(help_text="data:image/png;base64,… per drawing"),
+                    min_length=1,
+                    max_length=MAX_BATCH_ITEMS,
                 )
             },
         ),
@@ -283,8 +283,7 @@ class PredictBatchView(APIView):
                     "results": serializers.ListField(child=serializers.DictField()),
                 },
             ),
-            400: _ERROR,
-            413: _ERROR,
+            **errors(400, 413, 415, 429, 503),
         },
     )
     def post(self, request):
@@ -293,7 +292,9 @@ class PredictBatchView(APIView):
         if not isinstance(images, list) or not images:
             raise BadInput('Send {"images": ["data:image/png;base64,...", ...]}.')
         if len(images) > MAX_BATCH_ITEMS:
-            raise PayloadTooLarge(f"{len(images)} images; at most {MAX_BATCH_ITEMS} per request.")
+            # A rule of the request document (its schema says maxItems), not a body
+            # too large to read, which the size limit answers with 413.
+            raise BadInput(f"{len(images)} images; at most {MAX_BATCH_ITEMS} per request.")
         inputs, results = [], []
         for index, value in enumerate(images):
             try:

@@ -15,14 +15,12 @@ from classifier import preprocessing, runtime
 from classifier.api import BadInput, ServiceUnavailable, image_bytes_from_request, image_errors
 from collector import dataset
 from collector.models import Drawing
+from digits_site.schema import IMAGE_DATA_URL, errors
 
 logger = logging.getLogger(__name__)
 
 SOURCES_FROM_API = {"canvas", "correction"}
 
-_ERROR = inline_serializer(
-    "DrawingError", {"error": serializers.CharField(), "code": serializers.CharField()}
-)
 _DRAWING = inline_serializer(
     "StoredDrawing",
     {
@@ -66,7 +64,7 @@ class DrawingsView(APIView):
             "application/json": inline_serializer(
                 "DrawingUpload",
                 {
-                    "image": serializers.CharField(help_text="data:image/png;base64,…"),
+                    "image": IMAGE_DATA_URL,
                     "label": serializers.IntegerField(min_value=0, max_value=9),
                     "source": serializers.ChoiceField(
                         choices=sorted(SOURCES_FROM_API), required=False, default="canvas"
@@ -81,10 +79,7 @@ class DrawingsView(APIView):
         responses={
             201: _DRAWING,
             200: _DRAWING,
-            400: _ERROR,
-            413: _ERROR,
-            429: _ERROR,
-            503: _ERROR,
+            **errors(400, 403, 413, 415, 429, 503),
         },
     )
     def post(self, request):

@@ -10,3 +10,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
+
+handler400 = "digits_site.errors.bad_request"
+handler404 = "digits_site.errors.not_found"
+handler500 = "digits_site.errors.server_error"

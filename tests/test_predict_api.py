@@ -163,7 +163,7 @@ def test_batch_limits(client, active_model, canvas_png):
     response = client.post(
         "/api/predict/batch/", json.dumps({"images": too_many}), content_type="application/json"
     )
-    assert_refused(response, 413, f"at most {MAX_BATCH_ITEMS}")
+    assert_refused(response, 400, f"at most {MAX_BATCH_ITEMS}")
     for body in ({"images": []}, {"images": "x"}, {}, [1]):
         response = client.post(
             "/api/predict/batch/", json.dumps(body), content_type="application/json"

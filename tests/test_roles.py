@@ -14,6 +14,8 @@ import base64
 import json
 
 import pytest
+from django.test import override_settings
+from django.urls import path
 from rest_framework.authtoken.models import Token
 
 from classifier.models import ModelVersion, Promotion
@@ -198,3 +200,34 @@ def test_stored_files_are_never_served_as_html(client, world, staff_user):
     download = client.get("/models/v1/model.tflite")
     assert download["Content-Disposition"] == 'attachment; filename="digits-v1-model.tflite"'
     assert b"".join(download.streaming_content)[4:8] == b"TFL3"
+
+
+def test_unknown_api_urls_answer_json_and_pages_stay_html(client, db):
+    response = client.get("/api/training-runs/not-a-number/")
+    assert response.status_code == 404 and response["Content-Type"] == "application/json"
+    assert response.json() == {
+        "error": "There is no API endpoint at /api/training-runs/not-a-number/.",
+        "code": "not_found",
+    }
+    page = client.get("/no-such-page/")
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
+
+
+def crash(request):
+    raise RuntimeError("a bug")
+
+
+urlpatterns = [path("api/crash/", crash), path("crash/", crash)]
+handler500 = "digits_site.errors.server_error"
+
+
+@override_settings(ROOT_URLCONF=__name__)
+def test_a_crash_in_the_api_is_a_json_500_without_a_trace(client, db):
+    """The last line of defence: never a stack trace, and JSON where JSON is spoken."""
+    client.raise_request_exception = False
+    response = client.get("/api/crash/")
+    assert response.status_code == 500 and response["Content-Type"] == "application/json"
+    assert response.json()["error"].startswith("Something went wrong on our side")
+    assert b"a bug" not in response.content and b"Traceback" not in response.content
+    page = client.get("/crash/")
+    assert page.status_code == 500 and b"a bug" not in page.content

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from classifier.api import BadInput, Conflict, ServiceUnavailable
 from classifier.models import ArtifactError, ModelVersion
+from digits_site.schema import errors
 from training import presets, runs
 from training.models import TrainingRun
 
@@ -25,8 +26,10 @@ class StaffOnly(APIView):
 
 class TrainingRunSerializer(serializers.ModelSerializer):
     progress = serializers.FloatField(read_only=True)
-    model_version = serializers.SlugRelatedField(slug_field="version", read_only=True)
-    started_by = serializers.StringRelatedField()
+    model_version = serializers.SlugRelatedField(
+        slug_field="version", read_only=True, allow_null=True
+    )
+    started_by = serializers.StringRelatedField(allow_null=True)
 
     class Meta:
         model = TrainingRun
@@ -74,7 +77,7 @@ class TrainingRunSerializer(serializers.ModelSerializer):
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
-    training_run = serializers.PrimaryKeyRelatedField(read_only=True)
+    training_run = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     accuracies = serializers.SerializerMethodField()
 
     class Meta:
@@ -90,7 +93,8 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
 class TrainingRunsView(StaffOnly):
     @extend_schema(summary="Start a training run", request=TrainingRunSerializer,
-                   responses={202: TrainingRunSerializer})  # fmt: skip
+                   responses={202: TrainingRunSerializer,
+                              **errors(400, 401, 403, 413, 415, 503)})  # fmt: skip
     def post(self, request):
         serializer = TrainingRunSerializer(data=request.data)
         if not serializer.is_valid():
@@ -102,7 +106,8 @@ class TrainingRunsView(StaffOnly):
         return Response(TrainingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
-        summary="Recent training runs", responses={200: TrainingRunSerializer(many=True)}
+        summary="Recent training runs",
+        responses={200: TrainingRunSerializer(many=True), **errors(401, 403)},
     )
     def get(self, request):
         return Response(TrainingRunSerializer(TrainingRun.objects.all()[:50], many=True).data)
@@ -110,7 +115,8 @@ class TrainingRunsView(StaffOnly):
 
 class TrainingRunView(StaffOnly):
     @extend_schema(
-        summary="A training run's status and progress", responses={200: TrainingRunSerializer}
+        summary="A training run's status and progress",
+        responses={200: TrainingRunSerializer, **errors(401, 403, 404)},
     )
     def get(self, request, pk: int):
         return Response(TrainingRunSerializer(get_object_or_404(TrainingRun, pk=pk)).data)
@@ -118,7 +124,9 @@ class TrainingRunView(StaffOnly):
 
 class CancelTrainingRunView(StaffOnly):
     @extend_schema(
-        summary="Cancel a training run", request=None, responses={200: TrainingRunSerializer}
+        summary="Cancel a training run",
+        request=None,
+        responses={200: TrainingRunSerializer, **errors(400, 401, 403, 404)},
     )
     def post(self, request, pk: int):
         run = get_object_or_404(TrainingRun, pk=pk)
@@ -136,7 +144,10 @@ def cancel(run: TrainingRun) -> None:
 
 
 class ModelVersionsView(StaffOnly):
-    @extend_schema(summary="Model versions", responses={200: ModelVersionSerializer(many=True)})
+    @extend_schema(
+        summary="Model versions",
+        responses={200: ModelVersionSerializer(many=True), **errors(401, 403)},
+    )
     def get(self, request):
         return Response(ModelVersionSerializer(ModelVersion.objects.all(), many=True).data)
 
@@ -145,9 +156,13 @@ class PromoteView(StaffOnly):
     @extend_schema(
         summary="Promote a model version (or roll back to an earlier one)",
         request={
-            "application/json": {"type": "object", "properties": {"reason": {"type": "string"}}}
+            "application/json": {
+                "type": "object",
+                "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 500}},
+                "required": ["reason"],
+            }
         },
-        responses={200: ModelVersionSerializer},
+        responses={200: ModelVersionSerializer, **errors(400, 401, 403, 404, 409, 415)},
     )
     def post(self, request, version: int):
         model_version = get_object_or_404(ModelVersion, version=version)

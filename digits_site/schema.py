@@ -1,0 +1,26 @@
+"""Pieces of the OpenAPI schema shared by every API app, so each operation documents
+the same error body and every status code it can answer."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import inline_serializer
+from rest_framework import serializers
+
+ERROR = inline_serializer(
+    "Error",
+    {
+        "error": serializers.CharField(help_text="what is wrong, in words"),
+        "code": serializers.CharField(help_text="a stable machine-readable reason"),
+    },
+)
+
+# Canvas PNGs travel as data URLs; the schema says so, the server checks the rest.
+IMAGE_DATA_URL = serializers.RegexField(
+    r"^data:image/[A-Za-z0-9.+-]+;base64,[A-Za-z0-9+/]*={0,2}$",
+    help_text="data:image/png;base64,… (the canvas PNG)",
+)
+
+
+def errors(*codes: int) -> dict[int, object]:
+    """``{code: Error}`` for an operation's ``responses``."""
+    return dict.fromkeys(codes, ERROR)
