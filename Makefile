@@ -8,7 +8,7 @@ export PORT ?= 8000
 export PYTHONUNBUFFERED := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test install lint bench
+.PHONY: run test install lint bench bench-training
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,14 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Serving and load figures (minutes); the training ones take most of an hour.
 bench: install
-	$(BIN)/python benchmarks/train_speed.py
+	$(BIN)/python benchmarks/predict_latency.py
+	$(BIN)/python benchmarks/predict_throughput.py
+	$(BIN)/python benchmarks/web_footprint.py
+	$(BIN)/python benchmarks/preprocessing_stages.py
+	$(BIN)/python benchmarks/load.py
+
+bench-training: install
+	$(BIN)/python benchmarks/train_speed.py --epochs 22
 	$(BIN)/python benchmarks/stroke_normalisation.py

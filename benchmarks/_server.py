@@ -25,11 +25,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(workers: int | None = None):
-    """Yield (host, port) of a fresh instance with the bootstrap model active."""
-    with tempfile.TemporaryDirectory() as data_dir:
+def running_app(workers: int | None = None, env: dict | None = None, data_dir: str | None = None):
+    """Yield (host, port) of a fresh instance with the bootstrap model active, in
+    ``data_dir`` (a temporary folder unless given)."""
+    with contextlib.ExitStack() as stack:
+        if data_dir is None:
+            data_dir = stack.enter_context(tempfile.TemporaryDirectory())
         env = {**os.environ, "DIGITS_DATA_DIR": data_dir, "DIGITS_RUN_WORKER": "0",
-               "DIGITS_PREDICT_RATE": "100000000/min"}  # fmt: skip
+               "DIGITS_PREDICT_RATE": "100000000/min", **(env or {})}  # fmt: skip
         if workers:
             env["WEB_CONCURRENCY"] = str(workers)
         manage = [sys.executable, str(ROOT / "manage.py")]
