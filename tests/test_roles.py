@@ -231,3 +231,47 @@ def test_a_crash_in_the_api_is_a_json_500_without_a_trace(client, db):
     assert b"a bug" not in response.content and b"Traceback" not in response.content
     page = client.get("/crash/")
     assert page.status_code == 500 and b"a bug" not in page.content
+
+
+@pytest.mark.parametrize(
+    ("url", "body"),
+    [
+        ("/api/drawings/", "contribution"),
+        ("/api/training-runs/", "bad-run"),
+        ("/api/training-runs/{run}/cancel/", None),
+        ("/api/models/1/promote/", "promote"),
+    ],
+)
+def test_session_writes_need_the_csrf_token(world, staff_user, url, body):
+    """A signed-in browser's cookie alone cannot write: another site could send it."""
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(staff_user)
+    payload = world["bodies"].get(body)
+    payload = payload(7) if callable(payload) else payload
+    url = url.format(**world)
+    refused = browser.post(url, json.dumps(payload or {}), content_type="application/json")
+    assert refused.status_code == 403 and "CSRF" in refused.json()["error"]
+    assert not TrainingRun.objects.get().cancel_requested
+    assert Drawing.objects.count() == 2
+
+    browser.get("/")  # the page sets the CSRF cookie, as in a real visit
+    token = browser.cookies["csrftoken"].value
+    allowed = browser.post(
+        url, json.dumps(payload or {}), content_type="application/json", HTTP_X_CSRFTOKEN=token
+    )
+    assert allowed.status_code in (200, 201, 400), allowed.content  # past the CSRF check
+    assert "CSRF" not in allowed.content.decode()
+
+
+def test_admin_forms_need_the_csrf_token(world, staff_user):
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(staff_user)
+    response = browser.post(
+        "/admin/training/trainingrun/add/", {"preset": "quick", "architecture": "mlp", "epochs": 1}
+    )
+    assert response.status_code == 403
+    assert TrainingRun.objects.count() == 1
