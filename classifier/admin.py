@@ -1,3 +1,5 @@
+import json
+
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -20,11 +22,11 @@ class PromotionInline(admin.TabularInline):
 class ModelVersionAdmin(admin.ModelAdmin):
     list_display = (
         "version",
-        "architecture",
         "status",
+        "serving",
+        "architecture",
         "mnist_accuracy",
         "pendigits_accuracy",
-        "serving",
         "created_at",
     )
     list_filter = ("status", "architecture")
@@ -33,15 +35,16 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "architecture",
         "status",
         "serving",
+        "serving_error",
         "serving_error_at",
         "downloads",
         "tflite_sha256",
         "report_plots",
         "rejection_reasons",
-        "metrics",
+        "metrics_json",
         "created_at",
     )
-    exclude = ("plots", "serving_error", "tflite", "keras")
+    exclude = ("plots", "tflite", "keras", "metrics")
     inlines = [PromotionInline]
     actions = ["promote_selected"]
 
@@ -60,10 +63,10 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.display(description="serving")
     def serving(self, obj: ModelVersion):
-        if obj.serving_error:
+        if obj.serving_error:  # the reason is in the banner, the tooltip and the version's page
             return format_html(
-                '<strong style="color:#ba2121" title="{}">⚠ cannot be served</strong><br>{}',
-                obj.serving_error,
+                '<strong style="color:#ba2121;white-space:nowrap" title="{}">⚠ cannot be served'
+                "</strong>",
                 obj.serving_error,
             )
         return "serving" if obj.is_active else "—"
@@ -73,6 +76,15 @@ class ModelVersionAdmin(admin.ModelAdmin):
         if problem:
             self.message_user(request, problem, level=messages.ERROR)
         return super().changelist_view(request, extra_context)
+
+    @admin.display(description="metrics")
+    def metrics_json(self, obj: ModelVersion):
+        return format_html(
+            "<details><summary>metrics.json ({} keys)</summary>"
+            '<pre style="max-height:40em;overflow:auto">{}</pre></details>',
+            len(obj.metrics or {}),
+            json.dumps(obj.metrics, indent=2),
+        )
 
     @admin.display(description="artifacts")
     def downloads(self, obj: ModelVersion):
