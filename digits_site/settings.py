@@ -205,6 +205,8 @@ DIGITS_SPLIT_SHARES = {
 }
 # Below this confidence the page says "not sure" instead of naming a digit.
 DIGITS_CONFIDENCE_THRESHOLD = float(os.environ.get("DIGITS_CONFIDENCE_THRESHOLD", "0.6"))
+# A running run whose worker sent no heartbeat (every 30 s) for this long is failed.
+DIGITS_RUN_STALE_SECONDS = float(os.environ.get("DIGITS_RUN_STALE_SECONDS", "300"))
 # How often (seconds) a web process checks whether another version became active.
 DIGITS_MODEL_CHECK_SECONDS = float(os.environ.get("DIGITS_MODEL_CHECK_SECONDS", "2"))
 

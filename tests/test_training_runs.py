@@ -119,6 +119,60 @@ def test_a_run_owned_by_a_dead_process_is_failed(db, tiny_run_config):
     assert run.status == "failed" and "died" in run.error
 
 
+def test_a_run_whose_machine_went_silent_is_failed_when_staff_look(
+    client, staff_user, tiny_run_config, settings
+):
+    """A worker on another machine that vanished (power, network): its run stops
+    sending heartbeats and is failed with the reason, while a live one is left alone."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.DIGITS_RUN_STALE_SECONDS = 300
+    now = timezone.now()
+    silent = TrainingRun.objects.create(
+        **tiny_run_config, status="running", worker="gpu-box-7:4242",
+        heartbeat_at=now - timedelta(minutes=12),
+    )  # fmt: skip
+    alive = TrainingRun.objects.create(
+        **tiny_run_config, status="running", worker="gpu-box-8:4242",
+        heartbeat_at=now - timedelta(seconds=40),
+    )  # fmt: skip
+    client.force_login(staff_user)
+    answer = client.get(f"/api/training-runs/{silent.pk}/").json()
+    assert answer["status"] == "failed"
+    assert answer["error"].startswith(
+        "No heartbeat from its worker (gpu-box-7:4242) for 12 minutes"
+    )
+    alive.refresh_from_db()
+    assert alive.status == "running"
+    page = client.get(f"/admin/training/trainingrun/{silent.pk}/change/").content.decode()
+    assert "No heartbeat from its worker" in page
+
+
+@pytest.mark.django_db(transaction=True)  # the heartbeat writes from its own thread
+def test_a_running_run_keeps_beating_through_every_phase(tiny_run_config, monkeypatch):
+    """Between progress writes (loading data, evaluating) the heartbeat thread still
+    marks the run alive, so a slow phase is never mistaken for a vanished worker."""
+    import time as clock
+
+    from training import trainer
+
+    monkeypatch.setattr(runs, "HEARTBEAT_SECONDS", 0.1)
+    beats = []
+
+    def slow_loading(config):
+        for _ in range(6):
+            clock.sleep(0.2)
+            beats.append(TrainingRun.objects.get().heartbeat_at)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(trainer, "load_training_data", slow_loading)
+    run = TrainingRun.objects.create(**tiny_run_config)
+    assert runs.execute(run.pk) == "failed"
+    assert len(set(beats)) >= 4, beats  # it moved while nothing else wrote the row
+
+
 def test_no_run_is_left_queued_when_the_broker_is_down(db, tiny_run_config, tmp_path):
     from digits_site.celery import app
 

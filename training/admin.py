@@ -142,6 +142,14 @@ class TrainingRunAdmin(admin.ModelAdmin):
         except runs.BrokerUnavailable as exc:
             raise _NotQueued(str(exc)) from exc
 
+    def changelist_view(self, request, extra_context=None):
+        runs.fail_orphaned_runs()  # a run whose machine vanished shows as failed, with why
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        runs.fail_orphaned_runs()
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def add_view(self, request, form_url="", extra_context=None):
         try:
             return super().add_view(request, form_url, extra_context)

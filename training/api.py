@@ -110,6 +110,7 @@ class TrainingRunsView(StaffOnly):
         responses={200: TrainingRunSerializer(many=True), **errors(401, 403)},
     )
     def get(self, request):
+        runs.fail_orphaned_runs()
         return Response(TrainingRunSerializer(TrainingRun.objects.all()[:50], many=True).data)
 
 
@@ -119,6 +120,7 @@ class TrainingRunView(StaffOnly):
         responses={200: TrainingRunSerializer, **errors(401, 403, 404)},
     )
     def get(self, request, pk: int):
+        runs.fail_orphaned_runs()
         return Response(TrainingRunSerializer(get_object_or_404(TrainingRun, pk=pk)).data)
 
 

@@ -11,8 +11,10 @@ import logging
 import os
 import shutil
 import socket
+import threading
 import time
 import traceback
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -24,6 +26,7 @@ from training.models import TrainingRun
 logger = logging.getLogger(__name__)
 
 PROGRESS_EVERY_SECONDS = 2.0
+HEARTBEAT_SECONDS = 30.0
 
 
 class BrokerUnavailable(RuntimeError):
@@ -68,13 +71,53 @@ def finish_if_queued(run_id: int) -> None:
 
 
 def fail_orphaned_runs() -> int:
-    """Runs left ``running`` by a dead worker on this host end ``failed`` with a reason."""
+    """Runs whose worker is gone end ``failed`` with a reason: a dead process on this
+    host, or any worker (on any machine) that has sent no heartbeat for
+    ``DIGITS_RUN_STALE_SECONDS``. Called when a worker starts and when staff look
+    at runs, so a vanished machine is noticed in minutes, not at redelivery."""
+    stale_before = timezone.now() - timedelta(seconds=settings.DIGITS_RUN_STALE_SECONDS)
     failed = 0
     for run in TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING):
         if owner_is_dead(run):
             finish(run.pk, TrainingRun.Status.FAILED, error=died_message(run))
             failed += 1
+        elif run.heartbeat_at is not None and run.heartbeat_at < stale_before:
+            minutes = (timezone.now() - run.heartbeat_at).total_seconds() / 60
+            finish(
+                run.pk,
+                TrainingRun.Status.FAILED,
+                error=f"No heartbeat from its worker ({run.worker}) for {minutes:.0f} minutes: "
+                "the machine or process running it is gone.",
+            )
+            failed += 1
     return failed
+
+
+class _Heartbeat(threading.Thread):
+    """Marks a running run alive every ``HEARTBEAT_SECONDS`` through every phase
+    (loading data, training, evaluating), from a thread of its own."""
+
+    def __init__(self, run_id: int):
+        super().__init__(name=f"heartbeat-{run_id}", daemon=True)
+        self.run_id = run_id
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        from django.db import connection
+
+        try:
+            while not self.stopped.wait(HEARTBEAT_SECONDS):
+                TrainingRun.objects.filter(
+                    pk=self.run_id, status=TrainingRun.Status.RUNNING
+                ).update(heartbeat_at=timezone.now())
+        except Exception:  # a missed beat is not worth failing the run over
+            logger.warning("Heartbeat of run %s stopped", self.run_id, exc_info=True)
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=5)
 
 
 def enqueue(run: TrainingRun) -> None:
@@ -180,6 +223,8 @@ def execute(run_id: int) -> str | None:
         finish(run_id, TrainingRun.Status.CANCELLED)
         return TrainingRun.Status.CANCELLED
     out_dir = Path(settings.DIGITS_DATA_DIR) / "runs" / f"run-{run_id}"
+    heartbeat = _Heartbeat(run_id)
+    heartbeat.start()
     try:
         status = _train_and_register(run, out_dir)
     except Exception as exc:
@@ -200,6 +245,7 @@ def execute(run_id: int) -> str | None:
         finish(run_id, TrainingRun.Status.FAILED, error=error[-5000:])
         return TrainingRun.Status.FAILED
     finally:
+        heartbeat.stop()
         shutil.rmtree(out_dir, ignore_errors=True)  # the artifacts now live in storage
     return status
 
