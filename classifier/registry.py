@@ -46,27 +46,38 @@ def register_directory(directory: Path, *, activate: bool, note: str = "", by=No
         )
     Predictor(tflite_path)  # refuse an artifact this runtime cannot load
 
-    with transaction.atomic():
-        version = ModelVersion(
-            version=ModelVersion.next_version(),
-            architecture=metrics.get("architecture", "unknown"),
-            metrics=metrics,
-            note=note,
-        )
-        with open(tflite_path, "rb") as handle:
-            version.tflite.save("model.tflite", File(handle), save=False)
-        version.tflite_sha256 = hashlib.sha256(tflite_path.read_bytes()).hexdigest()
-        keras_path = directory / "model.keras"
-        if keras_path.exists():
-            with open(keras_path, "rb") as handle:
-                version.keras.save("model.keras", File(handle), save=False)
-        version.plots = [
-            default_storage.save(artifact_path(version, plot.name), ContentFile(plot.read_bytes()))
-            for plot in sorted(directory.glob("*.png"))
-        ]
-        version.save()
-        if activate:
-            version.promote(by=by, reason=note or "registered and activated")
+    saved: list[str] = []
+    try:
+        with transaction.atomic():
+            version = ModelVersion(
+                version=ModelVersion.next_version(),
+                architecture=metrics.get("architecture", "unknown"),
+                metrics=metrics,
+                note=note,
+            )
+            with open(tflite_path, "rb") as handle:
+                version.tflite.save("model.tflite", File(handle), save=False)
+            saved.append(version.tflite.name)
+            version.tflite_sha256 = hashlib.sha256(tflite_path.read_bytes()).hexdigest()
+            keras_path = directory / "model.keras"
+            if keras_path.exists():
+                with open(keras_path, "rb") as handle:
+                    version.keras.save("model.keras", File(handle), save=False)
+                saved.append(version.keras.name)
+            version.plots = []
+            for plot in sorted(directory.glob("*.png")):
+                name = default_storage.save(
+                    artifact_path(version, plot.name), ContentFile(plot.read_bytes())
+                )
+                saved.append(name)
+                version.plots.append(name)
+            version.save()
+            if activate:
+                version.promote(by=by, reason=note or "registered and activated")
+    except BaseException:
+        for name in saved:  # no row points at them: leave no stray artifacts
+            default_storage.delete(name)
+        raise
     return version
 
 

@@ -69,3 +69,16 @@ def test_report_plots_are_shown_to_staff_only(client, active_model, django_user_
     assert client.get(f"/models/v{active_model.version}/secret.txt").status_code == 404
     page = client.get(f"/admin/classifier/modelversion/{active_model.pk}/change/")
     assert url.encode() in page.content
+
+
+def test_a_registration_that_fails_leaves_no_stray_artifacts(active_model, settings, monkeypatch):
+    from pathlib import Path
+
+    models = Path(settings.MEDIA_ROOT) / "models"
+    before = sorted(p.relative_to(models) for p in models.rglob("*") if p.is_file())
+    # two registrations racing for the same version number: the database refuses one
+    monkeypatch.setattr(ModelVersion, "next_version", classmethod(lambda cls: 1))
+    with pytest.raises(IntegrityError):
+        register_directory(BOOTSTRAP_DIR, activate=True)
+    after = sorted(p.relative_to(models) for p in models.rglob("*") if p.is_file())
+    assert after == before and ModelVersion.objects.count() == 1
