@@ -87,3 +87,24 @@ def canvas_bodies(n: int = 50) -> list[bytes]:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def predict_client(host, port, bodies, stop_at, timings, errors, offset):
+    """One keep-alive client POSTing canvas PNGs to /api/predict/ until ``stop_at``;
+    appends each latency (ms) to ``timings`` and each failure to ``errors``."""
+    connection = http.client.HTTPConnection(host, port, timeout=10)
+    i = offset
+    while time.monotonic() < stop_at:
+        started = time.perf_counter()
+        try:
+            connection.request("POST", "/api/predict/", bodies[i % len(bodies)],
+                               {"Content-Type": "application/json"})  # fmt: skip
+            response = connection.getresponse()
+            response.read()
+            if response.status != 200:
+                errors.append(response.status)
+        except OSError as exc:
+            errors.append(repr(exc))
+            connection = http.client.HTTPConnection(host, port, timeout=10)
+        timings.append((time.perf_counter() - started) * 1000)
+        i += 1

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import _django  # noqa: F401
 import numpy as np
-from _server import canvas_bodies, percentile, running_app
+from _server import canvas_bodies, percentile, predict_client, running_app
 from PIL import Image
 
 
@@ -63,25 +63,6 @@ def contributions(limit: int) -> list[tuple[int, bytes]]:
             Image.fromarray(canvas, "RGBA").save(png, "PNG")
             out.append((digit.label, png.getvalue()))
     return out
-
-
-def predictor(host, port, bodies, stop_at, tally, offset):
-    connection = http.client.HTTPConnection(host, port, timeout=30)
-    i = offset
-    while time.monotonic() < stop_at:
-        started = time.perf_counter()
-        try:
-            connection.request("POST", "/api/predict/", bodies[i % len(bodies)],
-                               {"Content-Type": "application/json"})  # fmt: skip
-            response = connection.getresponse()
-            response.read()
-            if response.status != 200:
-                tally.errors.append(f"predict {response.status}")
-        except OSError as exc:
-            tally.errors.append(f"predict {exc!r}")
-            connection = http.client.HTTPConnection(host, port, timeout=30)
-        tally.timings["predict"].append((time.perf_counter() - started) * 1000)
-        i += 1
 
 
 def contributor(host, port, queue, stop_at, tally):
@@ -147,7 +128,10 @@ def main() -> None:
         with running_app(env=env, data_dir=data_dir) as (host, port):
             stop_at = time.monotonic() + args.seconds
             threads = [
-                threading.Thread(target=predictor, args=(host, port, bodies, stop_at, tally, k))
+                threading.Thread(
+                    target=predict_client,
+                    args=(host, port, bodies, stop_at, tally.timings["predict"], tally.errors, k),
+                )
                 for k in range(args.predictors)
             ] + [
                 threading.Thread(target=contributor, args=(host, port, queue, stop_at, tally))

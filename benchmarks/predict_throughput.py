@@ -11,31 +11,11 @@ Target on the 2-core machine: ≥ 300 predictions/s with zero errors.
 from __future__ import annotations
 
 import argparse
-import http.client
 import threading
 import time
 
 import _django  # noqa: F401
-from _server import canvas_bodies, percentile, running_app
-
-
-def client(host, port, bodies, stop_at, timings, errors, offset):
-    connection = http.client.HTTPConnection(host, port, timeout=10)
-    i = offset
-    while time.monotonic() < stop_at:
-        started = time.perf_counter()
-        try:
-            connection.request("POST", "/api/predict/", bodies[i % len(bodies)],
-                               {"Content-Type": "application/json"})  # fmt: skip
-            response = connection.getresponse()
-            response.read()
-            if response.status != 200:
-                errors.append(response.status)
-        except OSError as exc:
-            errors.append(repr(exc))
-            connection = http.client.HTTPConnection(host, port, timeout=10)
-        timings.append((time.perf_counter() - started) * 1000)
-        i += 1
+from _server import canvas_bodies, percentile, predict_client, running_app
 
 
 def main() -> None:
@@ -49,7 +29,9 @@ def main() -> None:
         errors: list = []
         stop_at = time.monotonic() + args.seconds
         threads = [
-            threading.Thread(target=client, args=(host, port, bodies, stop_at, timings, errors, k))
+            threading.Thread(
+                target=predict_client, args=(host, port, bodies, stop_at, timings, errors, k)
+            )
             for k in range(args.clients)
         ]
         started = time.monotonic()
