@@ -81,17 +81,25 @@ class ModelVersion(models.Model):
             )
         return data
 
-    def artifact_problem(self) -> str:
-        """Why this version cannot be served ('' when it can): the file, its checksum,
-        and whether the serving runtime loads it."""
+    def load_predictor(self):
+        """The serving runtime's predictor for this version, or :class:`ArtifactError`
+        saying why not: the file, its checksum, or the interpreter refusing it."""
         from classifier.runtime import Predictor
 
+        data = self.load_artifact()
         try:
-            Predictor(self.load_artifact())
+            return Predictor(data)
+        except Exception as exc:  # the interpreter's own errors vary by cause
+            raise ArtifactError(
+                f"The artifact {self.tflite.name} is not a model the runtime can load: {exc}"
+            ) from exc
+
+    def artifact_problem(self) -> str:
+        """Why this version cannot be served ('' when it can)."""
+        try:
+            self.load_predictor()
         except ArtifactError as exc:
             return str(exc)
-        except Exception as exc:  # the interpreter's own errors vary by cause
-            return f"The artifact {self.tflite.name} is not a model the runtime can load: {exc}"
         return ""
 
     def record_serving_error(self, message: str) -> None:

@@ -77,17 +77,8 @@ _failed_at: dict[int, float] = {}
 
 
 def _load(version) -> LoadedModel:
-    """Load one version, or raise saying why (the same words the admin shows)."""
-    from classifier.models import ArtifactError
-
-    data = version.load_artifact()
-    try:
-        predictor = Predictor(data)
-    except Exception as exc:  # the interpreter's own errors vary by cause
-        raise ArtifactError(
-            f"The artifact {version.tflite.name} is not a model the runtime can load: {exc}"
-        ) from exc
-    return LoadedModel(version.id, version.version, predictor)
+    """Load one version, or raise ``ArtifactError`` saying why (the admin's words)."""
+    return LoadedModel(version.id, version.version, version.load_predictor())
 
 
 def _fallback(broken_id: int) -> LoadedModel | None:
@@ -136,30 +127,24 @@ def active_model() -> LoadedModel:
         if _current is not None and _current.version_id == active_id:
             return _current
         failed_at = _failed_at.get(active_id)
-        if (
-            _current is not None
-            and failed_at is not None
-            and now - failed_at < RETRY_FAILED_SECONDS
-        ):
+        recently_failed = failed_at is not None and now - failed_at < RETRY_FAILED_SECONDS
+        if recently_failed and _current is not None:
             return _current
         version = ModelVersion.objects.get(id=active_id)
         try:
             loaded = _load(version)
         except ArtifactError as exc:
-            _failed_at[active_id] = now
-            version.record_serving_error(str(exc))
+            if not recently_failed:  # record and log once per retry, not per request
+                _failed_at[active_id] = now
+                version.record_serving_error(str(exc))
+                logger.error("Could not load model version %s: %s", version.version, exc)
             fallback = _current or _fallback(active_id)
             if fallback is None:
                 raise NoActiveModel(
                     f"The active model (version {version.version}) cannot be loaded and no "
                     f"earlier version can stand in: {exc}"
                 ) from exc
-            logger.error(
-                "Could not load model version %s (%s); serving version %s instead.",
-                version.version,
-                exc,
-                fallback.version,
-            )
+            logger.warning("Serving version %s instead.", fallback.version)
             _current = fallback
             return _current
         _failed_at.pop(active_id, None)

@@ -259,7 +259,6 @@ def out_of_memory(exc: BaseException) -> bool:
 def _train_and_register(run: TrainingRun, out_dir: Path) -> str:
     from classifier.models import ModelVersion
     from classifier.registry import register_directory
-    from classifier.runtime import Predictor
     from training import evaluation, gate, trainer
 
     config = trainer.TrainConfig(
@@ -295,8 +294,7 @@ def _train_and_register(run: TrainingRun, out_dir: Path) -> str:
     active_report = None
     drawings_test = data.tests.get(gate.DRAWINGS_TEST)
     if active is not None and drawings_test is not None:
-        with active.tflite.open("rb") as handle:
-            predictor = Predictor(handle.read())
+        predictor = active.load_predictor()
         active_report = evaluation.classification_report(
             drawings_test.y, predictor.predict(drawings_test.x.astype("float32") / 255.0)
         )
