@@ -108,3 +108,20 @@ def predict_client(host, port, bodies, stop_at, timings, errors, offset):
             connection = http.client.HTTPConnection(host, port, timeout=10)
         timings.append((time.perf_counter() - started) * 1000)
         i += 1
+
+
+def run_concurrently(threads: list) -> float:
+    """Start every client thread, wait for all; the wall time in seconds."""
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.monotonic() - started
+
+
+def latency_summary(timings: list[float]) -> str:
+    return (
+        f"p50 {percentile(timings, 50):.1f} ms  p95 {percentile(timings, 95):.1f} ms  "
+        f"p99 {percentile(timings, 99):.1f} ms"
+    )

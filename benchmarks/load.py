@@ -32,7 +32,13 @@ from pathlib import Path
 
 import _django  # noqa: F401
 import numpy as np
-from _server import canvas_bodies, percentile, predict_client, running_app
+from _server import (
+    canvas_bodies,
+    latency_summary,
+    predict_client,
+    run_concurrently,
+    running_app,
+)
 from PIL import Image
 
 
@@ -137,12 +143,7 @@ def main() -> None:
                 threading.Thread(target=contributor, args=(host, port, queue, stop_at, tally))
                 for _ in range(args.contributors)
             ]
-            started = time.monotonic()
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            elapsed = time.monotonic() - started
+            elapsed = run_concurrently(threads)
         rows, intact_files = stored(Path(data_dir))
 
     total = sum(len(t) for t in tally.timings.values())
@@ -155,8 +156,7 @@ def main() -> None:
         if timings:
             print(
                 f"  {name:<10} {len(timings):>6} requests  {len(timings) / elapsed:6.1f}/s  "
-                f"p50 {percentile(timings, 50):6.1f} ms  p95 {percentile(timings, 95):6.1f} ms  "
-                f"p99 {percentile(timings, 99):6.1f} ms"
+                + latency_summary(timings)
             )
     print(f"errors: {len(tally.errors)}" + (f" (first: {tally.errors[0]})" if tally.errors else ""))
     acknowledged = dict(tally.acknowledged)

@@ -15,7 +15,13 @@ import threading
 import time
 
 import _django  # noqa: F401
-from _server import canvas_bodies, percentile, predict_client, running_app
+from _server import (
+    canvas_bodies,
+    latency_summary,
+    predict_client,
+    run_concurrently,
+    running_app,
+)
 
 
 def main() -> None:
@@ -34,18 +40,10 @@ def main() -> None:
             )
             for k in range(args.clients)
         ]
-        started = time.monotonic()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.monotonic() - started
+        elapsed = run_concurrently(threads)
     print(f"{args.clients} clients for {elapsed:.1f} s against gunicorn ({len(timings)} requests)")
     print(f"throughput: {len(timings) / elapsed:.0f} predictions/s")
-    print(
-        f"latency: p50 {percentile(timings, 50):.1f} ms  p95 {percentile(timings, 95):.1f} ms  "
-        f"p99 {percentile(timings, 99):.1f} ms"
-    )
+    print(f"latency: {latency_summary(timings)}")
     print(f"errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
 
 
