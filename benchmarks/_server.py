@@ -68,16 +68,17 @@ def canvas_bodies(n: int = 50) -> list[bytes]:
     """Real pen digits by unseen writers, as the page would POST them."""
     import _django  # noqa: F401
 
-    from training import datasets
+    from classifier import canvas
+    from training import sources
 
     digits = [
-        d for d in datasets.load_pendigit_strokes() if d.writer in datasets.PENDIGITS_TEST_WRITERS
+        d for d in sources.load_pendigit_strokes() if d.writer in sources.PENDIGITS_TEST_WRITERS
     ]
     return [
         json.dumps(
             {
                 "image": "data:image/png;base64,"
-                + base64.b64encode(datasets.render_pendigit(d)).decode()
+                + base64.b64encode(canvas.render_strokes(d.strokes)).decode()
             }
         ).encode()
         for d in digits[:n]

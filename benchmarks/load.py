@@ -54,16 +54,17 @@ class Tally:
 
 def contributions(limit: int) -> list[tuple[int, bytes]]:
     """Distinct (label, PNG) pairs: each pen digit, shifted by a few pixels."""
-    from training import datasets
+    from classifier import canvas
+    from training import sources
 
-    digits = datasets.load_pendigit_strokes()
+    digits = sources.load_pendigit_strokes()
     offsets = [(dx, dy) for dx in (-6, -3, 0, 3, 6) for dy in (-6, -3, 0, 3, 6)]
     out: list[tuple[int, bytes]] = []
     for dx, dy in offsets:
         for digit in digits:
             if len(out) >= limit:
                 return out
-            canvas = np.array(Image.open(io.BytesIO(datasets.render_pendigit(digit))))
+            canvas = np.array(Image.open(io.BytesIO(canvas.render_strokes(digit.strokes))))
             canvas = np.roll(canvas, (dy, dx), axis=(0, 1))
             png = io.BytesIO()
             Image.fromarray(canvas, "RGBA").save(png, "PNG")

@@ -18,9 +18,10 @@ import _django  # noqa: F401
 import numpy as np
 
 from classifier import preprocessing as pp
+from classifier.predictor import Predictor
 from classifier.registry import BOOTSTRAP_DIR
-from classifier.runtime import Predictor
-from training import datasets
+from classifier import canvas
+from training import sources
 
 
 def main() -> None:
@@ -28,10 +29,10 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=300)
     args = parser.parse_args()
     digits = [
-        d for d in datasets.load_pendigit_strokes() if d.writer in datasets.PENDIGITS_TEST_WRITERS
+        d for d in sources.load_pendigit_strokes() if d.writer in sources.PENDIGITS_TEST_WRITERS
     ]
     encoded = [
-        base64.b64encode(datasets.render_pendigit(d)).decode() for d in digits[: args.images]
+        base64.b64encode(canvas.render_strokes(d.strokes)).decode() for d in digits[: args.images]
     ]
     predictor = Predictor(BOOTSTRAP_DIR / "model.tflite")
     stages: dict[str, list[float]] = {

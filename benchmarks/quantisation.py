@@ -17,9 +17,9 @@ import time
 import _django  # noqa: F401
 import numpy as np
 
+from classifier.predictor import Predictor
 from classifier.registry import BOOTSTRAP_DIR
-from classifier.runtime import Predictor
-from training import datasets
+from training import sources
 from training.evaluation import classification_report
 
 
@@ -41,8 +41,8 @@ def main() -> None:
 
     model = keras.saving.load_model(BOOTSTRAP_DIR / "model.keras")
     tests = {
-        "mnist-test": datasets.load_mnist().test,
-        "pendigits": datasets.pendigits_test_split(),
+        "mnist-test": sources.load_mnist().test,
+        "pendigits": sources.pendigits_test_split(),
     }
     results = {}
     for mode in ("float32", "float16", "dynamic-range"):

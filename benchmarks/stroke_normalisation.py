@@ -18,7 +18,8 @@ import _django  # noqa: F401
 import numpy as np
 
 from classifier import preprocessing
-from training import datasets
+from classifier import canvas
+from training import sources
 from training.trainer import TrainConfig, train
 
 SIZES = (80, 120, 180, 240)
@@ -32,19 +33,19 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as out:
         result = train(TrainConfig(epochs=args.epochs, sources=("mnist",)), Path(out), verbose=0)
-        from classifier.runtime import Predictor
+        from classifier.predictor import Predictor
 
         predictor = Predictor(result.tflite_path)
         mnist_accuracy = result.metrics["tests"]["mnist-test"]["accuracy"]
 
-    digits = datasets.load_pendigit_strokes()[:: args.every]
+    digits = sources.load_pendigit_strokes()[:: args.every]
     labels = np.array([d.label for d in digits])
     print(f"MNIST-only digitnet ({args.epochs} epochs): MNIST test {mnist_accuracy * 100:.2f}%")
     print(f"{len(digits)} pen digits by 30 writers, stroke {preprocessing.CANVAS_STROKE_WIDTH} px")
     print("digit size  stroke@20px  plain    normalised")
     totals = {False: [], True: []}
     for size in SIZES:
-        inks = [preprocessing.decode_ink(datasets.render_pendigit(d, size)) for d in digits]
+        inks = [preprocessing.decode_ink(canvas.render_strokes(d.strokes, size)) for d in digits]
         row = {}
         for normalise in (False, True):
             x = np.stack(

@@ -9,6 +9,8 @@ from django.db import models, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from classifier.predictor import Predictor
+
 
 class ArtifactError(RuntimeError):
     """A version's served artifact is missing, altered or cannot be loaded."""
@@ -81,11 +83,9 @@ class ModelVersion(models.Model):
             )
         return data
 
-    def load_predictor(self):
-        """The serving runtime's predictor for this version, or :class:`ArtifactError`
-        saying why not: the file, its checksum, or the interpreter refusing it."""
-        from classifier.runtime import Predictor
-
+    def load_predictor(self) -> Predictor:
+        """The predictor for this version, or :class:`ArtifactError` saying why not:
+        the file, its checksum, or the interpreter refusing it."""
         data = self.load_artifact()
         try:
             return Predictor(data)

@@ -17,7 +17,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from classifier.models import ModelVersion, artifact_path
-from classifier.runtime import Predictor
+from classifier.predictor import Predictor
 
 BOOTSTRAP_DIR = Path(__file__).resolve().parent / "bootstrap"
 

@@ -1,8 +1,8 @@
-"""Serving runtime: the active model in memory, answered with the LiteRT interpreter.
+"""The per-process cache of the active model, hot-swapped when another is promoted.
 
 The web process never imports TensorFlow: a TFLite flatbuffer and LiteRT's
-small interpreter answer one drawing in about a millisecond, where Keras'
-``model.predict`` takes tens (see the serving issue and ``benchmarks/``).
+small interpreter (``classifier.predictor``) answer one drawing in about a
+millisecond, where Keras' ``model.predict`` takes tens (see ``benchmarks/``).
 """
 
 from __future__ import annotations
@@ -11,47 +11,13 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
+from django.conf import settings
+
+from classifier.models import ArtifactError, ModelVersion
+from classifier.predictor import Predictor
 
 logger = logging.getLogger(__name__)
-
-
-class Predictor:
-    """One TFLite model. The interpreter is not thread-safe, so calls are serialised
-    with a lock; gunicorn's sync workers are one thread each, so it never waits there."""
-
-    def __init__(self, model: Path | bytes):
-        from ai_edge_litert.interpreter import Interpreter
-
-        if isinstance(model, bytes | bytearray):
-            self._interpreter = Interpreter(model_content=bytes(model), num_threads=1)
-        else:
-            self._interpreter = Interpreter(model_path=str(model), num_threads=1)
-        self._input = self._interpreter.get_input_details()[0]
-        self._output = self._interpreter.get_output_details()[0]
-        self._batch = 1
-        self._interpreter.allocate_tensors()
-        self._lock = threading.Lock()
-        shape = tuple(self._input["shape"][1:])
-        if shape not in {(28, 28, 1), (28, 28)}:
-            raise ValueError(f"Unexpected model input shape {shape}; expected 28×28.")
-        self._input_shape = shape
-
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        """(n, 28, 28) float32 in [0, 1] → (n, 10) probabilities."""
-        images = np.asarray(images, dtype=np.float32).reshape((-1, *self._input_shape))
-        with self._lock:
-            if len(images) != self._batch:
-                self._interpreter.resize_tensor_input(
-                    self._input["index"], [len(images), *self._input_shape]
-                )
-                self._interpreter.allocate_tensors()
-                self._batch = len(images)
-            self._interpreter.set_tensor(self._input["index"], images)
-            self._interpreter.invoke()
-            return np.array(self._interpreter.get_tensor(self._output["index"]), dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -76,7 +42,7 @@ _checked_at = 0.0
 _failed_at: dict[int, float] = {}
 
 
-def _load(version) -> LoadedModel:
+def _load(version: ModelVersion) -> LoadedModel:
     """Load one version, or raise ``ArtifactError`` saying why (the admin's words)."""
     return LoadedModel(version.id, version.version, version.load_predictor())
 
@@ -84,8 +50,6 @@ def _load(version) -> LoadedModel:
 def _fallback(broken_id: int) -> LoadedModel | None:
     """The most recently active version that still loads (a process that starts
     while the active artifact is broken still answers)."""
-    from classifier.models import ArtifactError, ModelVersion
-
     for version in ModelVersion.previously_active(exclude_id=broken_id)[:5]:
         try:
             return _load(version)
@@ -104,10 +68,6 @@ def active_model() -> LoadedModel:
     where the admin shows it.
     """
     global _current, _checked_at
-    from django.conf import settings
-
-    from classifier.models import ArtifactError, ModelVersion
-
     now = time.monotonic()
     if _current is not None and now - _checked_at < settings.DIGITS_MODEL_CHECK_SECONDS:
         return _current

@@ -9,8 +9,8 @@ from django.http import FileResponse, HttpResponseBadRequest
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from collector import exports, splits
-from collector.models import Drawing, SplitCounter
+from collector import exports
+from collector.models import Drawing
 
 
 class ModelDisagreesFilter(admin.SimpleListFilter):
@@ -31,17 +31,11 @@ class ModelDisagreesFilter(admin.SimpleListFilter):
 
 def _relabel_action(digit: int):
     def action(modeladmin, request, queryset):
-        moved = 0
         with transaction.atomic():
-            for drawing in queryset.select_for_update().exclude(label=digit):
-                # The split stays; only the per-label counts that steer new inserts move.
-                splits.release_split(drawing.label, drawing.split)
-                counter, _ = SplitCounter.objects.select_for_update().get_or_create(label=digit)
-                setattr(counter, drawing.split, getattr(counter, drawing.split) + 1)
-                counter.save()
-                drawing.label = digit
-                drawing.save(update_fields=["label"])
-                moved += 1
+            moved = sum(
+                drawing.relabel(digit)
+                for drawing in queryset.select_for_update().exclude(label=digit)
+            )
         modeladmin.message_user(request, f"Relabelled {moved} drawing(s) as {digit}.")
 
     action.__name__ = f"relabel_as_{digit}"

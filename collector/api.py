@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
@@ -11,10 +12,10 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from classifier import preprocessing, runtime
-from classifier.api import BadInput, ServiceUnavailable, image_bytes_from_request, image_errors
+from classifier import preprocessing, serving
 from collector import dataset
 from collector.models import Drawing
+from digits_site.errors import BadInput, ServiceUnavailable
 from digits_site.schema import IMAGE_DATA_URL, errors
 
 logger = logging.getLogger(__name__)
@@ -33,21 +34,18 @@ _DRAWING = inline_serializer(
 )
 
 
-def predict_quietly(data: bytes) -> dataset.Prediction | None:
+def predict_quietly(model_input: np.ndarray) -> dataset.Prediction | None:
     """The model's opinion of a contribution (what makes likely mislabels findable);
     contributing never fails for lack of it."""
     try:
-        model_input = preprocessing.to_model_input(data)
-    except preprocessing.PreprocessingError:
-        return None  # add_drawing refuses it with the reason
-    try:
-        model = runtime.active_model()
-        probabilities = model.predictor.predict(model_input[None])[0]
+        verdicts = serving.classify(model_input[None])
     except Exception:
         logger.warning("No prediction stored with a contribution", exc_info=True)
         return None
-    digit = int(probabilities.argmax())
-    return dataset.Prediction(digit, float(probabilities[digit]), model.version_id)
+    answer = verdicts.answer()
+    return dataset.Prediction(
+        answer["digit"], float(verdicts.probabilities[0].max()), verdicts.model_version_id
+    )
 
 
 class DrawingsView(APIView):
@@ -83,7 +81,7 @@ class DrawingsView(APIView):
         },
     )
     def post(self, request):
-        data = image_bytes_from_request(request)
+        data = serving.image_bytes_from_request(request)
         label = request.data.get("label")
         if label is None:
             raise BadInput('The field "label" is missing.')
@@ -93,14 +91,18 @@ class DrawingsView(APIView):
         if not request.user.is_authenticated and request.session.session_key is None:
             request.session.save()  # an anonymous contributor is their session
         try:
-            with image_errors():
+            label = dataset.validate_label(label)  # before any work on the image
+            with serving.image_errors():
+                # Preprocessed once: for the model's opinion and for add_drawing's check.
+                model_input = preprocessing.to_model_input(data)
                 drawing, created = dataset.add_drawing(
                     data,
                     label,
                     source=source,
-                    prediction=predict_quietly(data),
+                    prediction=predict_quietly(model_input),
                     contributor=request.user,
                     session_key=request.session.session_key or "",
+                    model_input=model_input,
                 )
         except dataset.InvalidDrawing as exc:
             raise BadInput(str(exc)) from None

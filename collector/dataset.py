@@ -12,6 +12,7 @@ import io
 import logging
 from dataclasses import dataclass
 
+import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -21,7 +22,7 @@ from PIL import Image
 
 from classifier import preprocessing
 from collector import splits
-from collector.models import Drawing, drawing_path
+from collector.models import Drawing, SplitCounter, drawing_path
 
 logger = logging.getLogger(__name__)
 
@@ -55,11 +56,16 @@ def validate_label(label) -> int:
     return label
 
 
-def validate_png(data: bytes) -> None:
-    """Stored drawings are PNGs that preprocessing accepts (so training can use them)."""
-    preprocessing.to_model_input(data)  # raises PreprocessingError with a clear message
+def validate_png(data: bytes, model_input: np.ndarray | None = None) -> np.ndarray:
+    """Stored drawings are PNGs that preprocessing accepts (so training can use them).
+    Returns the model input; pass it when the caller has already made it from
+    ``data``, so a drawing is preprocessed once."""
+    if model_input is None:
+        # Raises PreprocessingError with a clear message.
+        model_input = preprocessing.to_model_input(data)
     if Image.open(io.BytesIO(data)).format != "PNG":
         raise InvalidDrawing("Drawings are stored as PNG: send a PNG image.")
+    return model_input
 
 
 def add_drawing(
@@ -73,18 +79,20 @@ def add_drawing(
     session_key: str = "",
     split: str | None = None,
     status: str | None = None,
+    model_input: np.ndarray | None = None,
 ) -> tuple[Drawing, bool]:
     """Store a drawing, or return the existing one with the same content.
 
     Returns ``(drawing, created)``. Raises :class:`InvalidDrawing`,
     ``PreprocessingError`` (bad image) or :class:`StorageUnavailable`.
+    ``model_input``: the caller's own preprocessing of ``data``, if it made one.
     """
     label = validate_label(label)
     if split is not None and split not in splits.SPLITS:
         raise InvalidDrawing(f"Unknown split {split!r}.")
     if status is not None and status not in Drawing.Status.values:
         raise InvalidDrawing(f"Unknown status {status!r}.")
-    validate_png(data)
+    validate_png(data, model_input)
     sha = hashlib.sha256(data).hexdigest()
     existing = Drawing.objects.filter(sha256=sha).first()
     if existing is not None:
@@ -112,7 +120,7 @@ def add_drawing(
     try:
         try:
             with transaction.atomic():
-                drawing.split = splits.claim_split(label, sha, forced=split)
+                drawing.split = SplitCounter.objects.claim(label, sha, forced=split)
                 if not default_storage.exists(name):
                     name = default_storage.save(name, ContentFile(data))
                     wrote_file = True
@@ -150,7 +158,7 @@ def delete_drawing_file(drawing: Drawing) -> None:
         if name and not Drawing.objects.filter(image=name).exists():
             _delete_quietly(name)
         with transaction.atomic():
-            splits.release_split(label, split)
+            SplitCounter.objects.release(label, split)
 
     transaction.on_commit(cleanup)
 

@@ -19,6 +19,7 @@ import numpy as np
 from django.core.files.storage import default_storage
 
 from classifier import preprocessing
+from collector.formats import idx, kaggle_csv
 from collector.models import Drawing
 
 FORMATS = ("zip", "npz", "idx", "kaggle-csv")
@@ -81,14 +82,6 @@ def model_inputs(status: str) -> dict[str, np.ndarray]:
     }
 
 
-def idx_bytes(array: np.ndarray) -> bytes:
-    """MNIST's IDX format: magic (0, 0, 0x08 = ubyte, ndim), big-endian sizes, data."""
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
-        int(n).to_bytes(4, "big") for n in array.shape
-    )
-    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
-
-
 def write_model_inputs(out, fmt: str, status: str = "approved") -> int:
     data = model_inputs(status)
     if fmt == "npz":
@@ -98,17 +91,14 @@ def write_model_inputs(out, fmt: str, status: str = "approved") -> int:
             for split in ("train", "val", "test"):
                 mask = data["split"] == split
                 archive.writestr(
-                    f"{split}-images-idx3-ubyte.gz", gzip.compress(idx_bytes(data["x"][mask]))
+                    f"{split}-images-idx3-ubyte.gz", gzip.compress(idx.to_bytes(data["x"][mask]))
                 )
                 archive.writestr(
-                    f"{split}-labels-idx1-ubyte.gz", gzip.compress(idx_bytes(data["y"][mask]))
+                    f"{split}-labels-idx1-ubyte.gz", gzip.compress(idx.to_bytes(data["y"][mask]))
                 )
     elif fmt == "kaggle-csv":
         text = io.TextIOWrapper(out, encoding="ascii", newline="")
-        writer = csv.writer(text)
-        writer.writerow(["label", *(f"pixel{i}" for i in range(784))])
-        for label, image in zip(data["y"], data["x"].reshape(len(data["x"]), -1), strict=True):
-            writer.writerow([int(label), *image.tolist()])
+        kaggle_csv.write(text, data["x"], data["y"])
         text.flush()
         text.detach()
     else:

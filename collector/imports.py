@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from classifier import preprocessing
+from classifier import canvas, preprocessing
 from collector import dataset
-from training import datasets
+from collector.formats import unipen
 
 
 @dataclass
@@ -44,9 +44,10 @@ class Item:
 
 
 def pendigits_items(path: Path) -> Iterator[Item]:
-    for digit in datasets.load_pendigit_strokes(path):
+    """A UNIPEN file's digits (gzipped or not), each drawn as the canvas draws it."""
+    for digit in unipen.read(path):
         yield Item(
-            data=lambda digit=digit: datasets.render_pendigit(digit),
+            data=lambda digit=digit: canvas.render_strokes(digit.strokes),
             label=digit.label,
             source="import:pendigits",
             writer=str(digit.writer),

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import models, transaction
+
+from collector import splits
 
 
 def drawing_path(instance: Drawing, filename: str) -> str:
@@ -66,6 +68,48 @@ class Drawing(models.Model):
     def model_disagrees(self) -> bool:
         return self.predicted_label is not None and self.predicted_label != self.label
 
+    def relabel(self, label: int) -> bool:
+        """Give the drawing another label; its split stays (the test split stays unseen),
+        and the per-label counts that steer new drawings move with it. False when the
+        label is already that."""
+        if label == self.label:
+            return False
+        with transaction.atomic():
+            SplitCounter.objects.move(self.split, self.label, label)
+            self.label = label
+            self.save(update_fields=["label"])
+        return True
+
+
+class SplitCounterManager(models.Manager):
+    """Counting drawings per label and split, under a row lock, inside the transaction
+    that inserts, deletes or relabels the drawing (so a rollback un-counts it too)."""
+
+    def claim(self, label: int, sha256: str, forced: str | None = None) -> str:
+        """Pick (``splits.choose_split``) or record a given split for a new drawing
+        and count it."""
+        assert transaction.get_connection().in_atomic_block, "claim needs a transaction"
+        counter, _ = self.select_for_update().get_or_create(label=label)
+        counts = {split: getattr(counter, split) for split in splits.SPLITS}
+        split = forced or splits.choose_split(counts, sha256)
+        setattr(counter, split, counts[split] + 1)
+        counter.save(update_fields=[split])
+        return split
+
+    def release(self, label: int, split: str) -> None:
+        """Un-count a deleted drawing."""
+        counter = self.select_for_update().filter(label=label).first()
+        if counter is not None and getattr(counter, split) > 0:
+            setattr(counter, split, getattr(counter, split) - 1)
+            counter.save(update_fields=[split])
+
+    def move(self, split: str, from_label: int, to_label: int) -> None:
+        """A relabelled drawing now counts for ``to_label``, in the same split."""
+        self.release(from_label, split)
+        counter, _ = self.select_for_update().get_or_create(label=to_label)
+        setattr(counter, split, getattr(counter, split) + 1)
+        counter.save(update_fields=[split])
+
 
 class SplitCounter(models.Model):
     """Per-label split counts, the lock that keeps splits stratified under
@@ -76,6 +120,8 @@ class SplitCounter(models.Model):
     train = models.PositiveIntegerField(default=0)
     val = models.PositiveIntegerField(default=0)
     test = models.PositiveIntegerField(default=0)
+
+    objects = SplitCounterManager()
 
     def __str__(self) -> str:
         return f"{self.label}: {self.train}/{self.val}/{self.test}"

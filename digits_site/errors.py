@@ -1,10 +1,82 @@
-"""Errors Django answers before any API view runs (an unknown URL, a crash): JSON
-under ``/api/`` like every other API answer, the usual pages elsewhere."""
+"""How every error looks to a client: ``{"error": "...", "code": "..."}``.
+
+The API's error types (raised by any app's views), DRF's exception handler
+(the settings point here), and the answers Django gives before any API view
+runs (an unknown URL, a crash): JSON under ``/api/``, the usual pages elsewhere.
+"""
 
 from __future__ import annotations
 
+import logging
+
+from django.core.exceptions import RequestDataTooBig
+from django.db import OperationalError
 from django.http import JsonResponse
 from django.views import defaults
+from rest_framework import status
+from rest_framework.exceptions import APIException
+from rest_framework.views import exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+class BadInput(APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "bad_input"
+
+
+class PayloadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
+
+
+class ServiceUnavailable(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "unavailable"
+
+
+class DatabaseBusy(ServiceUnavailable):
+    """The database could not take the write in time (SQLite under concurrent writers,
+    or a database server that is down): nothing was saved, and the client may retry."""
+
+    default_detail = "The database is busy right now; nothing was saved. Try again in a moment."
+    default_code = "database_busy"
+    wait = 2  # seconds, sent as Retry-After
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+def json_exception_handler(exc, context):
+    """DRF's handler, reshaped to ``{"error": message}`` (plus ``code``)."""
+    if isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge("The request body is larger than the limit.")
+    if isinstance(exc, OperationalError):
+        logger.warning("Database unavailable: %s", exc)
+        exc = DatabaseBusy()
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    detail = response.data
+    if isinstance(detail, dict) and "detail" in detail:
+        message = str(detail["detail"])
+    elif isinstance(detail, dict):
+        message = "; ".join(
+            f"{field}: {' '.join(map(str, errors)) if isinstance(errors, list) else errors}"
+            for field, errors in detail.items()
+        )
+    elif isinstance(detail, list):
+        message = " ".join(map(str, detail))
+    else:
+        message = str(detail)
+    code = getattr(exc, "default_code", "error")
+    if hasattr(exc, "get_codes"):
+        codes = exc.get_codes()
+        code = codes if isinstance(codes, str) else code
+    response.data = {"error": message, "code": code}
+    return response
 
 
 def _is_api(request) -> bool:

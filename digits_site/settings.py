@@ -107,7 +107,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             # A writer waits this long (seconds) for another to finish before the
-            # request is answered 503 "busy, nothing saved" (see classifier.api).
+            # request is answered 503 "busy, nothing saved" (see digits_site.errors).
             "timeout": float(os.environ.get("DIGITS_SQLITE_TIMEOUT", "10")),
             "init_command": "PRAGMA journal_mode=WAL;",
             "transaction_mode": "IMMEDIATE",
@@ -167,7 +167,7 @@ REST_FRAMEWORK = {
         "digits_site.parsers.BoundedJSONParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "EXCEPTION_HANDLER": "classifier.api.json_exception_handler",
+    "EXCEPTION_HANDLER": "digits_site.errors.json_exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "predict": os.environ.get("DIGITS_PREDICT_RATE", "600/min"),
         "contribute": os.environ.get("DIGITS_CONTRIBUTE_RATE", "30/min"),

@@ -3,12 +3,18 @@ and canvas PNGs rendered from real pen strokes."""
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def data_url(png: bytes) -> str:
+    """An image as the page sends it: ``data:image/png;base64,…``."""
+    return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -50,19 +56,19 @@ def active_model(db):
 
 @pytest.fixture(scope="session")
 def pen_digits():
-    from training import datasets
+    from training import sources
 
-    return datasets.load_pendigit_strokes()
+    return sources.load_pendigit_strokes()
 
 
 @pytest.fixture(scope="session")
 def unseen_pen_digits(pen_digits):
     """Digits by writers no shipped model trained on, two per class per writer at most."""
-    from training import datasets
+    from training import sources
 
     chosen, seen = [], {}
     for digit in pen_digits:
-        if digit.writer not in datasets.PENDIGITS_TEST_WRITERS:
+        if digit.writer not in sources.PENDIGITS_TEST_WRITERS:
             continue
         key = (digit.writer, digit.label)
         if seen.get(key, 0) < 2:
@@ -75,16 +81,17 @@ def unseen_pen_digits(pen_digits):
 def canvas_png(pen_digits):
     """A function: (label, index) → the canvas PNG that a person the models never
     saw sends when drawing that digit."""
-    from training import datasets
+    from classifier import canvas
+    from training import sources
 
     by_label: dict[int, list] = {}
     for digit in pen_digits:
-        if digit.writer not in datasets.PENDIGITS_TEST_WRITERS:
+        if digit.writer not in sources.PENDIGITS_TEST_WRITERS:
             continue
         by_label.setdefault(digit.label, []).append(digit)
 
-    def make(label: int = 7, index: int = 0, size: float = datasets.DEFAULT_RENDER_SIZE) -> bytes:
-        return datasets.render_pendigit(by_label[label][index], size)
+    def make(label: int = 7, index: int = 0, size: float = canvas.DEFAULT_RENDER_SIZE) -> bytes:
+        return canvas.render_strokes(by_label[label][index].strokes, size)
 
     return make
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from training import architectures
+from training.config import DEFAULTS
 
 
 @pytest.mark.parametrize("name", sorted(architectures.ARCHITECTURES))
@@ -19,7 +20,7 @@ def test_each_architecture_builds_and_answers_a_batch(name):
 
 
 def test_the_default_is_much_cheaper_than_the_prior_cnns():
-    ours = architectures.build(architectures.DEFAULT_ARCHITECTURE).count_params()
+    ours = architectures.build(DEFAULTS.architecture).count_params()
     assert ours * 10 < architectures.build("canvas-cnn").count_params()
     assert ours * 3 < architectures.build("kaggle-cnn").count_params()
 
@@ -30,7 +31,7 @@ def test_unknown_architecture_names_the_choices():
 
 
 def test_the_run_form_offers_exactly_the_registered_architectures():
-    from training.models import ARCHITECTURE_NAMES, DEFAULT_ARCHITECTURE
+    from training.config import ARCHITECTURE_NAMES
 
     assert set(ARCHITECTURE_NAMES) == set(architectures.ARCHITECTURES)
-    assert DEFAULT_ARCHITECTURE == architectures.DEFAULT_ARCHITECTURE
+    assert DEFAULTS.architecture in architectures.ARCHITECTURES

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from training import augmentation, datasets
+from training import augmentation, sources
 
 
 def digits(n: int = 64) -> np.ndarray:
-    return (datasets.load_mnist().test.x[:n].astype(np.float32) / 255.0)[..., None]
+    return (sources.load_mnist().test.x[:n].astype(np.float32) / 255.0)[..., None]
 
 
 def test_the_identity_warp_returns_the_image():

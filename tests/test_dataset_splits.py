@@ -25,21 +25,30 @@ def test_largest_deficit_keeps_every_label_within_one_of_its_share():
     assert dict(counts) == {"train": 1600, "val": 200, "test": 200}
 
 
-def test_the_choice_is_deterministic_given_the_drawing_and_the_counts():
-    sha = hashlib.sha256(b"x").hexdigest()
-    assert {splits.choose_split({}, sha) for _ in range(20)} == {splits.choose_split({}, sha)}
+def test_ties_are_broken_by_the_drawing_hash_deterministically():
+    # given counts where val and test are equally short of their share (0.9 each
+    # after the next drawing; train is over by 0.8)
+    tied = {"train": 8, "val": 0, "test": 0}
+    hashes = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(40)]
+    # then the same drawing always goes to the same split, decided by its hash
+    for sha in hashes:
+        chosen = splits.choose_split(tied, sha)
+        assert {splits.choose_split(tied, sha) for _ in range(5)} == {chosen}
+        assert chosen == ("val", "test")[int(sha[:8], 16) % 2]
+    # and different drawings go to either, never to the split over its share
+    assert {splits.choose_split(tied, sha) for sha in hashes} == {"val", "test"}
 
 
 @pytest.mark.django_db
 def test_claims_are_counted_per_label_and_rolled_back_with_the_insert():
     with transaction.atomic():
         for i in range(10):
-            splits.claim_split(3, hashlib.sha256(str(i).encode()).hexdigest())
+            SplitCounter.objects.claim(3, hashlib.sha256(str(i).encode()).hexdigest())
     counter = SplitCounter.objects.get(label=3)
     assert (counter.train, counter.val, counter.test) == (8, 1, 1)
     try:
         with transaction.atomic():
-            splits.claim_split(3, "0" * 64)
+            SplitCounter.objects.claim(3, "0" * 64)
             raise RuntimeError("insert failed")
     except RuntimeError:
         pass
@@ -53,3 +62,21 @@ def test_configurable_shares(settings):
     for i in range(200):
         counts[splits.choose_split(dict(counts), hashlib.sha256(str(i).encode()).hexdigest())] += 1
     assert dict(counts) == {"train": 140, "val": 30, "test": 30}
+
+
+@pytest.mark.django_db
+def test_relabelling_keeps_the_split_and_moves_the_count():
+    # given a drawing of label 1 counted in its split
+    from collector.models import Drawing
+
+    with transaction.atomic():
+        split = SplitCounter.objects.claim(1, "a" * 64)
+        drawing = Drawing.objects.create(image="x.png", sha256="a" * 64, label=1, split=split)
+    # when it is relabelled as a 7
+    assert drawing.relabel(7) is True
+    assert drawing.relabel(7) is False  # already a 7: nothing moves
+    # then the split stays and the count moved from 1 to 7
+    drawing.refresh_from_db()
+    assert (drawing.label, drawing.split) == (7, split)
+    assert getattr(SplitCounter.objects.get(label=1), split) == 0
+    assert getattr(SplitCounter.objects.get(label=7), split) == 1

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from training import datasets
+from classifier import canvas
+from training import sources
 
 pytestmark = pytest.mark.browser
 
@@ -79,7 +80,7 @@ def test_replayed_pen_digits_of_unseen_writers_are_recognised(page, unseen_pen_d
     for digit in chosen:
         # when each is drawn on the page
         page.keyboard.press("Escape")
-        draw(page, datasets.fit_to_canvas(digit.strokes))
+        draw(page, canvas.fit_to_canvas(digit.strokes))
         # then the page shows the right answer
         if shown_digit(page) != digit.label:
             wrong.append((digit.writer, digit.sample, digit.label, shown_digit(page)))
@@ -98,7 +99,7 @@ def test_blank_page_prompts_and_undo_clear_work_from_the_keyboard(page, unseen_p
     assert page.locator("#undo").is_disabled() and page.locator("#clear").is_disabled()
     # a seven in two strokes, then undo removes the last stroke only
     seven = next(d for d in unseen_pen_digits if d.label == 7)
-    draw(page, datasets.fit_to_canvas(seven.strokes))
+    draw(page, canvas.fit_to_canvas(seven.strokes))
     assert shown_digit(page) == 7
     draw(page, [[(40, 200), (60, 200)]])  # a stray dash
     page.keyboard.press("Control+z")
@@ -121,7 +122,7 @@ def test_wrong_answers_can_be_corrected_from_the_draw_page(page, unseen_pen_digi
     from collector.models import Drawing
 
     three = next(d for d in unseen_pen_digits if d.label == 3)
-    draw(page, datasets.fit_to_canvas(three.strokes))
+    draw(page, canvas.fit_to_canvas(three.strokes))
     page.locator("#correction").get_by_role("button", name="It's a 8").click()
     page.wait_for_function(
         "() => document.getElementById('correction-note').textContent.startsWith('Thanks')"
@@ -137,7 +138,7 @@ def test_contribute_page_asks_for_a_digit_and_the_dataset_grows(served, page, un
     total_before = int(page.locator("#dataset-total").inner_text())
     # when a person draws that digit with real pen strokes and adds it
     digit = next(d for d in unseen_pen_digits if d.label == asked)
-    draw(page, datasets.fit_to_canvas(digit.strokes))
+    draw(page, canvas.fit_to_canvas(digit.strokes))
     page.get_by_role("button", name="Add to the dataset").click()
     page.wait_for_function(
         "() => document.getElementById('thanks').textContent.startsWith('Thank')"

@@ -20,10 +20,11 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def valid_png() -> list[bytes]:
     """Twenty real drawings: the fuzzer damages them, and sends some intact."""
-    from training import datasets
+    from classifier import canvas
+    from training import sources
 
-    digits = [d for d in datasets.load_pendigit_strokes() if d.writer == 3][:20]
-    return [datasets.render_pendigit(d) for d in digits]
+    digits = [d for d in sources.load_pendigit_strokes() if d.writer == 3][:20]
+    return [canvas.render_strokes(d.strokes) for d in digits]
 
 
 def mutated(pngs: list[bytes]):

@@ -13,7 +13,8 @@ from django.core.management import CommandError, call_command
 
 from collector import dataset
 from collector.models import Drawing
-from training import datasets
+from collector.formats import idx
+from training import sources
 
 
 def run(*args) -> str:
@@ -25,7 +26,7 @@ def run(*args) -> str:
 @pytest.fixture
 def small_pendigits(tmp_path):
     """The first 60 digits of the shared UNIPEN file, as a UNIPEN file of their own."""
-    text = gzip.decompress(datasets.pendigits_path().read_bytes()).decode("ascii")
+    text = gzip.decompress(sources.pendigits_path().read_bytes()).decode("ascii")
     segments = text.split(".SEGMENT")
     small = ".SEGMENT".join(segments[:61])
     path = tmp_path / "small.tra.gz"
@@ -33,8 +34,7 @@ def small_pendigits(tmp_path):
     return path
 
 
-def test_pendigits_import_is_idempotent_and_keeps_writers(db, small_pendigits, monkeypatch):
-    monkeypatch.setattr(datasets, "_verified", lambda path, digest: path)  # our own small file
+def test_pendigits_import_is_idempotent_and_keeps_writers(db, small_pendigits):
     first = run("import_drawings", "pendigits", str(small_pendigits))
     assert "added=60 skipped=0 refused=0" in first
     second = run("import_drawings", "pendigits", str(small_pendigits))
@@ -97,10 +97,10 @@ def test_model_input_exports(db, tmp_path, canvas_png):
     run("export_dataset", "--format", "idx", "--status", "all", str(tmp_path / "d.zip"))
     with zipfile.ZipFile(tmp_path / "d.zip") as z:
         labels = [
-            datasets.parse_idx(gzip.decompress(z.read(f"{s}-labels-idx1-ubyte.gz")))
+            idx.parse(gzip.decompress(z.read(f"{s}-labels-idx1-ubyte.gz")))
             for s in ("train", "val", "test")
         ]
-        images = datasets.parse_idx(gzip.decompress(z.read("train-images-idx3-ubyte.gz")))
+        images = idx.parse(gzip.decompress(z.read("train-images-idx3-ubyte.gz")))
     assert sum(len(x) for x in labels) == 11 and images.shape[1:] == (28, 28)
 
 

@@ -6,12 +6,13 @@ import io
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from classifier import canvas
 from classifier import preprocessing as pp
-from training import datasets
+from training import sources
 
 
 def png(image: Image.Image, **save) -> bytes:
@@ -37,7 +38,7 @@ def centre_of_mass(x: np.ndarray) -> tuple[float, float]:
 
 @pytest.fixture(scope="module")
 def strokes():
-    return datasets.load_pendigit_strokes()[:60]
+    return sources.load_pendigit_strokes()[:60]
 
 
 def test_canvas_alpha_is_the_ink(canvas_png):
@@ -82,12 +83,16 @@ def test_other_sizes_and_modes_are_accepted(canvas_png):
 
 # A fixed seed keeps CI reproducible; the counterexample random exploration
 # found is pinned below as a known gap instead of being re-found at random.
+# The seed is explicit: ``derandomize`` derives it from the test's source, so a
+# mere rename changed the examples (and drew the pinned gap: index 26 at 90 px).
+# Of seeds 0-5, only seed 0 draws that same pinned example; none finds another.
 @settings(
     max_examples=40,
     deadline=None,
-    derandomize=True,
+    database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
+@seed(1)
 @given(
     index=st.integers(0, 59),
     size=st.floats(90, 230),
@@ -99,12 +104,12 @@ def test_same_strokes_anywhere_and_any_size_give_nearly_the_same_input(
 ):
     # given one real pen digit drawn at a reference place and size
     digit = strokes[index]
-    reference = pp.to_model_input(datasets.render_pendigit(digit, 180))
+    reference = pp.to_model_input(canvas.render_strokes(digit.strokes, 180))
     # when the same strokes are drawn elsewhere on the canvas, bigger or smaller
-    fitted = datasets.fit_to_canvas(digit.strokes, size)
+    fitted = canvas.fit_to_canvas(digit.strokes, size)
     margin = (pp.CANVAS_SIZE - size) / 2 - pp.CANVAS_STROKE_WIDTH
     moved = [s + np.array([dx * margin, dy * margin]) for s in fitted]
-    x = pp.to_model_input(datasets.render_canvas_png(moved))
+    x = pp.to_model_input(canvas.render_canvas_png(moved))
     # then the model sees nearly the same image (up to the one-pixel rounding of
     # MNIST's whole-pixel centring), centred the same way, always in range
     assert np.isfinite(x).all() and x.min() >= 0.0 and x.max() <= 1.0
@@ -121,15 +126,15 @@ def test_same_strokes_anywhere_and_any_size_give_nearly_the_same_input(
 )
 def test_a_small_and_a_large_zero_meet_the_same_bound(strokes):
     digit = strokes[26]
-    reference = pp.to_model_input(datasets.render_pendigit(digit, 180))
-    small = pp.to_model_input(datasets.render_pendigit(digit, 90))
+    reference = pp.to_model_input(canvas.render_strokes(digit.strokes, 180))
+    small = pp.to_model_input(canvas.render_strokes(digit.strokes, 90))
     assert distance_up_to_one_pixel(small, reference) < 0.05
 
 
 def test_thin_strokes_are_thickened_towards_mnist_pen_width(strokes):
     # given a digit drawn large with a hairline stroke
-    canvas = datasets.fit_to_canvas(strokes[0].strokes, 230)
-    thin = pp.decode_ink(datasets.render_canvas_png(canvas, stroke_width=4))
+    fitted = canvas.fit_to_canvas(strokes[0].strokes, 230)
+    thin = pp.decode_ink(canvas.render_canvas_png(fitted, stroke_width=4))
     # when preprocessed with and without normalisation
     plain = pp.ink_to_model_input(thin, normalise_stroke=False)
     normalised = pp.ink_to_model_input(thin, normalise_stroke=True)

@@ -15,12 +15,13 @@ import django
 django.setup()
 from django.core.management import call_command
 from django.test import Client
-from training.datasets import load_pendigit_strokes, render_pendigit, PENDIGITS_TEST_WRITERS
+from classifier.canvas import render_strokes
+from training.sources import load_pendigit_strokes, PENDIGITS_TEST_WRITERS
 call_command("migrate", verbosity=0)
 call_command("ensure_model", verbosity=0)
 unseen = [d for d in load_pendigit_strokes() if d.writer in PENDIGITS_TEST_WRITERS]
 digit = next(d for d in unseen if d.label == 6)
-image = "data:image/png;base64," + base64.b64encode(render_pendigit(digit)).decode()
+image = "data:image/png;base64," + base64.b64encode(render_strokes(digit.strokes)).decode()
 response = Client(HTTP_HOST="127.0.0.1").post(
     "/api/predict/", json.dumps({"image": image}), content_type="application/json"
 )

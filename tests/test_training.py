@@ -1,4 +1,4 @@
-"""training.trainer: the training core on tiny data (seconds, not minutes)."""
+"""training.trainer, training.config and the run's data: on tiny data (seconds, not minutes)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,19 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from training import datasets
-from training.trainer import TrainConfig, TrainingData, load_training_data, train
+from training import sources
+from training.config import TrainConfig
+from training.sources import TrainingData, load_training_data
+from training.trainer import train
 
 
 @pytest.fixture(scope="module")
 def tiny_mnist():
-    mnist = datasets.load_mnist()
+    mnist = sources.load_mnist()
     return TrainingData(
-        train=datasets.Split(mnist.train.x[:3000], mnist.train.y[:3000]),
-        val=datasets.Split(mnist.train.x[-500:], mnist.train.y[-500:]),
-        tests={"mnist-test": datasets.Split(mnist.test.x[:1000], mnist.test.y[:1000])},
+        train=sources.Images(mnist.train.x[:3000], mnist.train.y[:3000]),
+        val=sources.Images(mnist.train.x[-500:], mnist.train.y[-500:]),
+        tests={"mnist-test": sources.Images(mnist.test.x[:1000], mnist.test.y[:1000])},
     )
 
 
@@ -91,11 +93,11 @@ def test_drawings_join_by_their_split_and_imported_pen_digits_never_leak(
     assert len(drawings_only.tests["drawings-test"]) == 10  # 1 of every 10 per digit
     assert len(drawings_only.train) + len(drawings_only.val) == 91
     # with the pendigits source too (a stand-in for its renderings: this is about drawings)
-    tiny = datasets.PenDigitArrays(
+    tiny = sources.PenDigitArrays(
         np.zeros((30, 28, 28), np.uint8), np.zeros(30, np.uint8),
         np.arange(1, 31, dtype=np.int16), np.zeros(30, np.int16),
     )  # fmt: skip
-    monkeypatch.setattr(datasets, "load_pendigits", lambda *args, **kwargs: tiny)
+    monkeypatch.setattr(sources, "load_pendigits", lambda *args, **kwargs: tiny)
     manifest = load_training_data(TrainConfig(sources=("drawings", "pendigits"))).manifest[
         "drawings"
     ]

@@ -37,10 +37,10 @@ def test_anonymous_and_non_staff_are_refused(client, django_user_model, active_m
 
 
 def test_staff_start_watch_and_cancel_a_run(client, staff_user, active_model, monkeypatch):
-    from training import runs
+    from training import tasks
 
     queued = []
-    monkeypatch.setattr(runs, "enqueue", queued.append)  # the broker has its own tests
+    monkeypatch.setattr(tasks, "enqueue", queued.append)  # the broker has its own tests
     client.force_login(staff_user)
     response = post(client, "/api/training-runs/", {"preset": "quick"})
     assert response.status_code == 202, response.content

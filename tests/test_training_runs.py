@@ -9,8 +9,8 @@ from django.core.management import CommandError, call_command
 
 from classifier import runtime
 from classifier.models import ModelVersion
-from training import runs
-from training.models import TrainingRun
+from training import runs, sources, tasks
+from training.models import TrainingRun, worker_id
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +19,7 @@ def test_a_run_trains_registers_and_passes_the_gate(
     active_model, eager_celery, tiny_run_config, lenient_gate, staff_user
 ):
     # given the bootstrap model serving, and a run queued by staff
-    run = runs.start_run(**tiny_run_config, started_by=staff_user)
+    run = tasks.start_run(**tiny_run_config, started_by=staff_user)
     # then (eagerly) it ran to the end
     run.refresh_from_db()
     assert run.status == "succeeded", run.error
@@ -44,7 +44,7 @@ def test_a_candidate_under_the_floor_is_rejected_and_nothing_changes(
     active_model, eager_celery, tiny_run_config, settings
 ):
     settings.DIGITS_GATE_FLOORS = {"mnist-test": 0.999, "default": 0.999}
-    run = runs.start_run(**tiny_run_config)
+    run = tasks.start_run(**tiny_run_config)
     run.refresh_from_db()
     assert run.status == "succeeded" and run.gate["passed"] is False
     assert run.model_version.status == "rejected"
@@ -61,8 +61,7 @@ def test_a_redelivered_message_does_nothing(active_model, tiny_run_config):
 
 def test_a_run_cancelled_before_it_starts(active_model, tiny_run_config):
     run = TrainingRun.objects.create(**tiny_run_config)
-    TrainingRun.objects.filter(pk=run.pk).update(cancel_requested=True)
-    runs.finish_if_queued(run.pk)
+    run.cancel()
     assert runs.execute(run.pk) is None
     run.refresh_from_db()
     assert run.status == "cancelled" and run.finished_at is not None
@@ -112,9 +111,9 @@ def test_a_run_out_of_memory_ends_failed_and_says_so(
 
 def test_a_run_owned_by_a_dead_process_is_failed(db, tiny_run_config):
     run = TrainingRun.objects.create(
-        **tiny_run_config, status="running", worker=f"{runs.worker_id().rsplit(':', 1)[0]}:999999"
+        **tiny_run_config, status="running", worker=f"{worker_id().rsplit(':', 1)[0]}:999999"
     )
-    assert runs.fail_orphaned_runs() == 1
+    assert TrainingRun.objects.fail_orphaned() == 1
     run.refresh_from_db()
     assert run.status == "failed" and "died" in run.error
 
@@ -156,8 +155,6 @@ def test_a_running_run_keeps_beating_through_every_phase(tiny_run_config, monkey
     marks the run alive, so a slow phase is never mistaken for a vanished worker."""
     import time as clock
 
-    from training import trainer
-
     monkeypatch.setattr(runs, "HEARTBEAT_SECONDS", 0.1)
     beats = []
 
@@ -167,7 +164,7 @@ def test_a_running_run_keeps_beating_through_every_phase(tiny_run_config, monkey
             beats.append(TrainingRun.objects.get().heartbeat_at)
         raise RuntimeError("stop here")
 
-    monkeypatch.setattr(trainer, "load_training_data", slow_loading)
+    monkeypatch.setattr(sources, "load_training_data", slow_loading)
     run = TrainingRun.objects.create(**tiny_run_config)
     assert runs.execute(run.pk) == "failed"
     assert len(set(beats)) >= 4, beats  # it moved while nothing else wrote the row
@@ -186,8 +183,8 @@ def test_no_run_is_left_queued_when_the_broker_is_down(db, tiny_run_config, tmp_
     previous = app.conf.broker_url
     use_broker(f"redis+socket://{tmp_path}/no-redis-here.sock")
     try:
-        with pytest.raises(runs.BrokerUnavailable, match="unreachable"):
-            runs.start_run(**tiny_run_config)
+        with pytest.raises(tasks.BrokerUnavailable, match="unreachable"):
+            tasks.start_run(**tiny_run_config)
     finally:
         use_broker(previous)
     assert TrainingRun.objects.count() == 0
@@ -196,9 +193,9 @@ def test_no_run_is_left_queued_when_the_broker_is_down(db, tiny_run_config, tmp_
 def test_retrain_command_waits_and_prints_the_result(
     active_model, eager_celery, lenient_gate, monkeypatch, tiny_run_config
 ):
-    from training import presets
+    from training import config
 
-    monkeypatch.setitem(presets.PRESETS, "quick", tiny_run_config)
+    monkeypatch.setitem(config.PRESETS, "quick", tiny_run_config)
     out = io.StringIO()
     call_command("retrain", "--preset", "quick", "--wait", stdout=out, verbosity=0)
     assert out.getvalue().strip().splitlines()[-1] == "run=1 status=succeeded version=2"
@@ -207,9 +204,9 @@ def test_retrain_command_waits_and_prints_the_result(
 def test_retrain_command_fails_loudly_when_the_run_fails(
     active_model, eager_celery, monkeypatch, tiny_run_config
 ):
-    from training import presets
+    from training import config
 
-    monkeypatch.setitem(presets.PRESETS, "quick", {**tiny_run_config, "kaggle_csv": "/nope.csv"})
+    monkeypatch.setitem(config.PRESETS, "quick", {**tiny_run_config, "kaggle_csv": "/nope.csv"})
     out = io.StringIO()
     with pytest.raises(CommandError, match="ended failed"):
         call_command("retrain", "--preset", "quick", "--wait", stdout=out, verbosity=0)

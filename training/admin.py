@@ -9,40 +9,44 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from training import presets, runs
-from training.api import BadInput, cancel
-from training.models import TrainingRun
-
-CONFIG_FIELDS = (
-    "architecture", "epochs", "batch_size", "learning_rate", "augment", "use_mnist",
-    "use_pendigits", "use_drawings", "kaggle_csv", "limit", "seed",
-)  # fmt: skip
+from training import tasks
+from training.config import PRESETS, RUN_FIELDS, ConfigError, TrainConfig, preset_fields
+from training.models import RunFinished, TrainingRun
 
 
 class RetrainForm(forms.ModelForm):
     preset = forms.ChoiceField(
-        choices=[("", "custom (the fields below)"), *((p, p) for p in presets.PRESETS)],
+        choices=[("", "custom (the fields below)"), *((p, p) for p in PRESETS)],
         required=False,
         initial="quick",
         help_text="A preset overrides the fields it names: "
         + "; ".join(
             f"{name}: {', '.join(f'{k}={v}' for k, v in cfg.items())}"
-            for name, cfg in presets.PRESETS.items()
+            for name, cfg in PRESETS.items()
         ),
     )
 
     class Meta:
         model = TrainingRun
-        fields = ("preset", *CONFIG_FIELDS)
+        fields = ("preset", *RUN_FIELDS)
 
     def clean(self):
+        """The fields, then the preset's over them, checked as one ``TrainConfig``."""
         cleaned = super().clean()
-        for key, value in presets.config_for(cleaned.get("preset") or "").items():
-            cleaned[key] = value
-            setattr(self.instance, key, value)
-        if not (cleaned.get("use_mnist") or cleaned.get("use_pendigits")
-                or cleaned.get("use_drawings") or cleaned.get("kaggle_csv")):  # fmt: skip
-            raise forms.ValidationError("Choose at least one data source.")
+        if self.errors:
+            return cleaned
+        cleaned.update(preset_fields(cleaned.get("preset") or ""))
+        for key in RUN_FIELDS:
+            setattr(self.instance, key, cleaned.get(key))
+        try:
+            TrainConfig.from_run_fields(**{key: cleaned.get(key) for key in RUN_FIELDS})
+        except ConfigError as exc:
+            fields = [f for f in exc.problems if f in self.fields]
+            for field in fields:
+                self.add_error(field, exc.problems[field])
+            others = [message for f, message in exc.problems.items() if f not in fields]
+            if others:
+                raise forms.ValidationError(others) from None
         return cleaned
 
 
@@ -70,7 +74,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         if obj is None:
             return [
                 (None, {"fields": ("preset",)}),
-                ("Advanced", {"classes": ("collapse",), "fields": CONFIG_FIELDS}),
+                ("Advanced", {"classes": ("collapse",), "fields": RUN_FIELDS}),
             ]
         return [
             (
@@ -89,7 +93,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
                 },
             ),
             ("Result", {"fields": ("model_version_link", "gate_summary", "error", "log_tail")}),
-            ("Configuration", {"classes": ("collapse",), "fields": ("preset", *CONFIG_FIELDS)}),
+            ("Configuration", {"classes": ("collapse",), "fields": ("preset", *RUN_FIELDS)}),
             ("Dataset manifest", {"classes": ("collapse",), "fields": ("manifest",)}),
         ]
 
@@ -138,16 +142,16 @@ class TrainingRunAdmin(admin.ModelAdmin):
         obj.started_by = request.user
         super().save_model(request, obj, form, change)
         try:
-            runs.enqueue(obj)
-        except runs.BrokerUnavailable as exc:
+            tasks.enqueue(obj)
+        except tasks.BrokerUnavailable as exc:
             raise _NotQueued(str(exc)) from exc
 
     def changelist_view(self, request, extra_context=None):
-        runs.fail_orphaned_runs()  # a run whose machine vanished shows as failed, with why
+        TrainingRun.objects.fail_orphaned()  # a vanished machine's run shows as failed, and why
         return super().changelist_view(request, extra_context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        runs.fail_orphaned_runs()
+        TrainingRun.objects.fail_orphaned()
         return super().change_view(request, object_id, form_url, extra_context)
 
     def add_view(self, request, form_url="", extra_context=None):
@@ -175,8 +179,8 @@ class TrainingRunAdmin(admin.ModelAdmin):
         run = get_object_or_404(TrainingRun, pk=pk)
         if request.method == "POST":
             try:
-                cancel(run)
+                run.cancel()
                 self.message_user(request, f"Run {pk}: cancellation requested.")
-            except BadInput as exc:
-                self.message_user(request, str(exc.detail), level=messages.WARNING)
+            except RunFinished as exc:
+                self.message_user(request, str(exc), level=messages.WARNING)
         return HttpResponseRedirect(reverse("admin:training_trainingrun_change", args=[pk]))

@@ -122,7 +122,6 @@ ARCHITECTURES: dict[str, Callable[[], keras.Model]] = {
     "vgg-bn": vgg_bn,
     "deep-bn": deep_bn,
 }
-DEFAULT_ARCHITECTURE = "digitnet"
 
 
 def build(name: str) -> keras.Model:

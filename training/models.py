@@ -1,16 +1,65 @@
-"""A training run: one row, one owner, a state that is never left dangling."""
+"""A training run: one row, one owner, a state that is never left dangling.
+
+The row carries its own behaviour (Healthchecks style): a worker ``claim``s it
+atomically, every way out ``finish``es it once, staff ``cancel`` it, and
+``TrainingRun.objects.fail_orphaned()`` ends the runs whose worker is gone.
+"""
 
 from __future__ import annotations
+
+import os
+import socket
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from training.config import ARCHITECTURE_NAMES, DEFAULTS, RUN_FIELDS, TrainConfig, run_fields
+
 LOG_TAIL_LINES = 200
-# The names in training.architectures, without importing Keras: this module is
-# loaded by every web process, which must never import TensorFlow.
-ARCHITECTURE_NAMES = ("digitnet", "canvas-cnn", "mlp", "kaggle-cnn", "vgg-bn", "deep-bn")
-DEFAULT_ARCHITECTURE = "digitnet"
+_DEFAULT = run_fields(DEFAULTS)
+
+
+def worker_id() -> str:
+    """This process, as a run's owner: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunFinished(ValueError):
+    """The run has already ended; there is nothing left to cancel."""
+
+
+class TrainingRunQuerySet(models.QuerySet):
+    def fail_orphaned(self) -> int:
+        """Runs whose worker is gone end ``failed`` with a reason: a dead process on this
+        host, or any worker (on any machine) that has sent no heartbeat for
+        ``DIGITS_RUN_STALE_SECONDS``. Called when a worker starts and when staff look
+        at runs, so a vanished machine is noticed in minutes, not at redelivery."""
+        now = timezone.now()
+        stale_before = now - timedelta(seconds=settings.DIGITS_RUN_STALE_SECONDS)
+        failed = 0
+        for run in self.filter(status=TrainingRun.Status.RUNNING):
+            if run.owner_is_dead:
+                failed += run.finish(TrainingRun.Status.FAILED, error=run.died_message())
+            elif run.heartbeat_at is not None and run.heartbeat_at < stale_before:
+                minutes = (now - run.heartbeat_at).total_seconds() / 60
+                failed += run.finish(
+                    TrainingRun.Status.FAILED,
+                    error=f"No heartbeat from its worker ({run.worker}) for {minutes:.0f} "
+                    "minutes: the machine or process running it is gone.",
+                )
+        return failed
 
 
 class TrainingRun(models.Model):
@@ -23,26 +72,28 @@ class TrainingRun(models.Model):
 
     FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
-    # Configuration.
+    # Configuration: the fields of ``training.config.RUN_FIELDS``, defaults from there.
     architecture = models.CharField(
         max_length=32,
         choices=[(name, name) for name in ARCHITECTURE_NAMES],
-        default=DEFAULT_ARCHITECTURE,
+        default=_DEFAULT["architecture"],
     )
-    epochs = models.PositiveSmallIntegerField(default=20)
-    batch_size = models.PositiveSmallIntegerField(default=128)
-    learning_rate = models.FloatField(default=3e-3)
-    augment = models.BooleanField(default=True)
-    use_mnist = models.BooleanField(default=True)
-    use_pendigits = models.BooleanField(default=True)
-    use_drawings = models.BooleanField(default=True, help_text="approved contributed drawings")
+    epochs = models.PositiveSmallIntegerField(default=_DEFAULT["epochs"])
+    batch_size = models.PositiveSmallIntegerField(default=_DEFAULT["batch_size"])
+    learning_rate = models.FloatField(default=_DEFAULT["learning_rate"])
+    augment = models.BooleanField(default=_DEFAULT["augment"])
+    use_mnist = models.BooleanField(default=_DEFAULT["use_mnist"])
+    use_pendigits = models.BooleanField(default=_DEFAULT["use_pendigits"])
+    use_drawings = models.BooleanField(
+        default=_DEFAULT["use_drawings"], help_text="approved contributed drawings"
+    )
     kaggle_csv = models.CharField(
         max_length=500, blank=True, help_text="path to a Kaggle train CSV"
     )
     limit = models.PositiveIntegerField(
         null=True, blank=True, help_text="cap each base dataset (quick runs)"
     )
-    seed = models.PositiveIntegerField(default=1234)
+    seed = models.PositiveIntegerField(default=_DEFAULT["seed"])
     preset = models.CharField(max_length=32, blank=True)
 
     # Ownership and state.
@@ -81,6 +132,8 @@ class TrainingRun(models.Model):
         related_name="training_run",
     )
 
+    objects = TrainingRunQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
 
@@ -100,21 +153,59 @@ class TrainingRun(models.Model):
         done = max(self.epoch - 1, 0) * max(self.steps_per_epoch, 1) + self.step
         return min(done / total, 1.0) if total else 0.0
 
-    def sources(self) -> tuple[str, ...]:
-        chosen = [
-            name
-            for name, used in (
-                ("mnist", self.use_mnist),
-                ("pendigits", self.use_pendigits),
-                ("drawings", self.use_drawings),
-            )
-            if used
-        ]
-        if self.kaggle_csv:
-            chosen.append("kaggle")
-        return tuple(chosen)
+    def config(self) -> TrainConfig:
+        """What this run trains (raises ``ConfigError`` for a row no form would accept)."""
+        return TrainConfig.from_run_fields(**{name: getattr(self, name) for name in RUN_FIELDS})
 
-    def append_log(self, line: str) -> None:
+    # Life cycle: each step is one conditional UPDATE, so two processes can never
+    # both own a run or both end it.
+
+    def claim(self, worker: str) -> bool:
+        """Take a queued run for ``worker``; False when it is not queued (any more)."""
+        now = timezone.now()
+        claimed = TrainingRun.objects.filter(pk=self.pk, status=self.Status.QUEUED).update(
+            status=self.Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker
+        )
+        self.refresh_from_db()
+        return bool(claimed)
+
+    def finish(self, status: str, **fields) -> bool:
+        """End the run with ``status`` (and ``fields``) unless it has already ended."""
+        ended = (
+            TrainingRun.objects.filter(pk=self.pk)
+            .exclude(status__in=self.FINISHED)
+            .update(status=status, finished_at=timezone.now(), **fields)
+        )
+        if ended:
+            self.refresh_from_db()
+        return bool(ended)
+
+    def cancel(self) -> None:
+        """A queued run is cancelled at once; a running one stops at its next batch.
+        Raises :class:`RunFinished` for a run that has already ended."""
+        self.refresh_from_db(fields=["status"])
+        if self.is_finished:
+            raise RunFinished(f"Run {self.pk} has already finished ({self.status}).")
+        TrainingRun.objects.filter(pk=self.pk).update(cancel_requested=True)
+        # No worker has claimed it yet: it ends now, and a later claim finds nothing.
+        TrainingRun.objects.filter(pk=self.pk, status=self.Status.QUEUED).update(
+            status=self.Status.CANCELLED, finished_at=timezone.now()
+        )
+        self.refresh_from_db()
+
+    def log(self, line: str) -> None:
+        """Append a time-stamped line to the log staff watch (the last 200 are kept)."""
+        self.refresh_from_db(fields=["log_tail"])
         stamp = timezone.now().strftime("%H:%M:%S")
         lines = [*self.log_tail.splitlines(), f"{stamp} {line}"][-LOG_TAIL_LINES:]
         self.log_tail = "\n".join(lines)
+        TrainingRun.objects.filter(pk=self.pk).update(log_tail=self.log_tail)
+
+    @property
+    def owner_is_dead(self) -> bool:
+        """True when the run's owner was a process on this host that no longer exists."""
+        host, _, pid = self.worker.rpartition(":")
+        return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
+
+    def died_message(self) -> str:
+        return f"The worker running it ({self.worker}) died: killed, out of memory or lost."

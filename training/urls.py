@@ -10,6 +10,4 @@ urlpatterns = [
         api.CancelTrainingRunView.as_view(),
         name="api-training-run-cancel",
     ),
-    path("api/models/", api.ModelVersionsView.as_view(), name="api-models"),
-    path("api/models/<int:version>/promote/", api.PromoteView.as_view(), name="api-model-promote"),
 ]

@@ -10,8 +10,8 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from collector import imports
+from collector.formats import DatasetError
 from collector.models import Drawing
-from training.datasets import DatasetError
 
 KINDS = {
     "pendigits": imports.pendigits_items,

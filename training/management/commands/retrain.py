@@ -10,7 +10,8 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from training import presets, runs
+from training import tasks
+from training.config import PRESETS, preset_fields
 from training.models import TrainingRun
 
 
@@ -18,7 +19,7 @@ class Command(BaseCommand):
     help = "Queue a training run for a Celery worker; with --wait, follow it to the end."
 
     def add_arguments(self, parser):
-        parser.add_argument("--preset", default="default", choices=sorted(presets.PRESETS))
+        parser.add_argument("--preset", default="default", choices=sorted(PRESETS))
         parser.add_argument(
             "--wait", action="store_true", help="show progress; fail if the run fails"
         )
@@ -26,8 +27,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, preset: str, wait: bool, timeout: float | None, **options):
         try:
-            run = runs.start_run(preset=preset, **presets.config_for(preset))
-        except runs.BrokerUnavailable as exc:
+            run = tasks.start_run(preset=preset, **preset_fields(preset))
+        except tasks.BrokerUnavailable as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"queued run {run.pk} ({preset})")
         if wait:

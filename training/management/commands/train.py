@@ -1,4 +1,7 @@
-"""``manage.py train``: train a named architecture and write a model directory."""
+"""``manage.py train``: train a named architecture and write a model directory.
+
+Every option's default is ``training.config.DEFAULTS``: the bootstrap recipe.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from training.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE
+from training.config import ARCHITECTURE_NAMES, DEFAULTS, SOURCES, ConfigError, TrainConfig
 
 
 class Command(BaseCommand):
@@ -16,18 +19,19 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--architecture", default=DEFAULT_ARCHITECTURE, choices=sorted(ARCHITECTURES)
+            "--architecture", default=DEFAULTS.architecture, choices=sorted(ARCHITECTURE_NAMES)
         )
-        parser.add_argument("--epochs", type=int, default=30)
-        parser.add_argument("--batch-size", type=int, default=128)
-        parser.add_argument("--learning-rate", type=float, default=3e-3)
+        parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
+        parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
+        parser.add_argument("--learning-rate", type=float, default=DEFAULTS.learning_rate)
         parser.add_argument(
             "--sources",
-            default="mnist,pendigits",
-            help="comma-separated: mnist, pendigits, drawings (approved), kaggle (--kaggle-csv)",
+            default=",".join(DEFAULTS.sources),
+            help=f"comma-separated, from {', '.join(SOURCES)} (kaggle needs --kaggle-csv); "
+            "drawings are the approved contributions",
         )
         parser.add_argument("--kaggle-csv", default="", help="a Kaggle digit-recognizer train.csv")
-        parser.add_argument("--seed", type=int, default=1234)
+        parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
         parser.add_argument("--limit", type=int, default=None, help="cap each source (smoke runs)")
         parser.add_argument("--no-augment", action="store_true")
         parser.add_argument("--out", type=Path, default=None, help="output directory")
@@ -38,9 +42,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        from training.datasets import DatasetError
-        from training.trainer import TrainConfig, train
-
         try:
             config = TrainConfig(
                 architecture=options["architecture"],
@@ -53,8 +54,12 @@ class Command(BaseCommand):
                 augment=not options["no_augment"],
                 kaggle_csv=options["kaggle_csv"],
             )
-        except ValueError as exc:
+        except ConfigError as exc:
             raise CommandError(str(exc)) from exc
+
+        from collector.formats import DatasetError  # the rest imports TensorFlow
+        from training.trainer import train
+
         out = options["out"] or Path(settings.DIGITS_DATA_DIR) / "runs" / timezone.now().strftime(
             f"%Y%m%d-%H%M%S-{config.architecture}"
         )

@@ -1,29 +1,36 @@
-"""Where training data comes from: MNIST's IDX files and UNIPEN pen strokes.
+"""Where a run's data comes from, and how one run's data is put together.
 
-Everything is returned as 28×28 uint8 arrays (ink bright on dark) plus labels,
-so sources can be concatenated. Pen strokes are rendered the way the page's
-canvas renders them and then go through ``classifier.preprocessing`` exactly
-like a live drawing: no train/serve skew.
+Sources: MNIST's IDX files, the UNIPEN pen digits, approved contributed
+drawings and a Kaggle CSV. Everything becomes 28×28 uint8 arrays (ink bright
+on dark) plus labels, so sources can be concatenated. Pen strokes are drawn by
+``classifier.canvas`` and go through ``classifier.preprocessing`` exactly like
+a live drawing: no train/serve skew. ``load_training_data`` assembles a run's
+train, validation and per-source test sets from its ``TrainConfig``.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import logging
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from django.conf import settings
-from PIL import Image, ImageDraw
+from django.core.files.storage import default_storage
 
-from classifier import preprocessing
+from classifier import canvas, preprocessing
+from classifier.canvas import DEFAULT_RENDER_SIZE
+from collector.formats import DatasetError, idx, kaggle_csv, unipen
+from collector.models import Drawing
+from training.config import TrainConfig
 
 logger = logging.getLogger(__name__)
+
+KAGGLE_VAL_FRACTION = 0.1
+MNIST_VAL_SIZE = 5000
 
 MNIST_FILES = {
     "train_images": (
@@ -56,11 +63,6 @@ PENDIGITS_VAL_WRITERS = frozenset({5, 15, 25})
 # Training renders each digit at several sizes, because the stroke is a fixed
 # 16 px whatever the size, so size changes the relative stroke weight.
 RENDER_SIZES = (96, 150, 200)
-DEFAULT_RENDER_SIZE = 180
-
-
-class DatasetError(RuntimeError):
-    """A dataset is missing, corrupt or not what it claims to be."""
 
 
 class ChecksumMismatch(DatasetError):
@@ -68,26 +70,24 @@ class ChecksumMismatch(DatasetError):
 
 
 @dataclass
-class Split:
+class Images:
+    """Labelled 28×28 model inputs, stored as bytes (ink bright on dark)."""
+
     x: np.ndarray  # (n, 28, 28) uint8
     y: np.ndarray  # (n,) uint8
 
     def __len__(self) -> int:
         return len(self.y)
 
+    def as_inputs(self) -> np.ndarray:
+        """(n, 28, 28) float32 in [0, 1]: what the model and the predictor take."""
+        return self.x.astype(np.float32) / 255.0
+
 
 @dataclass
 class Mnist:
-    train: Split
-    test: Split
-
-
-@dataclass
-class PenDigit:
-    label: int
-    writer: int
-    sample: int
-    strokes: list[np.ndarray] = field(default_factory=list)  # each (n, 2) tablet x, y
+    train: Images
+    test: Images
 
 
 def sha256_of(path: Path) -> str:
@@ -108,19 +108,6 @@ def _verified(path: Path, expected: str) -> Path:
     return path
 
 
-def parse_idx(data: bytes) -> np.ndarray:
-    """Parse an (uncompressed) IDX file: big-endian header, then unsigned bytes."""
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
-        raise DatasetError("Not an unsigned-byte IDX file.")
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(shape))
-    if len(data) - header != expected:
-        raise DatasetError(f"IDX body has {len(data) - header} bytes, header says {expected}.")
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
-
-
 def mnist_dir() -> Path | None:
     configured = getattr(settings, "DIGITS_MNIST_DIR", None)
     return Path(configured) if configured else None
@@ -135,12 +122,12 @@ def load_mnist(directory: Path | None = None) -> Mnist:
     directory = directory or mnist_dir()
     if directory is not None and all((directory / n).exists() for n, _ in MNIST_FILES.values()):
         arrays = {
-            key: parse_idx(gzip.decompress(_verified(directory / name, digest).read_bytes()))
+            key: idx.parse(gzip.decompress(_verified(directory / name, digest).read_bytes()))
             for key, (name, digest) in MNIST_FILES.items()
         }
         return Mnist(
-            train=Split(arrays["train_images"], arrays["train_labels"]),
-            test=Split(arrays["test_images"], arrays["test_labels"]),
+            train=Images(arrays["train_images"], arrays["train_labels"]),
+            test=Images(arrays["test_images"], arrays["test_labels"]),
         )
     if directory is not None:
         needed = ", ".join(name for name, _ in MNIST_FILES.values())
@@ -149,102 +136,20 @@ def load_mnist(directory: Path | None = None) -> Mnist:
     from keras.datasets import mnist  # only reached by users with internet
 
     (x_train, y_train), (x_test, y_test) = mnist.load_data()
-    return Mnist(train=Split(x_train, y_train), test=Split(x_test, y_test))
+    return Mnist(train=Images(x_train, y_train), test=Images(x_test, y_test))
 
 
 def pendigits_path() -> Path:
     return Path(settings.DIGITS_PENDIGITS_DIR) / PENDIGITS_FILE
 
 
-_SEGMENT = re.compile(r'\.SEGMENT\s+DIGIT\s+[\d-]+\s+\S+\s+"(\d)"')
-
-
-def parse_unipen(text: str) -> list[PenDigit]:
-    """Parse UNIPEN digits: ``.SEGMENT`` starts a digit, ``.PEN_DOWN``…``.PEN_UP`` a stroke."""
-    digits: list[PenDigit] = []
-    current: PenDigit | None = None
-    stroke: list[tuple[int, int]] | None = None
-    for line in text.splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        if line.startswith(".SEGMENT"):
-            match = _SEGMENT.match(line)
-            if match is None:
-                raise DatasetError(f"Unreadable segment line: {line!r}")
-            current = PenDigit(label=int(match.group(1)), writer=-1, sample=-1)
-            digits.append(current)
-        elif line.startswith(".COMMENT") and current is not None:
-            parts = line.split()
-            current.writer, current.sample = int(parts[2]), int(parts[3])
-        elif line.startswith(".PEN_DOWN"):
-            stroke = []
-        elif line.startswith(".PEN_UP"):
-            if current is not None and stroke:
-                current.strokes.append(np.asarray(stroke, dtype=np.float32))
-            stroke = None
-        elif stroke is not None and not line.startswith("."):
-            x, y = line.split()[:2]
-            stroke.append((int(x), int(y)))
-    return [d for d in digits if d.strokes]
-
-
-def load_pendigit_strokes(path: Path | None = None) -> list[PenDigit]:
+def load_pendigit_strokes(path: Path | None = None) -> list[unipen.PenDigit]:
+    """The shared UNIPEN file's digits, its checksum verified (the writer split
+    below is defined for exactly this file)."""
     path = path or pendigits_path()
     if not path.exists():
         raise DatasetError(f"Pen-digits file not found: {path}")
-    _verified(path, PENDIGITS_SHA256)
-    return parse_unipen(gzip.decompress(path.read_bytes()).decode("ascii"))
-
-
-def fit_to_canvas(
-    strokes: list[np.ndarray],
-    size: float = DEFAULT_RENDER_SIZE,
-    canvas: int = preprocessing.CANVAS_SIZE,
-) -> list[np.ndarray]:
-    """Tablet strokes (y up) to canvas coordinates (y down), as a person would draw:
-    centred, the longer side ``size`` px, aspect ratio kept."""
-    points = np.concatenate(strokes)
-    low, high = points.min(axis=0), points.max(axis=0)
-    extent = float(max(high - low)) or 1.0
-    scale = size / extent
-    centre = (low + high) / 2.0
-    fitted = []
-    for stroke in strokes:
-        xy = (stroke - centre) * scale
-        xy[:, 1] = -xy[:, 1]
-        fitted.append(xy + canvas / 2.0)
-    return fitted
-
-
-def render_canvas_png(
-    canvas_strokes: list[np.ndarray],
-    stroke_width: float = preprocessing.CANVAS_STROKE_WIDTH,
-    canvas: int = preprocessing.CANVAS_SIZE,
-    supersample: int = 2,
-) -> bytes:
-    """Draw strokes as the page's canvas does (black ink, alpha as coverage, round
-    caps and joins, anti-aliased) and return the 256×256 RGBA PNG it would send."""
-    big = canvas * supersample
-    alpha = Image.new("L", (big, big), 0)
-    draw = ImageDraw.Draw(alpha)
-    width = stroke_width * supersample
-    radius = width / 2.0
-    for stroke in canvas_strokes:
-        points = [(float(x) * supersample, float(y) * supersample) for x, y in stroke]
-        if len(points) > 1:
-            draw.line(points, fill=255, width=round(width), joint="curve")
-        for x, y in (points[0], points[-1]):  # round caps
-            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
-    alpha = alpha.resize((canvas, canvas), Image.Resampling.BOX)
-    rgba = Image.merge("RGBA", (*(Image.new("L", (canvas, canvas), 0),) * 3, alpha))
-    out = io.BytesIO()
-    rgba.save(out, format="PNG")
-    return out.getvalue()
-
-
-def render_pendigit(digit: PenDigit, size: float = DEFAULT_RENDER_SIZE) -> bytes:
-    return render_canvas_png(fit_to_canvas(digit.strokes, size))
+    return unipen.read(_verified(path, PENDIGITS_SHA256))
 
 
 @dataclass
@@ -257,8 +162,8 @@ class PenDigitArrays:
     def select(self, mask: np.ndarray) -> PenDigitArrays:
         return PenDigitArrays(self.x[mask], self.y[mask], self.writer[mask], self.size[mask])
 
-    def split(self) -> Split:
-        return Split(self.x, self.y)
+    def images(self) -> Images:
+        return Images(self.x, self.y)
 
 
 def load_pendigits(
@@ -297,7 +202,7 @@ def load_pendigits(
     xs, ys, writers, used = [], [], [], []
     for digit in digits:
         for size in sizes:
-            png = render_pendigit(digit, size)
+            png = canvas.render_strokes(digit.strokes, size)
             model_input = preprocessing.to_model_input(png, normalise_stroke=normalise_stroke)
             xs.append(np.round(model_input * 255.0).astype(np.uint8))
             ys.append(digit.label)
@@ -317,10 +222,10 @@ def load_pendigits(
     return arrays
 
 
-def pendigits_test_split() -> Split:
+def pendigits_test_split() -> Images:
     """The held-out writers' digits, one rendering each at the size people typically
     draw: the "pendigits" test set every model is judged on."""
-    return pendigits_by_role(load_pendigits(sizes=(DEFAULT_RENDER_SIZE,)))["test"].split()
+    return pendigits_by_role(load_pendigits(sizes=(DEFAULT_RENDER_SIZE,)))["test"].images()
 
 
 def pendigits_by_role(arrays: PenDigitArrays) -> dict[str, PenDigitArrays]:
@@ -336,16 +241,12 @@ def pendigits_by_role(arrays: PenDigitArrays) -> dict[str, PenDigitArrays]:
 
 def load_drawings(
     status: str = "approved", exclude_sources: tuple[str, ...] = ()
-) -> dict[str, Split]:
+) -> dict[str, Images]:
     """Contributed drawings by their stored split, through the serving preprocessing.
 
     The split was fixed when each drawing arrived, so a drawing in ``test``
     has never been, and never will be, trained on.
     """
-    from django.core.files.storage import default_storage
-
-    from collector.models import Drawing
-
     parts: dict[str, tuple[list, list]] = {s: ([], []) for s in ("train", "val", "test")}
     rows = Drawing.objects.filter(status=status).exclude(source__in=exclude_sources)
     for drawing in rows.order_by("id").iterator(chunk_size=500):
@@ -355,7 +256,7 @@ def load_drawings(
         xs.append(np.round(model_input * 255).astype(np.uint8))
         ys.append(drawing.label)
     return {
-        split: Split(
+        split: Images(
             np.stack(xs) if xs else np.zeros((0, 28, 28), np.uint8),
             np.asarray(ys, dtype=np.uint8),
         )
@@ -363,26 +264,108 @@ def load_drawings(
     }
 
 
-def load_kaggle_csv(path: Path) -> Split:
+def load_kaggle_csv(path: Path) -> Images:
     """The Kaggle digit-recognizer training CSV: ``label,pixel0,…,pixel783``."""
-    path = Path(path)
-    if not path.exists():
-        raise DatasetError(f"Kaggle CSV not found: {path}")
-    with open(path, encoding="ascii") as handle:
-        header = handle.readline().strip().split(",")
-        if header[:2] != ["label", "pixel0"] or len(header) != 785:
-            raise DatasetError(f"{path} is not a Kaggle train CSV (label,pixel0..pixel783).")
-        try:
-            table = np.loadtxt(handle, delimiter=",", dtype=np.int64, ndmin=2)
-        except ValueError as exc:
-            raise DatasetError(f"{path}: {exc}") from exc
-    if table.size == 0:
-        raise DatasetError(f"{path} has no rows.")
-    if (
-        table.shape[1] != 785
-        or table.min() < 0
-        or table[:, 1:].max() > 255
-        or table[:, 0].max() > 9
-    ):
-        raise DatasetError(f"{path}: expected 785 columns of labels 0-9 and pixels 0-255.")
-    return Split(table[:, 1:].reshape(-1, 28, 28).astype(np.uint8), table[:, 0].astype(np.uint8))
+    return Images(*kaggle_csv.read(path))
+
+
+# A run's data.
+
+
+@dataclass
+class TrainingData:
+    train: Images
+    val: Images
+    tests: dict[str, Images] = field(default_factory=dict)
+    manifest: dict = field(default_factory=dict)
+
+
+def _take(images: Images, limit: int | None, rng: np.random.Generator) -> Images:
+    if limit is None or len(images) <= limit:
+        return images
+    index = rng.choice(len(images), size=limit, replace=False)
+    return Images(images.x[index], images.y[index])
+
+
+def _concat(parts: list[Images]) -> Images:
+    return Images(np.concatenate([p.x for p in parts]), np.concatenate([p.y for p in parts]))
+
+
+def load_training_data(config: TrainConfig) -> TrainingData:
+    """Each source contributes a train, a validation and a test part; tests are
+    kept per source so a model is judged separately on each kind of writing."""
+    rng = np.random.default_rng(config.seed)
+    train, val, tests, manifest = [], [], {}, {}
+    if "mnist" in config.sources:
+        mnist = load_mnist()
+        order = rng.permutation(len(mnist.train))
+        val_index, train_index = order[:MNIST_VAL_SIZE], order[MNIST_VAL_SIZE:]
+        train.append(
+            _take(
+                Images(mnist.train.x[train_index], mnist.train.y[train_index]),
+                config.limit,
+                rng,
+            )
+        )
+        val.append(
+            _take(
+                Images(mnist.train.x[val_index], mnist.train.y[val_index]),
+                config.limit,
+                rng,
+            )
+        )
+        tests["mnist-test"] = _take(mnist.test, config.limit, rng)
+        manifest["mnist"] = dict(MNIST_FILES.values())
+    if "pendigits" in config.sources:
+        roles = pendigits_by_role(load_pendigits())
+        train.append(_take(roles["train"].images(), config.limit, rng))
+        val.append(_take(roles["val"].images(), config.limit, rng))
+        tests["pendigits"] = _take(pendigits_test_split(), config.limit, rng)
+        manifest["pendigits"] = {
+            PENDIGITS_FILE: PENDIGITS_SHA256,
+            "test_writers": sorted(PENDIGITS_TEST_WRITERS),
+            "val_writers": sorted(PENDIGITS_VAL_WRITERS),
+            "render_sizes": list(RENDER_SIZES),
+        }
+    if "drawings" in config.sources:
+        # Pen digits imported as drawings are the pendigits source again, split by
+        # drawing instead of by writer: with both, they would leak held-out writers.
+        imported = ("import:pendigits",) if "pendigits" in config.sources else ()
+        drawings = load_drawings(exclude_sources=imported)
+        for split, images in drawings.items():
+            if not len(images):
+                continue
+            if split == "test":
+                tests["drawings-test"] = images  # never trained on: the gate compares on it
+            else:
+                (train if split == "train" else val).append(images)
+        manifest["drawings"] = _drawings_manifest(imported)
+    if "kaggle" in config.sources:
+        kaggle = load_kaggle_csv(Path(config.kaggle_csv))
+        order = rng.permutation(len(kaggle))
+        cut = max(1, int(len(order) * KAGGLE_VAL_FRACTION))
+        val.append(Images(kaggle.x[order[:cut]], kaggle.y[order[:cut]]))
+        train.append(_take(Images(kaggle.x[order[cut:]], kaggle.y[order[cut:]]), config.limit, rng))
+        manifest["kaggle"] = {config.kaggle_csv: sha256_of(Path(config.kaggle_csv))}
+    if not train:
+        raise DatasetError("The chosen sources hold no training data.")
+    train_images = _concat(train)
+    if not val:  # e.g. drawings only, none in val yet: hold back a tenth of train
+        order = rng.permutation(len(train_images))
+        cut = max(1, len(order) // 10)
+        val = [Images(train_images.x[order[:cut]], train_images.y[order[:cut]])]
+        train_images = Images(train_images.x[order[cut:]], train_images.y[order[cut:]])
+    return TrainingData(train_images, _concat(val), tests, manifest)
+
+
+def _drawings_manifest(excluded_sources: tuple[str, ...]) -> dict:
+    """Which drawings a run used, so it can be reproduced: ids and hashes per split."""
+    rows = (
+        Drawing.objects.filter(status=Drawing.Status.APPROVED)
+        .exclude(source__in=excluded_sources)
+        .order_by("id")
+    )
+    return {
+        split: [[pk, sha] for pk, sha in rows.filter(split=split).values_list("id", "sha256")]
+        for split in ("train", "val", "test")
+    }

@@ -1,0 +1,49 @@
+"""One served model: a TFLite flatbuffer answered by LiteRT's small interpreter.
+
+No Django and no TensorFlow here, so the web process, the registry, training's
+re-verification and the benchmarks all load a model the same way. The web
+process keeps the active one in memory (``classifier.runtime``).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+
+class Predictor:
+    """One TFLite model. The interpreter is not thread-safe, so calls are serialised
+    with a lock; gunicorn's sync workers are one thread each, so it never waits there."""
+
+    def __init__(self, model: Path | bytes):
+        from ai_edge_litert.interpreter import Interpreter
+
+        if isinstance(model, bytes | bytearray):
+            self._interpreter = Interpreter(model_content=bytes(model), num_threads=1)
+        else:
+            self._interpreter = Interpreter(model_path=str(model), num_threads=1)
+        self._input = self._interpreter.get_input_details()[0]
+        self._output = self._interpreter.get_output_details()[0]
+        self._batch = 1
+        self._interpreter.allocate_tensors()
+        self._lock = threading.Lock()
+        shape = tuple(self._input["shape"][1:])
+        if shape not in {(28, 28, 1), (28, 28)}:
+            raise ValueError(f"Unexpected model input shape {shape}; expected 28×28.")
+        self._input_shape = shape
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """(n, 28, 28) float32 in [0, 1] → (n, 10) probabilities."""
+        images = np.asarray(images, dtype=np.float32).reshape((-1, *self._input_shape))
+        with self._lock:
+            if len(images) != self._batch:
+                self._interpreter.resize_tensor_input(
+                    self._input["index"], [len(images), *self._input_shape]
+                )
+                self._interpreter.allocate_tensors()
+                self._batch = len(images)
+            self._interpreter.set_tensor(self._input["index"], images)
+            self._interpreter.invoke()
+            return np.array(self._interpreter.get_tensor(self._output["index"]), dtype=np.float32)

@@ -1,0 +1,14 @@
+"""Who may call what: the base of every staff-only API view."""
+
+from __future__ import annotations
+
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.permissions import IsAdminUser
+from rest_framework.views import APIView
+
+
+class StaffOnly(APIView):
+    # Token first: an unauthenticated request then gets 401 with
+    # ``WWW-Authenticate: Token`` (saying how to authenticate), not a bare 403.
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    permission_classes = [IsAdminUser]

@@ -1,0 +1,135 @@
+"""One run configuration: every training default, rule and preset lives here.
+
+``TrainConfig`` is what ``train()`` runs. A ``TrainingRun`` row stores the
+fields in ``RUN_FIELDS`` (data sources as ``use_*`` switches, which is how
+staff pick them), its field defaults come from ``DEFAULTS``, and
+``TrainingRun.config()`` turns the row into a ``TrainConfig`` in one call.
+The admin's Retrain form, the staff API and the ``train`` and ``retrain``
+commands all check a configuration with :meth:`TrainConfig.problems`.
+
+No Django, Keras or TensorFlow here: every web process imports it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+# The names in ``training.architectures`` (which imports Keras), for choices.
+ARCHITECTURE_NAMES = ("digitnet", "canvas-cnn", "mlp", "kaggle-cnn", "vgg-bn", "deep-bn")
+SOURCES = ("mnist", "pendigits", "drawings", "kaggle")
+EPOCHS_RANGE = (1, 200)
+BATCH_SIZE_RANGE = (8, 4096)
+
+# What a run row stores and staff may set, in the order forms show them.
+RUN_FIELDS = (
+    "architecture", "epochs", "batch_size", "learning_rate", "augment", "use_mnist",
+    "use_pendigits", "use_drawings", "kaggle_csv", "limit", "seed",
+)  # fmt: skip
+# Row switches for the sources with no further setting ("kaggle" is on with a CSV path).
+SOURCE_SWITCHES = {"use_mnist": "mnist", "use_pendigits": "pendigits", "use_drawings": "drawings"}
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be trained; ``problems`` maps field → message."""
+
+    def __init__(self, problems: dict[str, str]):
+        self.problems = problems
+        super().__init__("; ".join(f"{field}: {message}" for field, message in problems.items()))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # The bootstrap model's recipe (see classifier/bootstrap/metrics.json).
+    architecture: str = "digitnet"
+    epochs: int = 22
+    batch_size: int = 128
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.1
+    # Approved contributions count by default: they are how the model improves.
+    sources: tuple[str, ...] = ("mnist", "pendigits", "drawings")
+    augment: bool = True
+    seed: int = 1234
+    patience: int = 8
+    # For smoke runs and tests: cap each source's training set (None = all).
+    limit: int | None = None
+    kaggle_csv: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sources", tuple(self.sources))
+        problems = self.problems()
+        if problems:
+            raise ConfigError(problems)
+
+    def problems(self) -> dict[str, str]:
+        """What is wrong with this configuration, by field ({} when nothing is)."""
+        found: dict[str, str] = {}
+        if self.architecture not in ARCHITECTURE_NAMES:
+            found["architecture"] = f"Choose one of {', '.join(ARCHITECTURE_NAMES)}."
+        low, high = EPOCHS_RANGE
+        if not low <= self.epochs <= high:
+            found["epochs"] = f"Between {low} and {high} epochs."
+        low, high = BATCH_SIZE_RANGE
+        if not low <= self.batch_size <= high:
+            found["batch_size"] = f"Between {low} and {high}."
+        if not 0 < self.learning_rate <= 1:
+            found["learning_rate"] = "Between 0 and 1."
+        if self.limit is not None and self.limit < 1:
+            found["limit"] = "At least 1, or empty for all the data."
+        unknown = sorted(set(self.sources) - set(SOURCES))
+        if unknown:
+            found["sources"] = f"Unknown sources {unknown}; choose from {', '.join(SOURCES)}."
+        elif not self.sources:
+            found["sources"] = "Choose at least one data source."
+        elif "kaggle" in self.sources and not self.kaggle_csv:
+            found["kaggle_csv"] = "The kaggle source needs the path of its CSV."
+        return found
+
+    @classmethod
+    def from_run_fields(cls, **values) -> TrainConfig:
+        """A configuration from a run's fields (``RUN_FIELDS``; missing ones default)."""
+        values = {**run_fields(DEFAULTS), **values}
+        unknown = set(values) - set(RUN_FIELDS)
+        if unknown:
+            raise ConfigError({name: "Not a run setting." for name in sorted(unknown)})
+        sources = [source for switch, source in SOURCE_SWITCHES.items() if values.pop(switch)]
+        if values.get("kaggle_csv"):
+            sources.append("kaggle")
+        return cls(**values, sources=tuple(sources))
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "sources": list(self.sources)}
+
+
+def run_fields(config: TrainConfig) -> dict:
+    """The row-shaped fields of a configuration (the inverse of ``from_run_fields``)."""
+    values = {f.name: getattr(config, f.name) for f in fields(config) if f.name in RUN_FIELDS}
+    values.update({switch: source in config.sources for switch, source in SOURCE_SWITCHES.items()})
+    return values
+
+
+DEFAULTS = TrainConfig()
+
+# Named configurations for the admin's Retrain form, the staff API and ``retrain``:
+# each names only the run fields it changes from ``DEFAULTS``.
+PRESETS: dict[str, dict] = {
+    # Minutes on a CPU: a smoke test of the whole pipeline, not a better model.
+    "quick": {"architecture": DEFAULTS.architecture, "epochs": 2, "limit": 4000},
+    # The bootstrap model's recipe: about 20 minutes on the 2-core CPU.
+    "default": {"architecture": DEFAULTS.architecture, "epochs": DEFAULTS.epochs},
+    # The prior work's models, for comparison on the same data and test sets.
+    **{
+        name: {"architecture": name, "epochs": 15}
+        for name in ARCHITECTURE_NAMES
+        if name != DEFAULTS.architecture
+    },
+}
+
+
+def preset_fields(name: str) -> dict:
+    """The run fields a preset sets ({} for none); :class:`ConfigError` for an unknown one."""
+    if not name:
+        return {}
+    if name not in PRESETS:
+        raise ConfigError({"preset": f"Choose one of {', '.join(PRESETS)}."})
+    return dict(PRESETS[name])
