@@ -17,10 +17,10 @@ import time
 import _django  # noqa: F401
 import numpy as np
 
+from classifier import canvas
 from classifier import preprocessing as pp
 from classifier.predictor import Predictor
 from classifier.registry import BOOTSTRAP_DIR
-from classifier import canvas
 from training import sources
 
 

@@ -17,8 +17,7 @@ from pathlib import Path
 import _django  # noqa: F401
 import numpy as np
 
-from classifier import preprocessing
-from classifier import canvas
+from classifier import canvas, preprocessing
 from training import sources
 from training.trainer import TrainConfig, train
 

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from collector.formats import idx
-from collector.formats import unipen
 from classifier import canvas
+from collector.formats import idx, unipen
 from training import sources
 
 

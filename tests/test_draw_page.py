@@ -9,7 +9,6 @@ import pytest
 from django.conf import settings
 
 from classifier import canvas
-from training import sources
 
 pytestmark = pytest.mark.browser
 

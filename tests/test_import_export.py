@@ -12,8 +12,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from collector import dataset
-from collector.models import Drawing
 from collector.formats import idx
+from collector.models import Drawing
 from training import sources
 
 
