@@ -47,8 +47,8 @@ def baseline_server():
     import numpy as np
 
     from classifier import preprocessing
-    from classifier.api import decode_data_url
     from classifier.registry import BOOTSTRAP_DIR
+    from digits_site.bodies import decode_data_url
 
     model = keras.saving.load_model(BOOTSTRAP_DIR / "model.keras")
 
@@ -57,7 +57,9 @@ def baseline_server():
 
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            x = preprocessing.to_model_input(decode_data_url(body["image"]))
+            x = preprocessing.to_model_input(
+                decode_data_url(body["image"], preprocessing.MAX_IMAGE_BYTES)
+            )
             probabilities = model.predict(x[None, :, :, None], verbose=0)[0]
             out = json.dumps({"digit": int(np.argmax(probabilities))}).encode()
             self.send_response(200)

@@ -40,10 +40,10 @@ import time, sys, json
 started = float(sys.argv[1])
 import keras, numpy as np
 from classifier import preprocessing
-from classifier.api import decode_data_url
+from digits_site.bodies import decode_data_url
 model = keras.saving.load_model(sys.argv[3])
 body = json.loads(open(sys.argv[2], "rb").read())
-x = preprocessing.to_model_input(decode_data_url(body["image"]))
+x = preprocessing.to_model_input(decode_data_url(body["image"], preprocessing.MAX_IMAGE_BYTES))
 model.predict(x[None, :, :, None], verbose=0)
 first = time.time() - started
 rss = int(next(l for l in open("/proc/self/status") if l.startswith("VmRSS")).split()[1]) / 1024

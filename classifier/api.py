@@ -18,8 +18,8 @@ from rest_framework.views import APIView
 from classifier import preprocessing, serving
 from classifier.models import ArtifactError, ModelVersion
 from digits_site.access import StaffOnly
+from digits_site.bodies import request_data
 from digits_site.errors import BadInput, Conflict
-from digits_site.parsers import request_data
 from digits_site.schema import IMAGE_DATA_URL, errors
 
 _PREDICTION = inline_serializer(

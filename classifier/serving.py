@@ -20,8 +20,8 @@ from PIL import Image
 
 from classifier import preprocessing, runtime
 from classifier.predictor import Predictor
+from digits_site.bodies import decode_data_url, request_data
 from digits_site.errors import BadInput, PayloadTooLarge, ServiceUnavailable
-from digits_site.parsers import decode_data_url, request_data
 
 # Larger inputs go through the interpreter in chunks of this many images.
 CHUNK = 1000

@@ -3,7 +3,6 @@ Redis going away and coming back."""
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import signal
@@ -14,6 +13,8 @@ import pytest
 from classifier.models import ModelVersion
 from classifier.registry import ensure_active_model
 from training.models import TrainingRun
+
+from .conftest import data_url
 
 pytestmark = pytest.mark.slow
 
@@ -34,10 +35,6 @@ def start(client, config) -> int:
     )
     assert response.status_code == 202, response.content
     return response.json()["id"]
-
-
-def data_url(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
 def finished(run_id: int) -> TrainingRun | None:

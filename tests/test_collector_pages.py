@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import reverse
 
 from collector import dataset
-from collector.models import Drawing, SplitCounter
+from collector.models import SplitCounter
 
 
 def test_contribute_asks_for_the_digit_with_fewest_drawings(client, db, canvas_png):
@@ -62,11 +62,22 @@ def test_admin_bulk_actions_keep_the_split(staff_client, canvas_png):
 
 
 def test_admin_export_download_is_for_staff_only(client, staff_client, canvas_png):
-    dataset.add_drawing(canvas_png(0), 0)
+    import csv
+    import io
+    import zipfile
+
+    png = canvas_png(0)
+    drawing, _ = dataset.add_drawing(png, 0)
     response = staff_client.get("/admin/collector/drawing/export/zip/")
     assert response.status_code == 200
     assert response["Content-Disposition"].startswith('attachment; filename="digits-dataset.zip"')
+    # the download is the dataset: the drawing as sent, and its row in the manifest
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    assert archive.read(f"drawings/{drawing.sha256}.png") == png
+    rows = list(csv.DictReader(io.TextIOWrapper(archive.open("manifest.csv"), "utf-8")))
+    assert [(r["sha256"], r["label"], r["split"]) for r in rows] == [
+        (drawing.sha256, "0", drawing.split)
+    ]
     client.logout()
     anonymous = client.get("/admin/collector/drawing/export/zip/")
     assert anonymous.status_code == 302 and "/admin/login/" in anonymous["Location"]
-    assert Drawing.objects.count() == 1

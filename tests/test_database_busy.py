@@ -7,7 +7,6 @@ succeeds once the lock is free. Predictions only read, so they keep working.
 
 from __future__ import annotations
 
-import base64
 import json
 import sqlite3
 from pathlib import Path
@@ -18,15 +17,15 @@ from django.db import connection
 from classifier.registry import ensure_active_model
 from collector.models import Drawing
 
+from .conftest import data_url
+
 pytestmark = pytest.mark.skipif(
     connection.vendor != "sqlite", reason="the lock is SQLite's; PostgreSQL has row locks"
 )
 
 
 def body(png: bytes, label: int) -> str:
-    return json.dumps(
-        {"image": "data:image/png;base64," + base64.b64encode(png).decode(), "label": label}
-    )
+    return json.dumps({"image": data_url(png), "label": label})
 
 
 def stored_files(media: Path) -> list[Path]:
@@ -77,9 +76,7 @@ def test_a_contribution_while_the_database_is_locked_is_a_503_and_saves_nothing(
     # Reads go on: WAL lets the page's predictions through while a writer holds the lock.
     predicted = client.post(
         "/api/predict/",
-        json.dumps(
-            {"image": "data:image/png;base64," + base64.b64encode(canvas_png(7, 1)).decode()}
-        ),
+        json.dumps({"image": data_url(canvas_png(7, 1))}),
         content_type="application/json",
     )
     assert predicted.status_code == 200 and predicted.json()["digit"] == 7

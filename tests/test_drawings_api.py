@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import os
@@ -15,11 +14,9 @@ from PIL import Image
 
 from collector.models import Drawing
 
+from .conftest import data_url
+
 URL = "/api/drawings/"
-
-
-def data_url(data: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(data).decode()
 
 
 def contribute(client, body):

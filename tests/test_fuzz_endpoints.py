@@ -3,7 +3,6 @@ nothing stored unless the answer says it was."""
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 
@@ -12,6 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collector.models import Drawing
+
+from .conftest import data_url
 
 EXAMPLES = 700
 pytestmark = pytest.mark.slow
@@ -50,16 +51,12 @@ def _with_bytes(png: bytes, edits: list[tuple[int, int]]) -> bytes:
     return bytes(damaged)
 
 
-def as_data_url(data: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(data).decode()
-
-
 def data_urls(pngs: list[bytes]):
     return st.one_of(
-        mutated(pngs).map(as_data_url),
+        mutated(pngs).map(data_url),
         st.text(max_size=80).map(lambda t: "data:image/png;base64," + t),
         st.text(max_size=80),
-        st.sampled_from(pngs).map(as_data_url),
+        st.sampled_from(pngs).map(data_url),
     )
 
 
@@ -155,7 +152,7 @@ def test_fuzz_contributions_store_nothing_unless_accepted(
             valid_png,
             {"image": data_urls(valid_png), "label": labels, "source": st.text(max_size=12)},
             valid={
-                "image": st.sampled_from(valid_png).map(as_data_url),
+                "image": st.sampled_from(valid_png).map(data_url),
                 "label": st.integers(0, 9),
             },
         )

@@ -7,7 +7,6 @@ version that cannot be served is never promoted in the first place.
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 
@@ -17,9 +16,11 @@ from classifier import runtime
 from classifier.models import ModelVersion, Promotion
 from classifier.registry import BOOTSTRAP_DIR, ensure_active_model, register_directory
 
+from .conftest import data_url
+
 
 def predict(client, png: bytes):
-    body = {"image": "data:image/png;base64," + base64.b64encode(png).decode()}
+    body = {"image": data_url(png)}
     return client.post("/api/predict/", json.dumps(body), content_type="application/json")
 
 

@@ -9,11 +9,9 @@ import json
 import pytest
 from PIL import Image
 
+from .conftest import data_url
+
 URL = "/api/predict/"
-
-
-def data_url(data: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(data).decode()
 
 
 def post_json(client, body, **extra):

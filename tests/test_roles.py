@@ -10,12 +10,9 @@ needs no broker and trains nothing.
 
 from __future__ import annotations
 
-import base64
 import json
 
 import pytest
-from django.test import override_settings
-from django.urls import path
 from rest_framework.authtoken.models import Token
 
 from classifier.models import ModelVersion, Promotion
@@ -23,16 +20,14 @@ from collector import dataset
 from collector.models import Drawing
 from training.models import TrainingRun
 
+from .conftest import data_url
+
 ANON, USER, STAFF, TOKEN = "anonymous", "user", "staff", "staff-token"
 ROLES = (ANON, USER, STAFF, TOKEN)
 
 LOGIN = "login"  # a redirect to the admin's sign-in page
 API_REFUSED = "api-refused"  # 401/403 with a JSON error
 HIDDEN = 404  # a pending drawing does not exist for those who may not see it
-
-
-def png_url(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
 # (name, method, url, body, {role: expected}). "{...}" in urls is filled per test.
@@ -104,10 +99,10 @@ def world(active_model, canvas_png, django_user_model, staff_user):
         "run": run.pk,
         "token": Token.objects.create(user=staff_user).key,
         "bodies": {
-            "predict": {"image": png_url(canvas_png(3, 0))},
-            "batch": {"images": [png_url(canvas_png(4, 0))]},
+            "predict": {"image": data_url(canvas_png(3, 0))},
+            "batch": {"images": [data_url(canvas_png(4, 0))]},
             # a new drawing per request, so every 201 is a new row
-            "contribution": lambda i: {"image": png_url(canvas_png(5, i)), "label": 5},
+            "contribution": lambda i: {"image": data_url(canvas_png(5, i)), "label": 5},
             "bad-run": {"epochs": 0},
             "promote": {"reason": "roll back"},
         },
@@ -200,37 +195,6 @@ def test_stored_files_are_never_served_as_html(client, world, staff_user):
     download = client.get("/models/v1/model.tflite")
     assert download["Content-Disposition"] == 'attachment; filename="digits-v1-model.tflite"'
     assert b"".join(download.streaming_content)[4:8] == b"TFL3"
-
-
-def test_unknown_api_urls_answer_json_and_pages_stay_html(client, db):
-    response = client.get("/api/training-runs/not-a-number/")
-    assert response.status_code == 404 and response["Content-Type"] == "application/json"
-    assert response.json() == {
-        "error": "There is no API endpoint at /api/training-runs/not-a-number/.",
-        "code": "not_found",
-    }
-    page = client.get("/no-such-page/")
-    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
-
-
-def crash(request):
-    raise RuntimeError("a bug")
-
-
-urlpatterns = [path("api/crash/", crash), path("crash/", crash)]
-handler500 = "digits_site.errors.server_error"
-
-
-@override_settings(ROOT_URLCONF=__name__)
-def test_a_crash_in_the_api_is_a_json_500_without_a_trace(client, db):
-    """The last line of defence: never a stack trace, and JSON where JSON is spoken."""
-    client.raise_request_exception = False
-    response = client.get("/api/crash/")
-    assert response.status_code == 500 and response["Content-Type"] == "application/json"
-    assert response.json()["error"].startswith("Something went wrong on our side")
-    assert b"a bug" not in response.content and b"Traceback" not in response.content
-    page = client.get("/crash/")
-    assert page.status_code == 500 and b"a bug" not in page.content
 
 
 @pytest.mark.parametrize(
