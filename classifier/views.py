@@ -29,7 +29,6 @@ def draw(request):
         {
             "canvas_size": preprocessing.CANVAS_SIZE,
             "stroke_width": preprocessing.CANVAS_STROKE_WIDTH,
-            "threshold": settings.DIGITS_CONFIDENCE_THRESHOLD,
             "model_summary": summary,
         },
     )

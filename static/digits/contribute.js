@@ -3,31 +3,22 @@
 (() => {
   "use strict";
 
-  const canvas = document.getElementById("pad");
   const result = document.getElementById("result");
   const guess = document.getElementById("guess");
   const submit = document.getElementById("submit");
-  const undoButton = document.getElementById("undo");
-  const clearButton = document.getElementById("clear");
   const picker = document.getElementById("picker");
   const targetEl = document.getElementById("target-digit");
-  const placeholder = canvas.parentElement.querySelector(".pad-placeholder");
+  const placeholder = document.getElementById("pad-placeholder");
   const thanks = document.getElementById("thanks");
   const totalEl = document.getElementById("dataset-total");
-  let needed = canvas.dataset.needed.split(",").map(Number);
+  let needed = picker.dataset.needed.split(",").map(Number);
   let target = Number(targetEl.textContent);
 
-  const pad = Digits.DigitPad(canvas, {
-    onChange({ final, empty }) {
+  const pad = Digits.mountPad(result, {
+    onChange({ empty }) {
       submit.disabled = empty;
-      controls.sync();
       if (!empty) thanks.hidden = true;
-      live.schedule(final);
     },
-  });
-  const controls = Digits.bindUndoClear(pad, undoButton, clearButton);
-  const live = Digits.LivePrediction(pad, result, {
-    endpoint: canvas.dataset.endpoint,
     onResult(body) {
       const match = body.digit === target;
       guess.textContent = match
@@ -62,7 +53,7 @@
     thanks.hidden = false;
     thanks.textContent = "Saving…";
     try {
-      const { ok, status, body } = await Digits.postJson(canvas.dataset.drawings, {
+      const { ok, status, body } = await Digits.postJson(picker.dataset.endpoint, {
         image: pad.exportPng(),
         label: target,
       });

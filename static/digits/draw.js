@@ -3,30 +3,20 @@
 (() => {
   "use strict";
 
-  const canvas = document.getElementById("pad");
-  const THRESHOLD = Number(canvas.dataset.threshold);
   const result = document.getElementById("result");
   const digitEl = document.getElementById("prediction-digit");
   const textEl = document.getElementById("prediction-text");
   const confidenceEl = document.getElementById("prediction-confidence");
   const inputImg = document.getElementById("model-input");
   const inputEmpty = document.getElementById("model-input-empty");
-  const undoButton = document.getElementById("undo");
-  const clearButton = document.getElementById("clear");
   const bars = Array.from(document.querySelectorAll("#bars li"));
   const correction = document.getElementById("correction");
   const correctionNote = document.getElementById("correction-note");
 
-  const pad = Digits.DigitPad(canvas, {
-    onChange({ final }) {
-      controls.sync();
+  const pad = Digits.mountPad(result, {
+    onChange() {
       correctionNote.textContent = "";
-      live.schedule(final);
     },
-  });
-  const controls = Digits.bindUndoClear(pad, undoButton, clearButton);
-  const live = Digits.LivePrediction(pad, result, {
-    endpoint: canvas.dataset.endpoint,
     onResult: showPrediction,
     onIdle: showIdle,
     onError: showError,
@@ -65,7 +55,7 @@
   }
 
   function showPrediction(body) {
-    const sure = body.confidence >= THRESHOLD;
+    const sure = body.sure; // the server's threshold, one definition
     result.dataset.digit = String(body.digit);
     result.classList.toggle("unsure", !sure);
     digitEl.textContent = String(body.digit);

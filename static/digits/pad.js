@@ -224,5 +224,24 @@
     return { sync };
   }
 
-  window.Digits = { DigitPad, LivePrediction, bindUndoClear, postJson };
+  // One wiring for every page with the pad partial (templates/includes/pad.html):
+  // the pad, Undo/Clear, and live predictions into `resultEl`. `onChange` hears
+  // every change after the controls are synced; the rest go to LivePrediction.
+  function mountPad(resultEl, { onChange, onResult, onIdle, onError } = {}) {
+    const canvas = document.getElementById("pad");
+    let controls = null;
+    let live = null;
+    const pad = DigitPad(canvas, {
+      onChange(change) {
+        controls.sync();
+        if (onChange) onChange(change);
+        live.schedule(change.final);
+      },
+    });
+    controls = bindUndoClear(pad, document.getElementById("undo"), document.getElementById("clear"));
+    live = LivePrediction(pad, resultEl, { endpoint: canvas.dataset.endpoint, onResult, onIdle, onError });
+    return pad;
+  }
+
+  window.Digits = { DigitPad, LivePrediction, bindUndoClear, mountPad, postJson };
 })();
