@@ -64,10 +64,10 @@ def contributions(limit: int) -> list[tuple[int, bytes]]:
         for digit in digits:
             if len(out) >= limit:
                 return out
-            canvas = np.array(Image.open(io.BytesIO(canvas.render_strokes(digit.strokes))))
-            canvas = np.roll(canvas, (dy, dx), axis=(0, 1))
+            rgba = np.array(Image.open(io.BytesIO(canvas.render_strokes(digit.strokes))))
+            rgba = np.roll(rgba, (dy, dx), axis=(0, 1))
             png = io.BytesIO()
-            Image.fromarray(canvas, "RGBA").save(png, "PNG")
+            Image.fromarray(rgba, "RGBA").save(png, "PNG")
             out.append((digit.label, png.getvalue()))
     return out
 

@@ -16,7 +16,24 @@ from pathlib import Path
 
 import _django  # noqa: F401
 
-from training.trainer import TrainConfig, train
+from training.config import TrainConfig
+from training.sources import TrainingData, load_training_data
+from training.trainer import Callback, train
+
+
+class WatchTests(Callback):
+    """Scores every test set after each epoch, into the history (for this learning-speed
+    figure only: never used to pick a model)."""
+
+    def __init__(self, data: TrainingData):
+        self.data = data
+
+    def on_epoch(self, epoch: int, logs: dict) -> None:
+        for name, images in self.data.tests.items():
+            predicted = self.model.predict(
+                images.as_inputs()[..., None], batch_size=1024, verbose=0
+            )
+            logs[f"test_{name}_accuracy"] = float((predicted.argmax(1) == images.y).mean())
 
 
 def main() -> None:
@@ -30,8 +47,9 @@ def main() -> None:
         epochs=args.epochs,
         sources=tuple(args.sources.split(",")),
     )
+    data = load_training_data(config)
     with tempfile.TemporaryDirectory() as out:
-        result = train(config, Path(out), verbose=0, watch_tests=True)
+        result = train(config, Path(out), verbose=0, data=data, callback=WatchTests(data))
     metrics = result.metrics
     history = metrics["history"]
     print(f"architecture={config.architecture} params={metrics['parameters']}")
