@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from classifier import preprocessing, serving
+from classifier import serving
 from collector import dataset
 from collector.models import Drawing
 from digits_site.errors import BadInput, ServiceUnavailable
@@ -42,9 +42,9 @@ def predict_quietly(model_input: np.ndarray) -> dataset.Prediction | None:
     except Exception:
         logger.warning("No prediction stored with a contribution", exc_info=True)
         return None
-    answer = verdicts.answer()
+    digit = int(verdicts.digits[0])
     return dataset.Prediction(
-        answer["digit"], float(verdicts.probabilities[0].max()), verdicts.model_version_id
+        digit, float(verdicts.probabilities[0, digit]), verdicts.model_version_id
     )
 
 
@@ -92,18 +92,17 @@ class DrawingsView(APIView):
             request.session.save()  # an anonymous contributor is their session
         try:
             label = dataset.validate_label(label)  # before any work on the image
-            with serving.image_errors():
-                # Preprocessed once: for the model's opinion and for add_drawing's check.
-                model_input = preprocessing.to_model_input(data)
-                drawing, created = dataset.add_drawing(
-                    data,
-                    label,
-                    source=source,
-                    prediction=predict_quietly(model_input),
-                    contributor=request.user,
-                    session_key=request.session.session_key or "",
-                    model_input=model_input,
-                )
+            # Preprocessed once: for the model's opinion and for add_drawing's check.
+            model_input = serving.model_input(data)
+            drawing, created = dataset.add_drawing(
+                data,
+                label,
+                source=source,
+                prediction=predict_quietly(model_input),
+                contributor=request.user,
+                session_key=request.session.session_key or "",
+                model_input=model_input,
+            )
         except dataset.InvalidDrawing as exc:
             raise BadInput(str(exc)) from None
         except dataset.StorageUnavailable as exc:

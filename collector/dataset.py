@@ -56,16 +56,14 @@ def validate_label(label) -> int:
     return label
 
 
-def validate_png(data: bytes, model_input: np.ndarray | None = None) -> np.ndarray:
+def validate_png(data: bytes, model_input: np.ndarray | None = None) -> None:
     """Stored drawings are PNGs that preprocessing accepts (so training can use them).
-    Returns the model input; pass it when the caller has already made it from
-    ``data``, so a drawing is preprocessed once."""
+    ``model_input``: the caller's own preprocessing of ``data``, which proves it
+    accepted, so a drawing is preprocessed once."""
     if model_input is None:
-        # Raises PreprocessingError with a clear message.
-        model_input = preprocessing.to_model_input(data)
+        preprocessing.to_model_input(data)  # raises PreprocessingError with a clear message
     if Image.open(io.BytesIO(data)).format != "PNG":
         raise InvalidDrawing("Drawings are stored as PNG: send a PNG image.")
-    return model_input
 
 
 def add_drawing(

@@ -106,9 +106,7 @@ class SplitCounterManager(models.Manager):
     def move(self, split: str, from_label: int, to_label: int) -> None:
         """A relabelled drawing now counts for ``to_label``, in the same split."""
         self.release(from_label, split)
-        counter, _ = self.select_for_update().get_or_create(label=to_label)
-        setattr(counter, split, getattr(counter, split) + 1)
-        counter.save(update_fields=[split])
+        self.claim(to_label, sha256="", forced=split)
 
 
 class SplitCounter(models.Model):

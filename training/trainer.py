@@ -93,10 +93,6 @@ class TrainResult:
     tflite_path: Path
 
 
-def _as_float(x: np.ndarray) -> np.ndarray:
-    return (x.astype(np.float32) / 255.0)[..., None]
-
-
 def configure_device() -> str:
     """Use the GPU when there is one (memory growth, mixed precision); name the device."""
     gpus = tf.config.list_physical_devices("GPU")
@@ -152,12 +148,15 @@ def fit(
     data: TrainingData,
     config: TrainConfig,
     callback: Callback,
+    steps_per_epoch: int,
     verbose: int,
 ) -> tuple[dict, list[float]]:
     """Early stopping on validation accuracy, keeping the best weights; returns the
     history and the wall-clock seconds at the end of each epoch."""
-    x_train, y_train = _as_float(data.train.x), keras.utils.to_categorical(data.train.y, 10)
-    x_val, y_val = _as_float(data.val.x), keras.utils.to_categorical(data.val.y, 10)
+    x_train = data.train.as_inputs()[..., None]
+    y_train = keras.utils.to_categorical(data.train.y, 10)
+    x_val = data.val.as_inputs()[..., None]
+    y_val = keras.utils.to_categorical(data.val.y, 10)
     train_ds = (
         tf.data.Dataset.from_tensor_slices((x_train, y_train))
         .shuffle(len(x_train), seed=config.seed, reshuffle_each_iteration=True)
@@ -166,7 +165,7 @@ def fit(
     )
     val_ds = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(512)
     callback.model = model
-    bridge = _KerasBridge(callback, steps_per_epoch(len(x_train), config), time.monotonic())
+    bridge = _KerasBridge(callback, steps_per_epoch, time.monotonic())
     history = fitted.fit(
         train_ds,
         validation_data=val_ds,
@@ -211,10 +210,6 @@ def export_and_verify(
     return keras_path, tflite_path, reports, agreement
 
 
-def steps_per_epoch(n_train: int, config: TrainConfig) -> int:
-    return int(np.ceil(n_train / config.batch_size))
-
-
 def train(
     config: TrainConfig,
     out_dir: Path,
@@ -233,9 +228,10 @@ def train(
     # 1. Data.
     data = data or load_training_data(config)
     # 2. Model.
-    model, fitted = build_model(config, config.epochs * steps_per_epoch(len(data.train), config))
+    steps_per_epoch = int(np.ceil(len(data.train) / config.batch_size))
+    model, fitted = build_model(config, config.epochs * steps_per_epoch)
     # 3. Fit.
-    history, epoch_seconds = fit(model, fitted, data, config, callback, verbose)
+    history, epoch_seconds = fit(model, fitted, data, config, callback, steps_per_epoch, verbose)
     train_seconds = time.monotonic() - started
     # 4. Export and verify: the served artifact must answer like the Keras model.
     keras_path, tflite_path, reports, agreement = export_and_verify(model, data, out_dir)

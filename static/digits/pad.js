@@ -243,5 +243,5 @@
     return pad;
   }
 
-  window.Digits = { DigitPad, LivePrediction, bindUndoClear, mountPad, postJson };
+  window.Digits = { mountPad, postJson };
 })();

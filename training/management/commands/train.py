@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from collector.formats import DatasetError
 from training.config import ARCHITECTURE_NAMES, DEFAULTS, SOURCES, ConfigError, TrainConfig
 
 
@@ -57,8 +58,7 @@ class Command(BaseCommand):
         except ConfigError as exc:
             raise CommandError(str(exc)) from exc
 
-        from collector.formats import DatasetError  # the rest imports TensorFlow
-        from training.trainer import train
+        from training.trainer import train  # imports TensorFlow: only when training
 
         out = options["out"] or Path(settings.DIGITS_DATA_DIR) / "runs" / timezone.now().strftime(
             f"%Y%m%d-%H%M%S-{config.architecture}"
