@@ -20,7 +20,7 @@ from classifier.models import ArtifactError, ModelVersion
 from digits_site.access import StaffOnly
 from digits_site.bodies import request_data
 from digits_site.errors import BadInput, Conflict
-from digits_site.schema import IMAGE_DATA_URL, errors
+from digits_site.schema import IMAGE_DATA_URL, STROKES, errors
 
 _PREDICTION = inline_serializer(
     "Prediction",
@@ -52,11 +52,16 @@ class PredictView(APIView):
                 "PredictRequest",
                 {
                     "image": IMAGE_DATA_URL,
+                    "strokes": STROKES,
                     "include_input": serializers.BooleanField(required=False, default=False),
                 },
             ),
             "multipart/form-data": inline_serializer(
-                "PredictUpload", {"image": serializers.FileField()}
+                "PredictUpload",
+                {
+                    "image": serializers.FileField(),
+                    "strokes": serializers.CharField(required=False),
+                },
             ),
         },
         responses={200: _PREDICTION, **errors(400, 413, 415, 429, 503)},
@@ -67,7 +72,9 @@ class PredictView(APIView):
         ],
     )
     def post(self, request):
-        model_input = serving.model_input(serving.image_bytes_from_request(request))
+        data = serving.image_bytes_from_request(request)
+        serving.strokes_from_request(request)  # checked, so clients learn of bad ones
+        model_input = serving.model_input(data)
         payload = serving.classify_for_request(model_input[None]).answer()
         include = request.data.get("include_input") or request.query_params.get("include_input")
         if include in (True, "1", "true", "yes"):

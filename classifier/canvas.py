@@ -1,5 +1,9 @@
 """Pen strokes → the PNG the page's canvas sends: the one place that draws like the canvas.
 
+It also says what strokes *are*: the page records each drawing as a list of
+strokes, each a list of ``[x, y, t]`` points (canvas pixels, milliseconds since
+the first point); :func:`parse_strokes` is the one strict check of that shape.
+
 Imports of pen digits, training's pen-digit source, tests and benchmarks all
 render strokes here, and the result goes through ``classifier.preprocessing``
 exactly like a live drawing, so there is no train/serve skew. ``static/digits/
@@ -39,6 +43,29 @@ def fit_to_canvas(
     return fitted
 
 
+def render_ink(
+    canvas_strokes: Sequence[np.ndarray],
+    stroke_width: float = CANVAS_STROKE_WIDTH,
+    canvas: int = CANVAS_SIZE,
+    supersample: int = 2,
+) -> np.ndarray:
+    """The canvas' alpha channel (uint8 coverage, 255 = ink) for strokes in canvas
+    pixels: exactly what ``preprocessing.decode_ink`` reads from the page's PNG, so
+    training can skip the PNG round trip. Only x and y of each point are used."""
+    big = canvas * supersample
+    alpha = Image.new("L", (big, big), 0)
+    draw = ImageDraw.Draw(alpha)
+    width = stroke_width * supersample
+    radius = width / 2.0
+    for stroke in canvas_strokes:
+        points = [(float(p[0]) * supersample, float(p[1]) * supersample) for p in stroke]
+        if len(points) > 1:
+            draw.line(points, fill=255, width=round(width), joint="curve")
+        for x, y in (points[0], points[-1]):  # round caps
+            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
+    return np.asarray(alpha.resize((canvas, canvas), Image.Resampling.BOX))
+
+
 def render_canvas_png(
     canvas_strokes: Sequence[np.ndarray],
     stroke_width: float = CANVAS_STROKE_WIDTH,
@@ -47,18 +74,7 @@ def render_canvas_png(
 ) -> bytes:
     """Draw strokes given in canvas pixels as the page's canvas does and return the
     256×256 RGBA PNG it would send."""
-    big = canvas * supersample
-    alpha = Image.new("L", (big, big), 0)
-    draw = ImageDraw.Draw(alpha)
-    width = stroke_width * supersample
-    radius = width / 2.0
-    for stroke in canvas_strokes:
-        points = [(float(x) * supersample, float(y) * supersample) for x, y in stroke]
-        if len(points) > 1:
-            draw.line(points, fill=255, width=round(width), joint="curve")
-        for x, y in (points[0], points[-1]):  # round caps
-            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
-    alpha = alpha.resize((canvas, canvas), Image.Resampling.BOX)
+    alpha = Image.fromarray(render_ink(canvas_strokes, stroke_width, canvas, supersample))
     rgba = Image.merge("RGBA", (*(Image.new("L", (canvas, canvas), 0),) * 3, alpha))
     out = io.BytesIO()
     rgba.save(out, format="PNG")
@@ -68,3 +84,83 @@ def render_canvas_png(
 def render_strokes(strokes: Sequence[np.ndarray], size: float = DEFAULT_RENDER_SIZE) -> bytes:
     """Tablet strokes (y up), drawn ``size`` px large in the middle of the canvas."""
     return render_canvas_png(fit_to_canvas(strokes, size))
+
+
+# What one drawing may hold: generous for any digit (a slow, careful finger on a
+# 120 Hz screen gives a few hundred points a stroke), small enough to store.
+MAX_STROKES = 64
+MAX_POINTS_PER_STROKE = 2000
+MAX_POINTS = 8000
+MAX_DURATION_MS = 10 * 60 * 1000
+# Pointer events may land a little outside the canvas while a stroke leaves it.
+COORDINATE_SLACK = 32
+
+
+class InvalidStrokes(ValueError):
+    """The strokes are not what the page records; the message says what is wrong."""
+
+    code = "invalid_strokes"
+
+
+def parse_strokes(value: object, canvas: int = CANVAS_SIZE) -> list[np.ndarray]:
+    """Check strokes as the page sends them and return them as (n, 3) float arrays.
+
+    Strict on purpose: a list of 1…``MAX_STROKES`` strokes, each a non-empty list
+    of ``[x, y, t]`` finite numbers, x and y within the canvas (give or take
+    ``COORDINATE_SLACK``), t in milliseconds from 0 and never going backwards.
+    """
+    if not isinstance(value, list) or not value:
+        raise InvalidStrokes("strokes must be a non-empty list of strokes.")
+    if len(value) > MAX_STROKES:
+        raise InvalidStrokes(f"At most {MAX_STROKES} strokes; got {len(value)}.")
+    low, high = -COORDINATE_SLACK, canvas + COORDINATE_SLACK
+    total = 0
+    parsed: list[np.ndarray] = []
+    last_t = 0.0
+    for index, stroke in enumerate(value):
+        where = f"stroke {index + 1}"
+        if not isinstance(stroke, list) or not stroke:
+            raise InvalidStrokes(f"{where} must be a non-empty list of [x, y, t] points.")
+        if len(stroke) > MAX_POINTS_PER_STROKE:
+            raise InvalidStrokes(
+                f"{where} has {len(stroke)} points; at most {MAX_POINTS_PER_STROKE}."
+            )
+        total += len(stroke)
+        if total > MAX_POINTS:
+            raise InvalidStrokes(f"At most {MAX_POINTS} points in all.")
+        try:
+            points = np.array(stroke, dtype=np.float64)
+            # NumPy would also take "1" or true as numbers; JSON numbers only here.
+            numbers = {type(v) for point in stroke for v in point} <= {int, float}
+        except (TypeError, ValueError):
+            numbers = False
+        if not numbers or points.ndim != 2 or points.shape[1] != 3 or not np.isfinite(points).all():
+            raise InvalidStrokes(f"{where}: every point must be [x, y, t], three finite numbers.")
+        if points[:, :2].min() < low or points[:, :2].max() > high:
+            raise InvalidStrokes(f"{where}: points must lie on the {canvas}×{canvas} canvas.")
+        t = points[:, 2]
+        if t[0] < last_t or (np.diff(t) < 0).any() or t[-1] > MAX_DURATION_MS:
+            raise InvalidStrokes(
+                f"{where}: t must be milliseconds since the first point, never going back."
+            )
+        last_t = float(t[-1])
+        parsed.append(points)
+    return parsed
+
+
+def strokes_as_json(strokes: Sequence[np.ndarray]) -> list:
+    """Strokes as stored and exported: x and y to 0.1 px, t in whole milliseconds."""
+    return [
+        [[round(float(x), 1), round(float(y), 1), round(float(t))] for x, y, t in stroke]
+        for stroke in strokes
+    ]
+
+
+def timed(strokes: Sequence[np.ndarray], interval_ms: float = 10.0) -> list[np.ndarray]:
+    """Give untimed (n, 2) strokes a time axis, one point every ``interval_ms``."""
+    out, t = [], 0.0
+    for stroke in strokes:
+        times = t + interval_ms * np.arange(len(stroke))
+        out.append(np.column_stack([np.asarray(stroke, dtype=np.float64)[:, :2], times]))
+        t = float(times[-1]) + interval_ms
+    return out

@@ -88,11 +88,22 @@ class ModelVersion(models.Model):
         the file, its checksum, or the interpreter refusing it."""
         data = self.load_artifact()
         try:
-            return Predictor(data)
+            return Predictor(data, temperature=self.calibration.get("temperature", 1.0))
         except Exception as exc:  # the interpreter's own errors vary by cause
             raise ArtifactError(
                 f"The artifact {self.tflite.name} is not a model the runtime can load: {exc}"
             ) from exc
+
+    @property
+    def calibration(self) -> dict:
+        """The fitted temperature and "not sure" threshold ({} for older versions)."""
+        return (self.metrics or {}).get("calibration") or {}
+
+    @property
+    def confidence_threshold(self) -> float:
+        """Under this confidence the page says "not sure": the version's own, fitted
+        on its validation data, else ``DIGITS_CONFIDENCE_THRESHOLD``."""
+        return float(self.calibration.get("threshold", settings.DIGITS_CONFIDENCE_THRESHOLD))
 
     def artifact_problem(self) -> str:
         """Why this version cannot be served ('' when it can)."""

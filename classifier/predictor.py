@@ -12,12 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
+from classifier.calibration import apply_temperature
+
 
 class Predictor:
     """One TFLite model. The interpreter is not thread-safe, so calls are serialised
     with a lock; gunicorn's sync workers are one thread each, so it never waits there."""
 
-    def __init__(self, model: Path | bytes):
+    def __init__(self, model: Path | bytes, temperature: float = 1.0):
+        """``temperature``: the version's calibration (``classifier.calibration``)."""
         from ai_edge_litert.interpreter import Interpreter
 
         if isinstance(model, bytes | bytearray):
@@ -29,6 +32,7 @@ class Predictor:
         self._batch = 1
         self._interpreter.allocate_tensors()
         self._lock = threading.Lock()
+        self.temperature = float(temperature)
         shape = tuple(self._input["shape"][1:])
         if shape not in {(28, 28, 1), (28, 28)}:
             raise ValueError(f"Unexpected model input shape {shape}; expected 28×28.")
@@ -46,4 +50,5 @@ class Predictor:
                 self._batch = len(images)
             self._interpreter.set_tensor(self._input["index"], images)
             self._interpreter.invoke()
-            return np.array(self._interpreter.get_tensor(self._output["index"]), dtype=np.float32)
+            raw = np.array(self._interpreter.get_tensor(self._output["index"]), dtype=np.float32)
+        return raw if self.temperature == 1.0 else apply_temperature(raw, self.temperature)

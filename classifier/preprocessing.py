@@ -22,7 +22,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 # Bump when the algorithm below changes: cached renderings of pen digits (and
 # any model trained on them) belong to one version.
-PREPROCESSING_VERSION = 2
+PREPROCESSING_VERSION = 3
 
 # What the page draws with; the template passes these to the JavaScript so the
 # page and the pen-stroke renderer used for training can never disagree.
@@ -41,6 +41,8 @@ INK_THRESHOLD = 40
 # Fewer strong-ink pixels than this fraction of the image is "nothing drawn".
 MIN_INK_FRACTION = 0.0004
 MIN_INK_PIXELS = 12
+# A scan whose darkest strokes are less than this far from its paper is blank.
+MIN_SCAN_CONTRAST = 48
 
 # Stroke thickness in the 20 px box that MNIST's pens produce: the median over
 # 3,000 training digits, estimated exactly as for drawings (2·area / perimeter
@@ -135,9 +137,25 @@ def _ink_from_image(image: Image.Image) -> np.ndarray:
         luminance = np.asarray(image.convert("L"))
     # Decide which side is paper from the border: most borders are background.
     border = np.concatenate([luminance[0], luminance[-1], luminance[:, 0], luminance[:, -1]])
-    if np.median(border) < 128:
-        return np.ascontiguousarray(luminance)  # light ink on dark paper
-    return (255 - luminance).astype(np.uint8)
+    ink = luminance if np.median(border) < 128 else 255 - luminance  # ink bright
+    return _stretch_paper(ink, border if np.median(border) < 128 else 255 - border)
+
+
+def _stretch_paper(ink: np.ndarray, border: np.ndarray) -> np.ndarray:
+    """Scans and photos: grey paper becomes no ink and the darkest strokes full ink.
+
+    Off-white paper (say 200 of 255) would otherwise be "ink" everywhere, and a
+    faint pencil digit would be too light to find. A page with no contrast is
+    left as it is, so blank paper stays blank instead of becoming amplified noise.
+    """
+    paper = float(np.median(border))
+    darkest = float(np.percentile(ink, 99.8))
+    if darkest - paper < MIN_SCAN_CONTRAST:
+        return np.ascontiguousarray(np.clip(ink.astype(np.int16) - int(paper), 0, 255), np.uint8)
+    if paper <= 0 and darkest >= 250:
+        return np.ascontiguousarray(ink, dtype=np.uint8)  # already clean: nothing to do
+    stretched = (ink.astype(np.float32) - paper) * (255.0 / (darkest - paper))
+    return np.clip(np.round(stretched), 0, 255).astype(np.uint8)
 
 
 def ink_to_model_input(ink: np.ndarray, *, normalise_stroke: bool = True) -> np.ndarray:
@@ -153,15 +171,26 @@ def ink_to_model_input(ink: np.ndarray, *, normalise_stroke: bool = True) -> np.
     if int(strong.sum()) < needed:
         raise BlankDrawing("Nothing is drawn: draw a digit first.")
 
-    rows = np.flatnonzero(strong.any(axis=1))
-    cols = np.flatnonzero(strong.any(axis=0))
-    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    crop = _crop_to_ink(ink)
 
     work = _resize_longer_side(crop, _WORK_SIDE)
     if normalise_stroke:
-        work = _normalise_stroke(work)
+        # Thinning or thickening moves the ink's edges: crop and scale again, so the
+        # normalised ink (not the pen's) fills the box, as in MNIST. Without this a
+        # small, heavy drawing came out a few per cent smaller than a large one.
+        work = _crop_to_ink(_normalise_stroke(work))
+        work = _resize_longer_side(work, _WORK_SIDE)
     box = _resize_longer_side(work, DIGIT_BOX).astype(np.float32) / 255.0
     return _place_by_centre_of_mass(box)
+
+
+def _crop_to_ink(ink: np.ndarray) -> np.ndarray:
+    strong = ink >= INK_THRESHOLD
+    rows = np.flatnonzero(strong.any(axis=1))
+    cols = np.flatnonzero(strong.any(axis=0))
+    if not len(rows):
+        return ink
+    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
 def to_model_input(data: bytes, *, normalise_stroke: bool = True) -> np.ndarray:

@@ -25,6 +25,7 @@ class LoadedModel:
     version_id: int
     version: int
     predictor: Predictor
+    threshold: float  # the version's "not sure" threshold
 
 
 class NoActiveModel(RuntimeError):
@@ -44,7 +45,9 @@ _failed_at: dict[int, float] = {}
 
 def _load(version: ModelVersion) -> LoadedModel:
     """Load one version, or raise ``ArtifactError`` saying why (the admin's words)."""
-    return LoadedModel(version.id, version.version, version.load_predictor())
+    return LoadedModel(
+        version.id, version.version, version.load_predictor(), version.confidence_threshold
+    )
 
 
 def _fallback(broken_id: int) -> LoadedModel | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -18,7 +19,7 @@ import numpy as np
 from django.conf import settings
 from PIL import Image
 
-from classifier import preprocessing, runtime
+from classifier import canvas, preprocessing, runtime
 from classifier.predictor import Predictor
 from digits_site.bodies import decode_data_url, request_data
 from digits_site.errors import BadInput, PayloadTooLarge, ServiceUnavailable
@@ -32,9 +33,10 @@ class Verdicts:
     """The model's probabilities for a batch of images, and which version said so
     (``None`` for a predictor that is not a registered version)."""
 
-    probabilities: np.ndarray  # (n, 10) float32
+    probabilities: np.ndarray  # (n, 10) float32, calibrated
     model_version: int | None
     model_version_id: int | None = None  # the ModelVersion row's id
+    threshold: float | None = None  # the version's "not sure" threshold
 
     @property
     def digits(self) -> np.ndarray:
@@ -49,7 +51,7 @@ class Verdicts:
             "digit": digit,
             "probabilities": [round(float(p), 6) for p in probabilities],
             "confidence": round(confidence, 6),
-            "sure": confidence >= settings.DIGITS_CONFIDENCE_THRESHOLD,
+            "sure": confidence >= (self.threshold or settings.DIGITS_CONFIDENCE_THRESHOLD),
             "model_version": self.model_version,
         }
 
@@ -61,10 +63,11 @@ def classify(images: np.ndarray, predictor: Predictor | None = None) -> Verdicts
     Raises :class:`runtime.NoActiveModel` when there is no model to ask.
     """
     images = np.asarray(images, dtype=np.float32)
-    version = version_id = None
+    version = version_id = threshold = None
     if predictor is None:
         loaded = runtime.active_model()
         predictor, version, version_id = loaded.predictor, loaded.version, loaded.version_id
+        threshold = loaded.threshold
     if not len(images):
         probabilities = np.zeros((0, 10), np.float32)
     elif len(images) <= CHUNK:
@@ -73,7 +76,7 @@ def classify(images: np.ndarray, predictor: Predictor | None = None) -> Verdicts
         probabilities = np.concatenate(
             [predictor.predict(images[i : i + CHUNK]) for i in range(0, len(images), CHUNK)]
         )
-    return Verdicts(probabilities, version, version_id)
+    return Verdicts(probabilities, version, version_id, threshold)
 
 
 def classify_for_request(images: np.ndarray) -> Verdicts:
@@ -115,6 +118,23 @@ def image_bytes_from_request(request) -> bytes:
     if "image" not in data:
         raise BadInput('The field "image" is missing.')
     return image_from_data_url(data.get("image"))
+
+
+def strokes_from_request(request) -> list[np.ndarray] | None:
+    """The optional ``strokes`` field (JSON; a JSON string in a multipart form),
+    checked strictly: a 400 saying what is wrong, or None when it is absent."""
+    value = request.data.get("strokes") if hasattr(request.data, "get") else None
+    if value is None:
+        return None
+    if isinstance(value, str):  # multipart forms carry it as JSON text
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise BadInput('"strokes" is not valid JSON.', code="invalid_strokes") from None
+    try:
+        return canvas.parse_strokes(value)
+    except canvas.InvalidStrokes as exc:
+        raise BadInput(str(exc), code=exc.code) from None
 
 
 def model_input(data: bytes) -> np.ndarray:

@@ -16,7 +16,7 @@ from classifier import serving
 from collector import dataset
 from collector.models import Drawing
 from digits_site.errors import BadInput, ServiceUnavailable
-from digits_site.schema import IMAGE_DATA_URL, errors
+from digits_site.schema import IMAGE_DATA_URL, STROKES, errors
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,7 @@ class DrawingsView(APIView):
                 "DrawingUpload",
                 {
                     "image": IMAGE_DATA_URL,
+                    "strokes": STROKES,
                     "label": serializers.IntegerField(min_value=0, max_value=9),
                     "source": serializers.ChoiceField(
                         choices=sorted(SOURCES_FROM_API), required=False, default="canvas"
@@ -71,7 +72,11 @@ class DrawingsView(APIView):
             ),
             "multipart/form-data": inline_serializer(
                 "DrawingFile",
-                {"image": serializers.FileField(), "label": serializers.IntegerField()},
+                {
+                    "image": serializers.FileField(),
+                    "label": serializers.IntegerField(),
+                    "strokes": serializers.CharField(required=False, help_text="JSON"),
+                },
             ),
         },
         responses={
@@ -82,6 +87,7 @@ class DrawingsView(APIView):
     )
     def post(self, request):
         data = serving.image_bytes_from_request(request)
+        strokes = serving.strokes_from_request(request)
         label = request.data.get("label")
         if label is None:
             raise BadInput('The field "label" is missing.')
@@ -102,6 +108,7 @@ class DrawingsView(APIView):
                 contributor=request.user,
                 session_key=request.session.session_key or "",
                 model_input=model_input,
+                strokes=strokes,
             )
         except dataset.InvalidDrawing as exc:
             raise BadInput(str(exc)) from None

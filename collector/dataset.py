@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count
 from PIL import Image
 
-from classifier import preprocessing
+from classifier import canvas, preprocessing
 from collector import splits
 from collector.models import Drawing, SplitCounter, drawing_path
 
@@ -78,12 +78,16 @@ def add_drawing(
     split: str | None = None,
     status: str | None = None,
     model_input: np.ndarray | None = None,
+    strokes: list[np.ndarray] | None = None,
 ) -> tuple[Drawing, bool]:
     """Store a drawing, or return the existing one with the same content.
 
     Returns ``(drawing, created)``. Raises :class:`InvalidDrawing`,
     ``PreprocessingError`` (bad image) or :class:`StorageUnavailable`.
     ``model_input``: the caller's own preprocessing of ``data``, if it made one.
+    ``strokes``: the pen as drawn (``canvas.parse_strokes``' output), stored in the
+    same row, so drawing and strokes arrive together or not at all. A drawing
+    already stored without strokes gains them.
     """
     label = validate_label(label)
     if split is not None and split not in splits.SPLITS:
@@ -92,8 +96,14 @@ def add_drawing(
         raise InvalidDrawing(f"Unknown status {status!r}.")
     validate_png(data, model_input)
     sha = hashlib.sha256(data).hexdigest()
+    stored_strokes = canvas.strokes_as_json(strokes) if strokes else None
     existing = Drawing.objects.filter(sha256=sha).first()
     if existing is not None:
+        if stored_strokes and not existing.strokes:
+            Drawing.objects.filter(pk=existing.pk, strokes__isnull=True).update(
+                strokes=stored_strokes
+            )
+            existing.refresh_from_db(fields=["strokes"])
         return existing, False
     if status is None:
         status = Drawing.Status.APPROVED if settings.DIGITS_AUTO_APPROVE else Drawing.Status.PENDING
@@ -106,6 +116,7 @@ def add_drawing(
         contributor=contributor if getattr(contributor, "is_authenticated", False) else None,
         session_key=session_key or "",
         status=status,
+        strokes=stored_strokes,
     )
     if prediction is not None:
         drawing.predicted_label = prediction.digit

@@ -1,8 +1,10 @@
-"""Exporting the dataset: original PNGs with a manifest, or 28×28 model inputs.
+"""Exporting the dataset: original PNGs with a manifest, pen strokes, or 28×28 inputs.
 
 ``zip`` is the lossless one (a backup, and what ``import_drawings zip`` reads
-back with the same labels, splits and statuses). ``npz``, ``idx`` and
-``kaggle-csv`` carry the model inputs made by ``classifier.preprocessing``.
+back with the same labels, splits, statuses and strokes). ``ndjson`` is one
+drawing per line with its strokes, Quick Draw's shape (drawings that have
+strokes). ``npz``, ``idx`` and ``kaggle-csv`` carry the model inputs made by
+``classifier.preprocessing``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 import tempfile
 import zipfile
 from collections.abc import Iterable
@@ -19,10 +22,11 @@ import numpy as np
 from django.core.files.storage import default_storage
 
 from classifier import preprocessing
-from collector.formats import idx, kaggle_csv
+from collector.formats import idx, kaggle_csv, ndjson
 from collector.models import Drawing
 
-FORMATS = ("zip", "npz", "idx", "kaggle-csv")
+FORMATS = ("zip", "ndjson", "npz", "idx", "kaggle-csv")
+STROKES_FILE = "strokes.ndjson"
 MANIFEST_FIELDS = ("file", "sha256", "label", "split", "status", "source", "writer", "created")
 
 
@@ -42,15 +46,43 @@ def _read(drawing: Drawing) -> bytes:
         return handle.read()
 
 
+def record(drawing: Drawing) -> dict:
+    """A drawing as one ndjson line."""
+    return {
+        "sha256": drawing.sha256,
+        "label": drawing.label,
+        "split": drawing.split,
+        "status": drawing.status,
+        "source": drawing.source,
+        "writer": drawing.writer,
+        "strokes": drawing.strokes,
+    }
+
+
+def write_ndjson(out, status: str = "all") -> int:
+    """Every drawing that has strokes, one per line (the others are pictures only:
+    the zip export carries them)."""
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="\n")
+    rows = (d for d in drawings_for(status) if d.strokes)
+    count = ndjson.write(text, (record(d) for d in rows))
+    text.flush()
+    text.detach()
+    return count
+
+
 def write_zip(out, status: str = "all") -> int:
     count = 0
     manifest = io.StringIO()
     writer = csv.writer(manifest)
     writer.writerow(MANIFEST_FIELDS)
+    strokes = io.StringIO()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
         for drawing in drawings_for(status):
             name = f"drawings/{drawing.sha256}.png"
             archive.writestr(name, _read(drawing))  # PNGs are compressed already
+            if drawing.strokes:
+                line = {"sha256": drawing.sha256, "strokes": drawing.strokes}
+                strokes.write(json.dumps(line, separators=(",", ":")) + "\n")
             writer.writerow(
                 [
                     name,
@@ -65,6 +97,7 @@ def write_zip(out, status: str = "all") -> int:
             )
             count += 1
         archive.writestr("manifest.csv", manifest.getvalue())
+        archive.writestr(STROKES_FILE, strokes.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
     return count
 
 
@@ -114,6 +147,8 @@ def export(path: Path, fmt: str, status: str | None = None) -> int:
         with open(tmp, "wb") as out:
             if fmt == "zip":
                 count = write_zip(out, status or "all")
+            elif fmt == "ndjson":
+                count = write_ndjson(out, status or "all")
             else:
                 count = write_model_inputs(out, fmt, status or "approved")
         tmp.replace(path)
@@ -122,7 +157,13 @@ def export(path: Path, fmt: str, status: str | None = None) -> int:
     return count
 
 
-SUFFIX = {"zip": ".zip", "npz": ".npz", "idx": "-idx.zip", "kaggle-csv": ".csv"}
+SUFFIX = {
+    "zip": ".zip",
+    "ndjson": ".ndjson",
+    "npz": ".npz",
+    "idx": "-idx.zip",
+    "kaggle-csv": ".csv",
+}
 
 
 def export_to_temporary_file(fmt: str, status: str | None = None):
@@ -130,6 +171,8 @@ def export_to_temporary_file(fmt: str, status: str | None = None):
     handle = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it
     if fmt == "zip":
         write_zip(handle, status or "all")
+    elif fmt == "ndjson":
+        write_ndjson(handle, status or "all")
     else:
         write_model_inputs(handle, fmt, status or "approved")
     handle.seek(0)

@@ -1,4 +1,6 @@
-"""Importing drawings: UNIPEN pen strokes, folders of PNGs, and our own zip export.
+"""Importing drawings: UNIPEN pen strokes, ndjson strokes, folders of PNGs, and our
+own zip export. Strokes are drawn by ``classifier.canvas`` exactly as the page
+draws them, and kept with the drawing.
 
 Every import goes through ``dataset.add_drawing``, so it is idempotent (the
 content hash dedupes) and obeys the same rules as a contribution.
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -16,7 +19,7 @@ from pathlib import Path
 
 from classifier import canvas, preprocessing
 from collector import dataset
-from collector.formats import unipen
+from collector.formats import DatasetError, ndjson, unipen
 
 
 @dataclass
@@ -41,16 +44,51 @@ class Item:
     writer: str = ""
     split: str | None = None
     status: str | None = None
+    strokes: object = None  # as the page records them (checked by canvas.parse_strokes)
+    problem: str = ""  # why this item cannot be imported (a bad line of a file)
+
+
+# The UCI pen-digit tablet sent a point every 100 ms (Alpaydin & Alimoglu).
+PENDIGITS_SAMPLE_MS = 100.0
 
 
 def pendigits_items(path: Path) -> Iterator[Item]:
-    """A UNIPEN file's digits (gzipped or not), each drawn as the canvas draws it."""
+    """A UNIPEN file's digits (gzipped or not), each drawn as the canvas draws it and
+    kept with its strokes in canvas coordinates."""
     for digit in unipen.read(path):
+        # Drawn from the strokes as stored (0.1 px), so re-rendering what is kept, as
+        # an ndjson round trip does, gives the same picture and the same hash.
+        strokes = canvas.strokes_as_json(
+            canvas.timed(canvas.fit_to_canvas(digit.strokes), PENDIGITS_SAMPLE_MS)
+        )
         yield Item(
-            data=lambda digit=digit: canvas.render_strokes(digit.strokes),
+            data=lambda strokes=strokes: _render(strokes),
             label=digit.label,
             source="import:pendigits",
             writer=str(digit.writer),
+            strokes=strokes,
+        )
+
+
+def _render(strokes: object) -> bytes:
+    return canvas.render_canvas_png(canvas.parse_strokes(strokes))
+
+
+def ndjson_items(path: Path) -> Iterator[Item]:
+    """One drawing per line (our ``ndjson`` export, or Quick Draw's layout), each
+    rendered exactly as the canvas renders it; labels, splits and statuses kept."""
+    for _, record in ndjson.read(path):
+        if isinstance(record, DatasetError):
+            yield Item(data=b"", label=None, source="", problem=str(record))
+            continue
+        yield Item(
+            data=lambda strokes=record["strokes"]: _render(strokes),
+            label=record.get("label"),
+            source=str(record.get("source") or "import:ndjson")[:32],
+            writer=str(record.get("writer") or "")[:64],
+            split=record.get("split"),
+            status=record.get("status"),
+            strokes=record["strokes"],
         )
 
 
@@ -64,6 +102,12 @@ def folder_items(directory: Path) -> Iterator[Item]:
 def zip_items(path: Path) -> Iterator[Item]:
     """Our own ``export_dataset --format zip``: labels, splits and statuses kept."""
     with zipfile.ZipFile(path) as archive:
+        strokes = {}
+        if "strokes.ndjson" in archive.namelist():  # exports before strokes had none
+            for line in io.TextIOWrapper(archive.open("strokes.ndjson"), "utf-8"):
+                if line.strip():
+                    entry = json.loads(line)
+                    strokes[entry["sha256"]] = entry["strokes"]
         manifest = csv.DictReader(io.TextIOWrapper(archive.open("manifest.csv"), "utf-8"))
         for row in manifest:
             yield Item(
@@ -73,6 +117,7 @@ def zip_items(path: Path) -> Iterator[Item]:
                 writer=row.get("writer", ""),
                 split=row["split"],
                 status=row["status"],
+                strokes=strokes.get(row["sha256"]),
             )
 
 
@@ -81,6 +126,9 @@ def run_import(items: Iterator[Item], *, status: str | None, progress=None) -> I
     summary = ImportSummary()
     for item in items:
         try:
+            if item.problem:
+                raise dataset.InvalidDrawing(item.problem)
+            strokes = canvas.parse_strokes(item.strokes) if item.strokes is not None else None
             data = item.data() if callable(item.data) else item.data
             _, created = dataset.add_drawing(
                 data,
@@ -89,8 +137,13 @@ def run_import(items: Iterator[Item], *, status: str | None, progress=None) -> I
                 writer=item.writer,
                 split=item.split,
                 status=item.status or status,
+                strokes=strokes,
             )
-        except (dataset.InvalidDrawing, preprocessing.PreprocessingError) as exc:
+        except (
+            dataset.InvalidDrawing,
+            preprocessing.PreprocessingError,
+            canvas.InvalidStrokes,
+        ) as exc:
             summary.refused[str(exc)] += 1
         else:
             if created:

@@ -30,6 +30,10 @@ class Drawing(models.Model):
         REJECTED = "rejected"
 
     image = models.FileField(upload_to=drawing_path, max_length=255)
+    # The pen as the page recorded it: strokes of [x, y, t] points (canvas pixels,
+    # milliseconds), checked by ``classifier.canvas.parse_strokes``. Training varies
+    # them (``training.strokes``); a drawing without them is trained on as a picture.
+    strokes = models.JSONField(null=True, blank=True, editable=False)
     sha256 = models.CharField(max_length=64, unique=True)
     label = models.PositiveSmallIntegerField(
         validators=[MinValueValidator(0), MaxValueValidator(9)], db_index=True

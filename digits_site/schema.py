@@ -21,6 +21,21 @@ IMAGE_DATA_URL = serializers.RegexField(
 )
 
 
+STROKES = serializers.ListField(
+    child=serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField(), min_length=3, max_length=3),
+        min_length=1,
+        max_length=2000,
+    ),
+    required=False,
+    min_length=1,
+    max_length=64,
+    help_text="the pen as drawn: strokes of [x, y, t] points (canvas pixels, "
+    "milliseconds since the first point); at most 64 strokes, 2,000 points each, "
+    "8,000 in all",
+)
+
+
 def errors(*codes: int) -> dict[int, object]:
     """``{code: Error}`` for an operation's ``responses``."""
     return dict.fromkeys(codes, ERROR)

@@ -63,6 +63,53 @@ def test_a_queued_run_is_trained_by_the_worker_gated_and_served(
     assert answer.json()["model_version"] == run.model_version.version == 2
 
 
+def test_finetune_through_the_worker_learns_from_contributions_and_serves(
+    celery_worker_process, client, staff_user, pen_digits
+):
+    from classifier import canvas
+    from collector import dataset
+    from collector.models import Drawing
+    from training.config import DRAWINGS_FOR_SHARE
+
+    # given the bootstrap model serving, and contributions with their strokes (some
+    # through the API, within one person's rate limit; the rest stored directly)
+    ensure_active_model()
+    many = DRAWINGS_FOR_SHARE + 25  # most go to the train split, enough for the share
+    for index, digit in enumerate(pen_digits[:many]):
+        strokes = canvas.strokes_as_json(canvas.timed(canvas.fit_to_canvas(digit.strokes)))
+        png = canvas.render_canvas_png(canvas.parse_strokes(strokes))
+        if index >= 10:
+            dataset.add_drawing(png, digit.label, strokes=canvas.parse_strokes(strokes))
+            continue
+        response = client.post(
+            "/api/drawings/",
+            json.dumps({"image": data_url(png), "label": digit.label, "strokes": strokes}),
+            content_type="application/json",
+        )
+        assert response.status_code == 201, response.content
+    assert Drawing.objects.filter(strokes__isnull=False).count() == many
+
+    Drawing.objects.update(status="approved")  # staff approve them
+    client.force_login(staff_user)
+    # when staff ask for the finetune preset (kept tiny: a little MNIST, no pen set)
+    run_id = start(
+        client, {"preset": "finetune", "epochs": 1, "limit": 500, "use_pendigits": False}
+    )
+    run = wait_for(lambda: finished(run_id), 240, "the fine-tuning run to finish")
+    # then the worker fine-tuned the active model, with drawings in every batch
+    assert run.status == "succeeded", run.error
+    metrics = run.model_version.metrics
+    assert metrics["started_from"] == "active model" and metrics["mixture"]["drawings"] == 0.25
+    assert run.worker.rsplit(":", 1)[-1] != str(os.getpid())
+    assert run.gate["passed"] and run.model_version.status == "active"
+    answer = client.post(
+        "/api/predict/",
+        json.dumps({"image": data_url(canvas.render_strokes(pen_digits[0].strokes))}),
+        content_type="application/json",
+    )
+    assert answer.json()["model_version"] == run.model_version.version
+
+
 def test_a_killed_worker_fails_the_run_and_changes_nothing(
     celery_worker_process, client, staff_user, tiny_run_config
 ):

@@ -19,7 +19,7 @@ def run_evaluate(*args: str) -> list[str]:
 
 def test_evaluate_the_active_model_on_mnist(active_model):
     lines = run_evaluate("--dataset", "mnist-test")
-    match = re.fullmatch(r"accuracy=(\d\.\d+) n=(\d+)", lines[-1])
+    match = re.fullmatch(r"accuracy=(\d\.\d+) n=(\d+) ece=(\d\.\d+)", lines[-1])
     assert match, lines[-1]
     accuracy, n = float(match.group(1)), int(match.group(2))
     assert n == 10_000
@@ -31,7 +31,7 @@ def test_evaluate_the_active_model_on_mnist(active_model):
 
 def test_evaluate_a_given_model_on_unseen_pen_writers(db):
     lines = run_evaluate("--dataset", "pendigits", "--model", str(BOOTSTRAP_DIR / "model.tflite"))
-    match = re.fullmatch(r"accuracy=(\d\.\d+) n=(\d+)", lines[-1])
+    match = re.fullmatch(r"accuracy=(\d\.\d+) n=(\d+) ece=(\d\.\d+)", lines[-1])
     assert match and int(match.group(2)) > 1000
     assert float(match.group(1)) >= 0.99
 

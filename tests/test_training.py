@@ -91,15 +91,18 @@ def test_drawings_join_by_their_split_and_imported_pen_digits_never_leak(
     dataset.add_drawing(canvas_png(4, 11), 4, status="approved", source="import:pendigits")
     drawings_only = load_training_data(TrainConfig(sources=("drawings",)))
     assert len(drawings_only.tests["drawings-test"]) == 10  # 1 of every 10 per digit
-    assert len(drawings_only.train) + len(drawings_only.val) == 91
+    # train drawings are a pool drawn into every batch; val ones are fixed images
+    assert len(drawings_only.train) == 0 and len(drawings_only) == 81
+    assert len(drawings_only.pools[0]) + len(drawings_only.val) == 91
     # with the pendigits source too (a stand-in for its renderings: this is about drawings)
     tiny = sources.PenDigitArrays(
         np.zeros((30, 28, 28), np.uint8), np.zeros(30, np.uint8),
         np.arange(1, 31, dtype=np.int16), np.zeros(30, np.int16),
     )  # fmt: skip
     monkeypatch.setattr(sources, "load_pendigits", lambda *args, **kwargs: tiny)
-    manifest = load_training_data(TrainConfig(sources=("drawings", "pendigits"))).manifest[
-        "drawings"
-    ]
+    monkeypatch.setattr(sources, "style_test_sets", dict)
+    monkeypatch.setattr(sources, "scan_test_set", lambda: tiny.images())
+    config = TrainConfig(sources=("drawings", "pendigits"), augment=False)
+    manifest = load_training_data(config).manifest["drawings"]
     used = {sha for rows in manifest.values() for _, sha in rows}
     assert len(used) == 100  # the imported pen digit is left to the pendigits source

@@ -52,6 +52,64 @@ def test_a_candidate_under_the_floor_is_rejected_and_nothing_changes(
     assert ModelVersion.active() == active_model
 
 
+def test_a_candidate_worse_than_the_active_model_is_rejected_by_name(
+    active_model, eager_celery, tiny_run_config, settings
+):
+    # given floors it can reach but the real tolerance against the bootstrap model
+    settings.DIGITS_GATE_FLOORS = {"mnist-test": 0.5, "default": 0.5}
+    settings.DIGITS_GATE_TOLERANCE = 0.002
+    # when a one-epoch MLP is trained
+    run = tasks.start_run(**tiny_run_config)
+    run.refresh_from_db()
+    # then the gate compared both on the same MNIST test images and said no
+    assert run.status == "succeeded" and run.gate["passed"] is False
+    reasons = run.model_version.rejection_reasons
+    assert any(r.startswith("mnist-test:") and "worse than the active model" in r for r in reasons)
+    assert ModelVersion.active() == active_model
+
+
+def test_finetune_starts_from_the_active_weights_with_drawings_in_every_batch(
+    active_model, eager_celery, lenient_gate, pen_digits, settings
+):
+    from classifier import canvas
+    from collector import dataset
+    from training.config import DRAWINGS_FOR_SHARE, preset_fields
+
+    # given enough approved drawings with strokes to take their share of each batch
+    settings.DIGITS_AUTO_APPROVE = True
+    for digit in pen_digits[:DRAWINGS_FOR_SHARE]:
+        strokes = canvas.parse_strokes(
+            canvas.strokes_as_json(canvas.timed(canvas.fit_to_canvas(digit.strokes)))
+        )
+        dataset.add_drawing(
+            canvas.render_canvas_png(strokes), digit.label, split="train", strokes=strokes
+        )
+    # when staff fine-tune (on a little MNIST, to keep the test short)
+    fields = {**preset_fields("finetune"), "epochs": 1, "limit": 500, "use_pendigits": False}
+    run = tasks.start_run(preset="finetune", **fields)
+    run.refresh_from_db()
+    # then it began from the active model's weights, in its architecture
+    assert run.status == "succeeded", run.error
+    metrics = run.model_version.metrics
+    assert metrics["started_from"] == "active model"
+    assert metrics["architecture"] == active_model.architecture == "digitnet"
+    assert "fine-tuning the active model" in run.log_tail
+    assert metrics["mixture"]["drawings"] == pytest.approx(fields["drawings_share"])
+    # starting from trained weights, one short epoch already reads MNIST well
+    assert metrics["tests"]["mnist-test"]["accuracy"] > 0.9
+    # and the version carries its calibration
+    assert 0.2 <= metrics["calibration"]["temperature"] <= 5
+    assert 0.5 <= run.model_version.confidence_threshold <= 0.97
+
+
+def test_finetune_without_an_active_model_fails_saying_why(db, eager_celery):
+    from training.config import preset_fields
+
+    run = tasks.start_run(preset="finetune", **{**preset_fields("finetune"), "limit": 100})
+    run.refresh_from_db()
+    assert run.status == "failed" and "no model is active" in run.error
+
+
 def test_a_redelivered_message_does_nothing(active_model, tiny_run_config):
     run = TrainingRun.objects.create(**tiny_run_config, status="succeeded")
     assert runs.execute(run.pk) is None

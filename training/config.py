@@ -18,12 +18,15 @@ from dataclasses import asdict, dataclass, fields
 ARCHITECTURE_NAMES = ("digitnet", "canvas-cnn", "mlp", "kaggle-cnn", "vgg-bn", "deep-bn")
 SOURCES = ("mnist", "pendigits", "drawings", "kaggle")
 EPOCHS_RANGE = (1, 200)
+# Below this many approved training drawings, they are mixed in at their natural share.
+DRAWINGS_FOR_SHARE = 50
 BATCH_SIZE_RANGE = (8, 4096)
 
 # What a run row stores and staff may set, in the order forms show them.
 RUN_FIELDS = (
     "architecture", "epochs", "batch_size", "learning_rate", "augment", "use_mnist",
-    "use_pendigits", "use_drawings", "kaggle_csv", "limit", "seed",
+    "use_pendigits", "use_drawings", "kaggle_csv", "limit", "seed", "start_from_active",
+    "drawings_share", "correction_weight",
 )  # fmt: skip
 # Row switches for the sources with no further setting ("kaggle" is on with a CSV path).
 SOURCE_SWITCHES = {"use_mnist": "mnist", "use_pendigits": "pendigits", "use_drawings": "drawings"}
@@ -54,6 +57,19 @@ class TrainConfig:
     # For smoke runs and tests: cap each source's training set (None = all).
     limit: int | None = None
     kaggle_csv: str = ""
+    # Fine-tuning: begin from the active model's weights (and its architecture).
+    start_from_active: bool = False
+    # Approved drawings' share of every batch once there are ``DRAWINGS_FOR_SHARE``
+    # of them, so a few hundred corrections count against 60,000 MNIST images.
+    drawings_share: float = 0.2
+    # How much more often a correction (a drawing the model got wrong) is drawn.
+    correction_weight: float = 3.0
+    # Stroke-space variants rendered per pen digit and drawing (``training.strokes``),
+    # and the share of them written in another style (``training.allographs``) or
+    # turned into a scan-like upload.
+    variants: int = 10
+    style_share: float = 0.25
+    scan_share: float = 0.15
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sources", tuple(self.sources))
@@ -74,6 +90,14 @@ class TrainConfig:
             found["batch_size"] = f"Between {low} and {high}."
         if not 0 < self.learning_rate <= 1:
             found["learning_rate"] = "Between 0 and 1."
+        if not 0 <= self.drawings_share <= 0.9:
+            found["drawings_share"] = "Between 0 and 0.9 of each batch."
+        if not 1 <= self.correction_weight <= 20:
+            found["correction_weight"] = "Between 1 and 20."
+        if not 1 <= self.variants <= 64:
+            found["variants"] = "Between 1 and 64."
+        if not (0 <= self.style_share <= 1 and 0 <= self.scan_share <= 1):
+            found["style_share"] = "Shares are between 0 and 1."
         if self.limit is not None and self.limit < 1:
             found["limit"] = "At least 1, or empty for all the data."
         unknown = sorted(set(self.sources) - set(SOURCES))
@@ -115,6 +139,19 @@ DEFAULTS = TrainConfig()
 PRESETS: dict[str, dict] = {
     # Minutes on a CPU: a smoke test of the whole pipeline, not a better model.
     "quick": {"architecture": DEFAULTS.architecture, "epochs": 2, "limit": 4000},
+    # The loop's own retrain: the active model's weights, a few short epochs on a
+    # sample of every source with approved drawings at a quarter of each batch,
+    # through the same gate. A few minutes on the 2-core CPU.
+    "finetune": {
+        "start_from_active": True,
+        "epochs": 3,
+        "limit": 15000,
+        "learning_rate": 6e-4,
+        "drawings_share": 0.25,
+        "use_mnist": True,
+        "use_pendigits": True,
+        "use_drawings": True,
+    },
     # The bootstrap model's recipe: about 20 minutes on the 2-core CPU.
     "default": {"architecture": DEFAULTS.architecture, "epochs": DEFAULTS.epochs},
     # The prior work's models, for comparison on the same data and test sets.

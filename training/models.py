@@ -94,6 +94,18 @@ class TrainingRun(models.Model):
         null=True, blank=True, help_text="cap each base dataset (quick runs)"
     )
     seed = models.PositiveIntegerField(default=_DEFAULT["seed"])
+    start_from_active = models.BooleanField(
+        default=_DEFAULT["start_from_active"],
+        help_text="fine-tune: begin from the active model's weights",
+    )
+    drawings_share = models.FloatField(
+        default=_DEFAULT["drawings_share"],
+        help_text="approved drawings' share of each batch (once there are enough)",
+    )
+    correction_weight = models.FloatField(
+        default=_DEFAULT["correction_weight"],
+        help_text="how much more often a correction is drawn than another drawing",
+    )
     preset = models.CharField(max_length=32, blank=True)
 
     # Ownership and state.

@@ -9,6 +9,7 @@ heartbeat stops (``TrainingRun.objects.fail_orphaned``). Queueing a run is
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import threading
@@ -21,9 +22,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from classifier import serving
-from classifier.models import ModelVersion
+from classifier.models import ArtifactError, ModelVersion
 from classifier.registry import register_directory
 from training import evaluation, gate, sources, trainer
+from training.config import ARCHITECTURE_NAMES, TrainConfig
 from training.models import TrainingRun, worker_id
 
 logger = logging.getLogger(__name__)
@@ -152,26 +154,72 @@ def out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, MemoryError) or type(exc).__name__ == "ResourceExhaustedError"
 
 
+class NothingToFineTune(RuntimeError):
+    """Fine-tuning starts from the active model's Keras weights, and there are none."""
+
+
+def initial_model(config: TrainConfig, out_dir: Path) -> tuple[TrainConfig, Path | None]:
+    """For a fine-tuning run, the active model's Keras file (copied beside the run)
+    and the configuration with its architecture; otherwise ``(config, None)``."""
+    if not config.start_from_active:
+        return config, None
+    active = ModelVersion.active()
+    if active is None or not active.keras:
+        raise NothingToFineTune(
+            "Fine-tuning starts from the active model's Keras weights, and "
+            + ("no model is active." if active is None else f"v{active.version} has none.")
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "initial.keras"
+    with active.keras.open("rb") as source, open(path, "wb") as target:
+        shutil.copyfileobj(source, target)
+    if active.architecture in ARCHITECTURE_NAMES:
+        config = dataclasses.replace(config, architecture=active.architecture)
+    return config, path
+
+
+def score_active(tests: dict[str, sources.Images]) -> dict[str, dict] | None:
+    """The active model's report on each of the run's test sets (None if none is
+    active or it cannot be loaded), for the gate to compare on the same images."""
+    active = ModelVersion.active()
+    if active is None:
+        return None
+    try:
+        predictor = active.load_predictor()
+    except ArtifactError:
+        logger.warning("The active model cannot be loaded: the gate judges by floors only")
+        return None
+    return {
+        name: evaluation.classification_report(
+            images.y, serving.classify(images.as_inputs(), predictor).probabilities
+        )
+        for name, images in tests.items()
+    }
+
+
 def _train_and_register(run: TrainingRun, out_dir: Path) -> str:
-    config = run.config()
+    config, initial = initial_model(run.config(), out_dir)
+    if initial is not None:
+        run.log(f"fine-tuning the active model ({config.architecture})")
     device = trainer.configure_device()
     TrainingRun.objects.filter(pk=run.pk).update(device=device)
     run.log(f"loading data: {', '.join(config.sources)} ({device})")
     training_data = sources.load_training_data(config)
     TrainingRun.objects.filter(pk=run.pk).update(manifest=training_data.manifest)
     run.log(
-        f"training on {len(training_data.train)} images, validating on {len(training_data.val)}"
+        f"training on {len(training_data)} images an epoch, validating on {len(training_data.val)}"
     )
-    result = trainer.train(config, out_dir, verbose=0, data=training_data, callback=_Progress(run))
+    result = trainer.train(
+        config,
+        out_dir,
+        verbose=0,
+        data=training_data,
+        callback=_Progress(run),
+        initial=initial,
+    )
 
-    # The active model, scored on the same test drawings in this same run.
-    active = ModelVersion.active()
-    active_report = None
-    drawings_test = training_data.tests.get(gate.DRAWINGS_TEST)
-    if active is not None and drawings_test is not None:
-        verdicts = serving.classify(drawings_test.as_inputs(), active.load_predictor())
-        active_report = evaluation.classification_report(drawings_test.y, verdicts.probabilities)
-    decision = gate.decide(result.metrics["tests"], active_report)
+    # The active model, scored on the same test sets in this same run.
+    decision = gate.decide(result.metrics["tests"], score_active(training_data.tests))
 
     with transaction.atomic():
         version = register_directory(out_dir, activate=False, note=f"training run {run.pk}")

@@ -13,7 +13,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +27,9 @@ from classifier import canvas, preprocessing
 from classifier.canvas import DEFAULT_RENDER_SIZE
 from collector.formats import DatasetError, idx, kaggle_csv, unipen
 from collector.models import Drawing
-from training.config import TrainConfig
+from training import allographs
+from training import strokes as pen
+from training.config import DRAWINGS_FOR_SHARE, TrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +64,14 @@ PENDIGITS_TEST_WRITERS = frozenset({3, 8, 13, 18, 23, 28})
 PENDIGITS_VAL_WRITERS = frozenset({5, 15, 25})
 
 # How big people draw on the 256 px canvas: the digit's longer side in px.
-# Training renders each digit at several sizes, because the stroke is a fixed
+# Validation renders each digit at several sizes, because the stroke is a fixed
 # 16 px whatever the size, so size changes the relative stroke weight.
 RENDER_SIZES = (96, 150, 200)
+# Each pen digit is drawn this many times per epoch (one variant each time).
+PEN_DRAWS_PER_EPOCH = 3
+# Bump when ``training.strokes`` or ``training.allographs`` change what they make:
+# cached variant pools and style test sets belong to one version.
+SYNTHESIS_VERSION = 1
 
 
 class ChecksumMismatch(DatasetError):
@@ -82,6 +91,23 @@ class Images:
     def as_inputs(self) -> np.ndarray:
         """(n, 28, 28) float32 in [0, 1]: what the model and the predictor take."""
         return self.x.astype(np.float32) / 255.0
+
+
+@dataclass
+class Pool:
+    """Several model inputs (variants) of each of n drawings: each draw during
+    training picks one drawing (by ``weight``) and one of its variants at random,
+    so an epoch sees a different way of writing every drawing."""
+
+    name: str
+    x: np.ndarray  # (n, k, 28, 28) uint8
+    y: np.ndarray  # (n,)
+    weight: np.ndarray  # (n,) relative chance of being drawn
+    draws: int  # draws per epoch at the pool's natural share
+    share: float | None = None  # a fixed share of every batch instead
+
+    def __len__(self) -> int:
+        return len(self.y)
 
 
 @dataclass
@@ -239,8 +265,171 @@ def pendigits_by_role(arrays: PenDigitArrays) -> dict[str, PenDigitArrays]:
     }
 
 
+def pendigits_train_digits() -> list[tuple[list[np.ndarray], int]]:
+    """The training writers' pen digits as canvas strokes (the page's coordinates)."""
+    held_out = PENDIGITS_TEST_WRITERS | PENDIGITS_VAL_WRITERS
+    return [
+        (canvas.fit_to_canvas(d.strokes), d.label)
+        for d in load_pendigit_strokes()
+        if d.writer not in held_out
+    ]
+
+
+def build_variants(jobs: list[tuple]) -> np.ndarray:
+    """Run ``pen.variants`` jobs, in worker processes when there are many (about
+    2 ms a variant: 50,000 take under a minute on two cores). Processes are spawned,
+    not forked, because the caller may already run TensorFlow's threads."""
+    workers = min(os.cpu_count() or 1, 8)
+    if len(jobs) < 200 or workers < 2 or multiprocessing.current_process().daemon:
+        return np.stack([pen.variants_job(job) for job in jobs])
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as executor:
+        return np.stack(list(executor.map(pen.variants_job, jobs, chunksize=64)))
+
+
+def _cached(name: str, key_parts: tuple, build) -> dict[str, np.ndarray]:
+    """Arrays under the data directory's cache, keyed by everything that shapes them."""
+    key = hashlib.sha256(repr(key_parts).encode()).hexdigest()[:16]
+    cache_file = Path(settings.DIGITS_DATA_DIR) / "cache" / f"{name}-{key}.npz"
+    if cache_file.exists():
+        with np.load(cache_file) as data:
+            return {k: data[k] for k in data.files}
+    arrays = build()
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache_file.with_suffix(f".{os.getpid()}.tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(cache_file)
+    return arrays
+
+
+def _synthesis_key() -> tuple:
+    return (
+        PENDIGITS_SHA256,
+        SYNTHESIS_VERSION,
+        preprocessing.PREPROCESSING_VERSION,
+        preprocessing.CANVAS_STROKE_WIDTH,
+        preprocessing.TARGET_STROKE_20,
+    )
+
+
+def pen_pool(digits: list[tuple[list[np.ndarray], int]], config: TrainConfig) -> Pool:
+    """Stroke-space variants of the training writers' pen digits (cached on disk)."""
+    count = config.variants
+
+    def build() -> dict[str, np.ndarray]:
+        jobs = [
+            (strokes, label, count, (config.seed, i), config.style_share, config.scan_share, None)
+            for i, (strokes, label) in enumerate(digits)
+        ]
+        return {
+            "x": build_variants(jobs),
+            "y": np.asarray([label for _, label in digits], np.uint8),
+        }
+
+    which = hashlib.sha256(np.concatenate([np.concatenate(s).ravel() for s, _ in digits]).tobytes())
+    key = (*_synthesis_key(), config.seed, count, config.style_share, config.scan_share,
+           which.hexdigest())  # fmt: skip
+    arrays = _cached("penpool", key, build)
+    return Pool(
+        "pendigits",
+        arrays["x"],
+        arrays["y"],
+        np.ones(len(arrays["y"])),
+        draws=PEN_DRAWS_PER_EPOCH * len(arrays["y"]),
+    )
+
+
+def style_test_sets() -> dict[str, Images]:
+    """The style test set: held-out writers' digits of each style's digit, written
+    in that style (never trained on: the writers are held out), drawn as the page
+    draws them. ``style:*`` are trained styles, ``probe:*`` ones kept out of training."""
+    digits = [d for d in load_pendigit_strokes() if d.writer in PENDIGITS_TEST_WRITERS]
+
+    def build() -> dict[str, np.ndarray]:
+        arrays = {}
+        for index, style in enumerate(allographs.ALL_STYLES.values()):
+            rng = np.random.default_rng([20261122, index])
+            xs = [
+                pen.render(style.make(canvas.fit_to_canvas(d.strokes), rng))
+                for d in digits
+                if d.label == style.digit
+            ]
+            arrays[style.name] = np.stack(xs)
+        return arrays
+
+    arrays = _cached("styles", (*_synthesis_key(), sorted(allographs.ALL_STYLES)), build)
+    return {
+        f"{'probe' if name in allographs.PROBES else 'style'}:{name}": Images(
+            x, np.full(len(x), allographs.ALL_STYLES[name].digit, np.uint8)
+        )
+        for name, x in arrays.items()
+    }
+
+
+def scan_test_set() -> Images:
+    """Held-out writers' digits as scanned or photographed paper digits (uploads)."""
+    digits = [d for d in load_pendigit_strokes() if d.writer in PENDIGITS_TEST_WRITERS]
+
+    def build() -> dict[str, np.ndarray]:
+        rng = np.random.default_rng(20261123)
+        xs = []
+        for d in digits:
+            ink = canvas.render_ink(canvas.fit_to_canvas(d.strokes))
+            x = preprocessing.to_model_input(pen.scan_like(ink, rng))
+            xs.append(np.round(x * 255.0).astype(np.uint8))
+        return {"x": np.stack(xs), "y": np.asarray([d.label for d in digits], np.uint8)}
+
+    arrays = _cached("scans", _synthesis_key(), build)
+    return Images(arrays["x"], arrays["y"])
+
+
+def drawings_pool(config: TrainConfig, exclude_sources: tuple[str, ...] = ()) -> Pool | None:
+    """Approved training drawings as a pool: each drawing's stored picture first, then
+    (for drawings with strokes) stroke-space variants. Once there are
+    ``DRAWINGS_FOR_SHARE`` of them they fill ``config.drawings_share`` of every batch,
+    and corrections are drawn ``config.correction_weight`` times as often."""
+    rows = (
+        Drawing.objects.filter(status=Drawing.Status.APPROVED, split=Drawing.Split.TRAIN)
+        .exclude(source__in=exclude_sources)
+        .order_by("id")
+    )
+    jobs, labels, weights = [], [], []
+    for drawing in rows.iterator(chunk_size=500):
+        with default_storage.open(drawing.image.name, "rb") as handle:
+            first = np.round(preprocessing.to_model_input(handle.read()) * 255).astype(np.uint8)
+        strokes = canvas.parse_strokes(drawing.strokes) if drawing.strokes else None
+        count = config.variants if (strokes and config.augment) else 1
+        jobs.append((strokes, drawing.label, count, (config.seed, drawing.pk), 0.0,
+                     config.scan_share, first))  # fmt: skip
+        labels.append(drawing.label)
+        weights.append(config.correction_weight if drawing.source == "correction" else 1.0)
+    if not jobs:
+        return None
+    count = max(job[2] for job in jobs)
+    # Drawings without strokes repeat their picture in every variant slot.
+    jobs = [(*job[:2], count, *job[3:]) if job[0] else job for job in jobs]
+    plain = [i for i, job in enumerate(jobs) if not job[0]]
+    varied = [i for i, job in enumerate(jobs) if job[0]]
+    x = np.empty((len(jobs), count, 28, 28), np.uint8)
+    for i in plain:
+        x[i] = jobs[i][6][None]
+    if varied:
+        x[varied] = build_variants([jobs[i] for i in varied])
+    enough = len(jobs) >= DRAWINGS_FOR_SHARE
+    return Pool(
+        "drawings",
+        x,
+        np.asarray(labels, np.uint8),
+        np.asarray(weights, np.float64),
+        draws=len(jobs),
+        share=config.drawings_share if enough and config.drawings_share > 0 else None,
+    )
+
+
 def load_drawings(
-    status: str = "approved", exclude_sources: tuple[str, ...] = ()
+    status: str = "approved",
+    exclude_sources: tuple[str, ...] = (),
+    splits: tuple[str, ...] = ("train", "val", "test"),
 ) -> dict[str, Images]:
     """Contributed drawings by their stored split, through the serving preprocessing.
 
@@ -248,7 +437,9 @@ def load_drawings(
     has never been, and never will be, trained on.
     """
     parts: dict[str, tuple[list, list]] = {s: ([], []) for s in ("train", "val", "test")}
-    rows = Drawing.objects.filter(status=status).exclude(source__in=exclude_sources)
+    rows = Drawing.objects.filter(status=status, split__in=splits).exclude(
+        source__in=exclude_sources
+    )
     for drawing in rows.order_by("id").iterator(chunk_size=500):
         with default_storage.open(drawing.image.name, "rb") as handle:
             model_input = preprocessing.to_model_input(handle.read())
@@ -278,6 +469,11 @@ class TrainingData:
     val: Images
     tests: dict[str, Images] = field(default_factory=dict)
     manifest: dict = field(default_factory=dict)
+    pools: list[Pool] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        """Images per epoch: the fixed ones plus every pool's draws."""
+        return len(self.train) + sum(pool.draws for pool in self.pools)
 
 
 def _take(images: Images, limit: int | None, rng: np.random.Generator) -> Images:
@@ -296,6 +492,7 @@ def load_training_data(config: TrainConfig) -> TrainingData:
     kept per source so a model is judged separately on each kind of writing."""
     rng = np.random.default_rng(config.seed)
     train, val, tests, manifest = [], [], {}, {}
+    pools: list[Pool] = []
     if "mnist" in config.sources:
         mnist = load_mnist()
         order = rng.permutation(len(mnist.train))
@@ -318,27 +515,40 @@ def load_training_data(config: TrainConfig) -> TrainingData:
         manifest["mnist"] = dict(MNIST_FILES.values())
     if "pendigits" in config.sources:
         roles = pendigits_by_role(load_pendigits())
-        train.append(_take(roles["train"].images(), config.limit, rng))
+        writers = pendigits_train_digits()
+        if config.limit is not None and len(writers) > config.limit:
+            writers = [writers[i] for i in sorted(rng.choice(len(writers), config.limit, False))]
+        if config.augment and config.variants > 1:
+            pools.append(pen_pool(writers, config))
+        else:
+            train.append(_take(roles["train"].images(), config.limit, rng))
         val.append(_take(roles["val"].images(), config.limit, rng))
         tests["pendigits"] = _take(pendigits_test_split(), config.limit, rng)
+        tests["pendigits-scans"] = _take(scan_test_set(), config.limit, rng)
+        for name, images in style_test_sets().items():
+            tests[name] = _take(images, config.limit, rng)
         manifest["pendigits"] = {
             PENDIGITS_FILE: PENDIGITS_SHA256,
             "test_writers": sorted(PENDIGITS_TEST_WRITERS),
             "val_writers": sorted(PENDIGITS_VAL_WRITERS),
             "render_sizes": list(RENDER_SIZES),
+            "variants": config.variants if config.augment else 1,
+            "synthesis_version": SYNTHESIS_VERSION,
+            "styles": sorted(allographs.STYLES),
+            "probes": sorted(allographs.PROBES),
         }
     if "drawings" in config.sources:
         # Pen digits imported as drawings are the pendigits source again, split by
         # drawing instead of by writer: with both, they would leak held-out writers.
         imported = ("import:pendigits",) if "pendigits" in config.sources else ()
-        drawings = load_drawings(exclude_sources=imported)
-        for split, images in drawings.items():
-            if not len(images):
-                continue
-            if split == "test":
-                tests["drawings-test"] = images  # never trained on: the gate compares on it
-            else:
-                (train if split == "train" else val).append(images)
+        drawings = load_drawings(exclude_sources=imported, splits=("val", "test"))
+        if len(drawings["test"]):
+            tests["drawings-test"] = drawings["test"]  # never trained on: the gate compares
+        if len(drawings["val"]):
+            val.append(drawings["val"])
+        contributed = drawings_pool(config, imported)
+        if contributed is not None:
+            pools.append(contributed)
         manifest["drawings"] = _drawings_manifest(imported)
     if "kaggle" in config.sources:
         kaggle = load_kaggle_csv(Path(config.kaggle_csv))
@@ -347,15 +557,19 @@ def load_training_data(config: TrainConfig) -> TrainingData:
         val.append(Images(kaggle.x[order[:cut]], kaggle.y[order[:cut]]))
         train.append(_take(Images(kaggle.x[order[cut:]], kaggle.y[order[cut:]]), config.limit, rng))
         manifest["kaggle"] = {config.kaggle_csv: sha256_of(Path(config.kaggle_csv))}
-    if not train:
+    if not train and not pools:
         raise DatasetError("The chosen sources hold no training data.")
-    train_images = _concat(train)
+    train_images = (
+        _concat(train) if train else Images(np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))
+    )
     if not val:  # e.g. drawings only, none in val yet: hold back a tenth of train
+        if not len(train_images):
+            train_images = _concat([Images(pool.x[:, 0], pool.y) for pool in pools])
         order = rng.permutation(len(train_images))
         cut = max(1, len(order) // 10)
         val = [Images(train_images.x[order[:cut]], train_images.y[order[:cut]])]
         train_images = Images(train_images.x[order[cut:]], train_images.y[order[cut:]])
-    return TrainingData(train_images, _concat(val), tests, manifest)
+    return TrainingData(train_images, _concat(val), tests, manifest, pools)
 
 
 def _drawings_manifest(excluded_sources: tuple[str, ...]) -> dict:

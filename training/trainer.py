@@ -25,12 +25,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from classifier import serving
+from classifier import calibration, serving
 from classifier.predictor import Predictor
 from training import architectures, evaluation
 from training.augmentation import DigitAugment
 from training.config import TrainConfig
-from training.sources import TrainingData, load_training_data
+from training.sources import Pool, TrainingData, load_training_data
 
 logger = logging.getLogger(__name__)
 
@@ -120,10 +120,16 @@ def export_tflite(model: keras.Model, path: Path) -> bytes:
     return flatbuffer
 
 
-def build_model(config: TrainConfig, steps: int) -> tuple[keras.Model, keras.Model]:
+def build_model(
+    config: TrainConfig, steps: int, initial: Path | None = None
+) -> tuple[keras.Model, keras.Model]:
     """``(model, fitted)``: the architecture that is exported, and the same model
-    behind the augmentation layer (on the same device), compiled for training."""
-    model = architectures.build(config.architecture)
+    behind the augmentation layer (on the same device), compiled for training.
+    ``initial``: a saved Keras model to start from (fine-tuning) instead of new weights."""
+    if initial is not None:
+        model = keras.models.load_model(initial, compile=False)
+    else:
+        model = architectures.build(config.architecture)
     inputs = keras.Input(architectures.INPUT_SHAPE)
     augmented = DigitAugment()(inputs) if config.augment else inputs
     fitted = keras.Model(inputs, model(augmented))
@@ -142,6 +148,66 @@ def build_model(config: TrainConfig, steps: int) -> tuple[keras.Model, keras.Mod
     return model, fitted
 
 
+def _pool_dataset(pool: Pool) -> tf.data.Dataset:
+    """Endless draws from a pool: a drawing by its weight, then one of its variants."""
+    x = tf.constant(pool.x)
+    y = tf.constant(pool.y)
+    logits = tf.math.log(tf.constant(pool.weight / pool.weight.sum(), tf.float32))[None]
+    variants = pool.x.shape[1]
+
+    def draw(_):
+        index = tf.random.categorical(logits, 256)[0]
+        variant = tf.random.uniform([256], 0, variants, tf.int64)
+        return tf.gather_nd(x, tf.stack([index, variant], axis=1)), tf.gather(y, index)
+
+    return tf.data.Dataset.range(1).repeat().map(draw).unbatch()
+
+
+def mixture_weights(data: TrainingData) -> list[float]:
+    """Each part's share of a batch: the fixed images and every pool at their
+    natural size, except pools with a fixed share (approved drawings), which
+    take it and leave the rest to the others in proportion."""
+    natural = [float(len(data.train))] + [
+        0.0 if pool.share is not None else float(pool.draws) for pool in data.pools
+    ]
+    fixed = [0.0] + [pool.share or 0.0 for pool in data.pools]
+    rest = max(0.0, 1.0 - sum(fixed))
+    total = sum(natural) or 1.0
+    weights = [f + rest * n / total for n, f in zip(natural, fixed, strict=True)]
+    scale = sum(weights) or 1.0
+    return [w / scale for w in weights]
+
+
+def training_dataset(data: TrainingData, config: TrainConfig) -> tf.data.Dataset:
+    """The endless, shuffled training stream (fit reads ``len(data)`` images an epoch):
+    the fixed images, and draws from each pool of variants, mixed by
+    :func:`mixture_weights` into one-hot-labelled float batches."""
+    parts, weights = [], []
+    for part, weight in zip([None, *data.pools], mixture_weights(data), strict=True):
+        if weight <= 0:
+            continue
+        if part is None:
+            ds = (
+                tf.data.Dataset.from_tensor_slices((data.train.x, data.train.y))
+                .shuffle(len(data.train), seed=config.seed, reshuffle_each_iteration=True)
+                .repeat()
+            )
+        else:
+            ds = _pool_dataset(part)
+        parts.append(ds)
+        weights.append(weight)
+    mixed = (
+        parts[0]
+        if len(parts) == 1
+        else tf.data.Dataset.sample_from_datasets(parts, weights=weights, seed=config.seed)
+    )
+
+    def as_inputs(x, y):
+        return tf.cast(x, tf.float32)[..., None] / 255.0, tf.one_hot(tf.cast(y, tf.int32), 10)
+
+    return mixed.batch(config.batch_size).map(as_inputs).prefetch(tf.data.AUTOTUNE)
+
+
 def fit(
     model: keras.Model,
     fitted: keras.Model,
@@ -153,16 +219,9 @@ def fit(
 ) -> tuple[dict, list[float]]:
     """Early stopping on validation accuracy, keeping the best weights; returns the
     history and the wall-clock seconds at the end of each epoch."""
-    x_train = data.train.as_inputs()[..., None]
-    y_train = keras.utils.to_categorical(data.train.y, 10)
     x_val = data.val.as_inputs()[..., None]
     y_val = keras.utils.to_categorical(data.val.y, 10)
-    train_ds = (
-        tf.data.Dataset.from_tensor_slices((x_train, y_train))
-        .shuffle(len(x_train), seed=config.seed, reshuffle_each_iteration=True)
-        .batch(config.batch_size)
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    train_ds = training_dataset(data, config)
     val_ds = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(512)
     callback.model = model
     bridge = _KerasBridge(callback, steps_per_epoch, time.monotonic())
@@ -170,7 +229,8 @@ def fit(
         train_ds,
         validation_data=val_ds,
         epochs=config.epochs,
-        shuffle=False,  # the dataset reshuffles every epoch itself
+        steps_per_epoch=steps_per_epoch,
+        shuffle=False,  # the dataset shuffles and samples itself
         verbose=verbose,
         callbacks=[
             keras.callbacks.EarlyStopping(
@@ -182,22 +242,53 @@ def fit(
     return history, bridge.epoch_seconds
 
 
+def calibrate(predictor: Predictor, data: TrainingData) -> dict:
+    """Fit the served temperature and the "not sure" threshold on validation data
+    (``classifier.calibration``), and measure the calibration error before and after
+    on every test set."""
+    raw = serving.classify(data.val.as_inputs(), predictor).probabilities
+    temperature = calibration.fit_temperature(raw, data.val.y)
+    scaled = calibration.apply_temperature(raw, temperature)
+    result = {
+        "temperature": temperature,
+        **calibration.choose_threshold(scaled, data.val.y),
+        "fitted_on": f"validation set ({len(data.val)} images)",
+        "ece": {},
+    }
+    for name, images in data.tests.items():
+        before = serving.classify(images.as_inputs(), predictor).probabilities
+        result["ece"][name] = {
+            "before": round(calibration.expected_calibration_error(before, images.y), 5),
+            "after": round(
+                calibration.expected_calibration_error(
+                    calibration.apply_temperature(before, temperature), images.y
+                ),
+                5,
+            ),
+        }
+    return result
+
+
 def export_and_verify(
     model: keras.Model, data: TrainingData, out_dir: Path
-) -> tuple[Path, Path, dict, dict]:
-    """Save the Keras model and the served artifact, then score every held-out test
-    set with the artifact that will be served, checking that it answers like the
-    Keras model. Returns the two paths, the reports and the agreement checks."""
+) -> tuple[Path, Path, dict, dict, dict]:
+    """Save the Keras model and the served artifact, calibrate it, then score every
+    held-out test set with the artifact as it will be served, checking that it
+    answers like the Keras model. Returns the two paths, the reports, the agreement
+    checks and the calibration."""
     keras_path = out_dir / "model.keras"
     tflite_path = out_dir / "model.tflite"
     model.save(keras_path)
     export_tflite(model, tflite_path)
-    predictor = Predictor(tflite_path)
+    fitted = calibrate(Predictor(tflite_path), data)
+    predictor = Predictor(tflite_path, temperature=fitted["temperature"])
     reports, agreement = {}, {}
     for name, images in data.tests.items():
         x_test = images.as_inputs()
         served = serving.classify(x_test, predictor).probabilities
-        reference = model.predict(x_test[..., None], batch_size=512, verbose=0)
+        reference = calibration.apply_temperature(
+            model.predict(x_test[..., None], batch_size=512, verbose=0), fitted["temperature"]
+        )
         agreement[name] = {
             "argmax_identical": bool((served.argmax(1) == reference.argmax(1)).all()),
             "max_abs_diff": float(np.abs(served - reference).max()),
@@ -207,7 +298,7 @@ def export_and_verify(
         evaluation.plot_misclassified(
             x_test, images.y, served, name, out_dir / f"misclassified-{name}.png"
         )
-    return keras_path, tflite_path, reports, agreement
+    return keras_path, tflite_path, reports, agreement, fitted
 
 
 def train(
@@ -217,8 +308,10 @@ def train(
     verbose: int = 1,
     data: TrainingData | None = None,
     callback: Callback | None = None,
+    initial: Path | None = None,
 ) -> TrainResult:
-    """Train, export, verify and report (``data`` defaults to the config's sources)."""
+    """Train, export, verify and report (``data`` defaults to the config's sources;
+    ``initial``: a saved Keras model to fine-tune instead of new weights)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
     device = configure_device()
@@ -228,13 +321,13 @@ def train(
     # 1. Data.
     data = data or load_training_data(config)
     # 2. Model.
-    steps_per_epoch = int(np.ceil(len(data.train) / config.batch_size))
-    model, fitted = build_model(config, config.epochs * steps_per_epoch)
+    steps_per_epoch = int(np.ceil(len(data) / config.batch_size))
+    model, fitted = build_model(config, config.epochs * steps_per_epoch, initial)
     # 3. Fit.
     history, epoch_seconds = fit(model, fitted, data, config, callback, steps_per_epoch, verbose)
     train_seconds = time.monotonic() - started
     # 4. Export and verify: the served artifact must answer like the Keras model.
-    keras_path, tflite_path, reports, agreement = export_and_verify(model, data, out_dir)
+    keras_path, tflite_path, reports, agreement, fitted = export_and_verify(model, data, out_dir)
     # 5. Report.
     evaluation.plot_learning_curves(history, out_dir / "learning-curves.png")
     metrics = {
@@ -247,7 +340,15 @@ def train(
         "epoch_seconds": [round(s, 1) for s in epoch_seconds],
         "history": {k: [round(float(v), 5) for v in vs] for k, vs in history.items()},
         "best_val_accuracy": float(max(history.get("val_accuracy", [0.0]))),
-        "n_train": len(data.train),
+        "n_train": len(data),
+        "mixture": {
+            name: round(weight, 4)
+            for name, weight in zip(
+                ["images", *(pool.name for pool in data.pools)], mixture_weights(data), strict=True
+            )
+        },
+        "started_from": "active model" if initial is not None else "new weights",
+        "calibration": fitted,
         "n_val": len(data.val),
         "tests": reports,
         "tflite_agreement": agreement,

@@ -55,6 +55,7 @@
     try {
       const { ok, status, body } = await Digits.postJson(picker.dataset.endpoint, {
         image: pad.exportPng(),
+        strokes: pad.exportStrokes(),
         label: target,
       });
       if (!ok) {

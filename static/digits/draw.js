@@ -87,6 +87,7 @@
     try {
       const { ok, body } = await Digits.postJson(correction.dataset.endpoint, {
         image: pad.exportPng(),
+        strokes: pad.exportStrokes(),
         label,
         source: "correction",
       });

@@ -1,6 +1,9 @@
 // The drawing pad and live prediction, shared by the draw and contribute pages.
 //
-// Strokes are kept as points in 256×256 canvas units. The visible canvas is
+// Strokes are kept as points in 256×256 canvas units, each [x, y, t] with t in
+// milliseconds since the drawing's first point, exactly as pointer events arrive
+// (coalesced events included, nothing thinned): contributions send them with the
+// PNG, so training can vary how the pen moved. The visible canvas is
 // redrawn from them at the screen's pixel density (crisp on high-DPI screens,
 // any CSS size), and the PNG sent to the server is rendered from the same
 // strokes on an offscreen 256×256 canvas: one drawing, two resolutions.
@@ -36,6 +39,10 @@
     let active = null;
     let activePointer = null;
     let version = 0;
+    let startedAt = null; // performance.now() at the drawing's first point
+    // What the server accepts (classifier/canvas.py); a longer drawing is still sent,
+    // as a picture only.
+    const LIMITS = { strokes: 64, pointsPerStroke: 2000, points: 8000 };
 
     function paint(ctx, scale) {
       ctx.setTransform(1, 0, 0, 1, 0, 0);
@@ -83,9 +90,11 @@
 
     function toCanvas(event) {
       const rect = canvas.getBoundingClientRect();
+      if (startedAt === null) startedAt = event.timeStamp;
       return [
         ((event.clientX - rect.left) / rect.width) * SIZE,
         ((event.clientY - rect.top) / rect.height) * SIZE,
+        Math.max(0, event.timeStamp - startedAt),
       ];
     }
 
@@ -134,7 +143,23 @@
         if (!strokes.length) return;
         strokes.length = 0;
         active = null;
+        startedAt = null;
         changed(true);
+      },
+      // The strokes as the API takes them ([x, y, t], 0.1 px, whole ms, clamped to
+      // the canvas), or null when the drawing is over the server's limits.
+      exportStrokes() {
+        const total = strokes.reduce((n, s) => n + s.length, 0);
+        if (!strokes.length || strokes.length > LIMITS.strokes || total > LIMITS.points) return null;
+        if (strokes.some((s) => s.length > LIMITS.pointsPerStroke)) return null;
+        const clamp = (v) => Math.round(Math.min(SIZE, Math.max(0, v)) * 10) / 10;
+        let last = 0;
+        return strokes.map((stroke) =>
+          stroke.map(([x, y, t]) => {
+            last = Math.max(last, Math.round(t)); // never backwards, even across strokes
+            return [clamp(x), clamp(y), last];
+          }),
+        );
       },
       exportPng() {
         const off = document.createElement("canvas");

@@ -1,4 +1,4 @@
-"""``manage.py import_drawings pendigits FILE | folder DIR | zip FILE``."""
+"""``manage.py import_drawings pendigits FILE | ndjson FILE | folder DIR | zip FILE``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from collector.models import Drawing
 
 KINDS = {
     "pendigits": imports.pendigits_items,
+    "ndjson": imports.ndjson_items,
     "folder": imports.folder_items,
     "zip": imports.zip_items,
 }
@@ -22,8 +23,8 @@ KINDS = {
 
 class Command(BaseCommand):
     help = (
-        "Import drawings (idempotent): UNIPEN pen digits rendered like the canvas, a folder "
-        "with one sub-folder per label, or a zip made by export_dataset."
+        "Import drawings (idempotent): UNIPEN pen digits or ndjson strokes rendered like the "
+        "canvas, a folder with one sub-folder per label, or a zip made by export_dataset."
     )
 
     def add_arguments(self, parser):
@@ -48,7 +49,7 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot read {path}: {exc}") from exc
         # A zip export keeps each drawing's own status; other imports are approved
         # by default (running the import is the admin's decision).
-        default_status = status or (None if kind == "zip" else Drawing.Status.APPROVED)
+        default_status = status or (None if kind in ("zip", "ndjson") else Drawing.Status.APPROVED)
         with tqdm(total=len(items), unit="drawing", disable=options["verbosity"] == 0) as bar:
             summary = imports.run_import(iter(items), status=default_status, progress=bar.update)
         seconds = time.monotonic() - started

@@ -1,29 +1,40 @@
 """``manage.py evaluate``: score the active model (or a given artifact) on a test set.
 
 It scores the served artifact with the serving path (``classifier.serving``),
-so the figure is the one users get. The last line is machine-readable:
-``accuracy=<float> n=<int>``.
+so the figure is the one users get, calibration included. ``--dataset styles``
+scores every style of the style test set (held-out writers, ``training.allographs``)
+and prints one line per style. The last line is machine-readable:
+``accuracy=<float> n=<int> ece=<float>``.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
-from classifier import runtime, serving
+from classifier import calibration, runtime, serving
 from classifier.predictor import Predictor
 from collector.formats import DatasetError
 from training import sources
 from training.evaluation import classification_report, format_report
 
-DATASETS = ("mnist-test", "pendigits")
+DATASETS = ("mnist-test", "pendigits", "pendigits-scans", "styles")
 
 
 def load_test_set(name: str) -> sources.Images:
     if name == "mnist-test":
         return sources.load_mnist().test
+    if name == "pendigits-scans":
+        return sources.scan_test_set()
+    if name == "styles":
+        sets = sources.style_test_sets()
+        return sources.Images(
+            np.concatenate([s.x for s in sets.values()]),
+            np.concatenate([s.y for s in sets.values()]),
+        )
     return sources.pendigits_test_split()
 
 
@@ -46,7 +57,10 @@ def load_predictor(model: Path | None):
     if model.is_dir():
         model = model / "model.tflite"
     if model.suffix == ".tflite":
-        return Predictor(model)
+        # A run directory's calibration sits beside its artifact, in metrics.json.
+        metrics = model.with_name("metrics.json")
+        fitted = json.loads(metrics.read_text()).get("calibration", {}) if metrics.exists() else {}
+        return Predictor(model, temperature=fitted.get("temperature", 1.0))
     if model.suffix == ".keras":
         return _KerasPredictor(model)
     raise CommandError(f"{model}: expected a .tflite or .keras file, or a run directory.")
@@ -72,4 +86,12 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         report = classification_report(images.y, verdicts.probabilities)
         self.stdout.write(format_report(dataset, report))
-        self.stdout.write(f"accuracy={report['accuracy']:.6f} n={report['n']}")
+        if dataset == "styles":
+            self.stdout.write("\nper style (held-out writers; probe: kept out of training)")
+            for name, style in sources.style_test_sets().items():
+                scored = serving.classify(style.as_inputs(), predictor)
+                accuracy = float((scored.digits == style.y).mean())
+                self.stdout.write(f"  {name:32} {accuracy * 100:6.2f}%  n={len(style)}")
+        ece = calibration.expected_calibration_error(verdicts.probabilities, images.y)
+        self.stdout.write(f"expected calibration error {ece * 100:.2f}%")
+        self.stdout.write(f"accuracy={report['accuracy']:.6f} n={report['n']} ece={ece:.6f}")

@@ -35,6 +35,12 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
         parser.add_argument("--limit", type=int, default=None, help="cap each source (smoke runs)")
         parser.add_argument("--no-augment", action="store_true")
+        parser.add_argument(
+            "--variants",
+            type=int,
+            default=DEFAULTS.variants,
+            help="stroke-space variants per pen digit and drawing (1: none)",
+        )
         parser.add_argument("--out", type=Path, default=None, help="output directory")
         parser.add_argument(
             "--register",
@@ -53,6 +59,7 @@ class Command(BaseCommand):
                 seed=options["seed"],
                 limit=options["limit"],
                 augment=not options["no_augment"],
+                variants=options["variants"],
                 kaggle_csv=options["kaggle_csv"],
             )
         except ConfigError as exc:
@@ -69,6 +76,13 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         for name, report in result.metrics["tests"].items():
             self.stdout.write(f"{name}: accuracy {report['accuracy'] * 100:.2f}% (n={report['n']})")
+        fitted = result.metrics["calibration"]
+        self.stdout.write(
+            f"calibration: temperature {fitted['temperature']}, 'not sure' under "
+            f"{fitted['threshold']}; ECE on pendigits "
+            f"{fitted['ece'].get('pendigits', {}).get('before', float('nan')) * 100:.2f}% → "
+            f"{fitted['ece'].get('pendigits', {}).get('after', float('nan')) * 100:.2f}%"
+        )
         self.stdout.write(
             f"trained in {result.metrics['train_seconds']} s on {result.metrics['device']}"
         )
