@@ -25,13 +25,19 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(workers: int | None = None, env: dict | None = None, data_dir: str | None = None):
+def running_app(
+    workers: int | None = None,
+    env: dict | None = None,
+    data_dir: str | None = None,
+    worker: bool = False,
+):
     """Yield (host, port) of a fresh instance with the bootstrap model active, in
-    ``data_dir`` (a temporary folder unless given)."""
+    ``data_dir`` (a temporary folder unless given); ``worker``: with the Celery
+    worker and embedded Redis, exactly as ``make run`` starts them."""
     with contextlib.ExitStack() as stack:
         if data_dir is None:
             data_dir = stack.enter_context(tempfile.TemporaryDirectory())
-        env = {**os.environ, "DIGITS_DATA_DIR": data_dir, "DIGITS_RUN_WORKER": "0",
+        env = {**os.environ, "DIGITS_DATA_DIR": data_dir, "DIGITS_RUN_WORKER": "1" if worker else "0",
                "DIGITS_PREDICT_RATE": "100000000/min", **(env or {})}  # fmt: skip
         if workers:
             env["WEB_CONCURRENCY"] = str(workers)
@@ -40,7 +46,7 @@ def running_app(workers: int | None = None, env: dict | None = None, data_dir: s
             subprocess.run(manage + command, env=env, check=True, capture_output=True)
         port = free_port()
         server = subprocess.Popen(
-            [*manage, "serve", "--port", str(port), "--no-worker"],
+            [*manage, "serve", "--port", str(port), *([] if worker else ["--no-worker"])],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:

@@ -100,10 +100,12 @@ class ModelVersion(models.Model):
         return (self.metrics or {}).get("calibration") or {}
 
     @property
-    def confidence_threshold(self) -> float:
+    def confidence_threshold(self) -> float | None:
         """Under this confidence the page says "not sure": the version's own, fitted
-        on its validation data, else ``DIGITS_CONFIDENCE_THRESHOLD``."""
-        return float(self.calibration.get("threshold", settings.DIGITS_CONFIDENCE_THRESHOLD))
+        on its validation data (None for versions trained before calibration, which
+        use ``DIGITS_CONFIDENCE_THRESHOLD``)."""
+        threshold = self.calibration.get("threshold")
+        return float(threshold) if threshold is not None else None
 
     def artifact_problem(self) -> str:
         """Why this version cannot be served ('' when it can)."""

@@ -25,7 +25,7 @@ class LoadedModel:
     version_id: int
     version: int
     predictor: Predictor
-    threshold: float  # the version's "not sure" threshold
+    threshold: float | None  # the version's "not sure" threshold (None: the setting's)
 
 
 class NoActiveModel(RuntimeError):

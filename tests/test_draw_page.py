@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.conf import settings
 
@@ -128,6 +129,15 @@ def test_wrong_answers_can_be_corrected_from_the_draw_page(page, unseen_pen_digi
     )
     drawing = Drawing.objects.get()
     assert (drawing.label, drawing.source) == (8, "correction")
+    # the correction keeps the pen: one recorded stroke per replayed stroke, every
+    # pointer move a timed point on the canvas, in the drawing's own row
+    recorded = canvas.parse_strokes(drawing.strokes)
+    assert len(recorded) == len(three.strokes)
+    for sent, kept in zip(canvas.fit_to_canvas(three.strokes), recorded, strict=True):
+        assert len(kept) >= len(sent)
+        assert np.abs(kept[0, :2] - sent[0]).max() < 2.0  # where the stroke began
+    times = np.concatenate([s[:, 2] for s in recorded])
+    assert times[0] == 0 and (np.diff(times) >= 0).all() and times[-1] > 0
 
 
 def test_contribute_page_asks_for_a_digit_and_the_dataset_grows(served, page, unseen_pen_digits):

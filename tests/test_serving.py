@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from classifier import preprocessing, runtime, serving
+from classifier import calibration, preprocessing, runtime, serving
 from classifier.predictor import Predictor
 from classifier.registry import BOOTSTRAP_DIR
 
@@ -47,13 +47,28 @@ def test_without_a_model_it_says_so(db):
         serving.classify(np.zeros((1, 28, 28), np.float32))
 
 
-def test_sure_follows_the_threshold(active_model, canvas_png, settings):
+def test_sure_follows_the_versions_threshold_or_else_the_setting(settings):
+    probabilities = np.array([[0.02] * 9 + [0.82]], np.float32)
+    # a version with its own fitted threshold: the setting does not matter
+    settings.DIGITS_CONFIDENCE_THRESHOLD = 0.99
+    assert serving.Verdicts(probabilities, 3, threshold=0.81).answer()["sure"] is True
+    assert serving.Verdicts(probabilities, 3, threshold=0.83).answer()["sure"] is False
+    # a version trained before calibration: the setting decides
+    settings.DIGITS_CONFIDENCE_THRESHOLD = 0.81
+    assert serving.Verdicts(probabilities, 3, threshold=None).answer()["sure"] is True
+    settings.DIGITS_CONFIDENCE_THRESHOLD = 0.83
+    assert serving.Verdicts(probabilities, 3, threshold=None).answer()["sure"] is False
+
+
+def test_the_served_version_answers_with_its_calibration(active_model, canvas_png):
     x = preprocessing.to_model_input(canvas_png(8))
-    confidence = float(serving.classify(x[None]).probabilities[0].max())
-    settings.DIGITS_CONFIDENCE_THRESHOLD = confidence - 1e-3
-    assert serving.classify(x[None]).answer()["sure"] is True
-    settings.DIGITS_CONFIDENCE_THRESHOLD = confidence + 1e-3
-    assert serving.classify(x[None]).answer()["sure"] is False
+    verdicts = serving.classify(x[None])
+    assert verdicts.threshold == active_model.confidence_threshold
+    raw = Predictor(active_model.load_artifact()).predict(x[None])
+    temperature = active_model.calibration.get("temperature", 1.0)
+    np.testing.assert_allclose(
+        verdicts.probabilities, calibration.apply_temperature(raw, temperature), atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("url", ["/api/predict/", "/api/drawings/"])
