@@ -87,13 +87,13 @@ def data_url(png: bytes) -> str:
 
 
 def styled(style, digits, seed: int) -> list[tuple[list, bytes]]:
-    """Each digit written in ``style``: (strokes as the page records them, PNG)."""
+    """Each digit written in ``style`` and drawn, whole, on the canvas as a person
+    would: (strokes as the page records them, PNG)."""
     rng = np.random.default_rng(seed)
     out = []
     for digit in digits:
-        strokes = canvas.strokes_as_json(
-            canvas.timed(style.make(canvas.fit_to_canvas(digit.strokes), rng), 8.0)
-        )
+        made = style.make(canvas.fit_to_canvas(digit.strokes), rng)
+        strokes = canvas.strokes_as_json(canvas.timed(canvas.fit_to_canvas(made, y_up=False), 8.0))
         out.append((strokes, canvas.render_canvas_png(canvas.parse_strokes(strokes))))
     return out
 

@@ -26,10 +26,16 @@ DEFAULT_RENDER_SIZE = 180
 
 
 def fit_to_canvas(
-    strokes: Sequence[np.ndarray], size: float = DEFAULT_RENDER_SIZE, canvas: int = CANVAS_SIZE
+    strokes: Sequence[np.ndarray],
+    size: float = DEFAULT_RENDER_SIZE,
+    canvas: int = CANVAS_SIZE,
+    *,
+    y_up: bool = True,
 ) -> list[np.ndarray]:
-    """Tablet strokes (y up) to canvas coordinates (y down), as a person would draw:
-    centred, the longer side ``size`` px, aspect ratio kept."""
+    """Tablet strokes (y up; ``y_up=False`` for strokes already in canvas
+    coordinates) to canvas coordinates (y down), as a person would draw: centred,
+    the longer side ``size`` px, aspect ratio kept. Only x and y are used."""
+    strokes = [np.asarray(s, dtype=np.float64)[:, :2] for s in strokes]
     points = np.concatenate(strokes)
     low, high = points.min(axis=0), points.max(axis=0)
     extent = float(max(high - low)) or 1.0
@@ -38,7 +44,8 @@ def fit_to_canvas(
     fitted = []
     for stroke in strokes:
         xy = (stroke - centre) * scale
-        xy[:, 1] = -xy[:, 1]
+        if y_up:
+            xy[:, 1] = -xy[:, 1]
         fitted.append(xy + canvas / 2.0)
     return fitted
 

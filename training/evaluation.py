@@ -135,3 +135,27 @@ def plot_misclassified(
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_styles(reports: dict[str, dict], path: Path) -> None:
+    """Accuracy per handwriting style (``style:*``, and the ``probe:*`` styles kept
+    out of training), one bar each: the style test set at a glance."""
+    plt = _pyplot()
+    names = [n for n in reports if n.startswith(("style:", "probe:"))]
+    if not names:
+        return
+    values = [reports[n]["accuracy"] * 100 for n in names]
+    fig, axis = plt.subplots(figsize=(7.5, 0.32 * len(names) + 1.2))
+    colours = ["#888" if n.startswith("probe:") else "#2a6fdb" for n in names]
+    axis.barh(range(len(names)), values, color=colours)
+    axis.set_yticks(range(len(names)), [n.split(":", 1)[1] for n in names], fontsize=8)
+    axis.invert_yaxis()
+    axis.set_xlim(0, 100)
+    axis.axvline(98, color="#c33", lw=0.8, ls="--")
+    for i, v in enumerate(values):
+        axis.text(min(v, 88) + 1, i, f"{v:.1f}%", va="center", fontsize=7)
+    axis.set_xlabel("accuracy on held-out writers (%) — grey: probes, never trained on")
+    axis.set_title("Handwriting styles")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -294,10 +294,13 @@ def export_and_verify(
             "max_abs_diff": float(np.abs(served - reference).max()),
         }
         reports[name] = evaluation.classification_report(images.y, served)
+        if ":" in name:  # one style of the style test set: plotted together below
+            continue
         evaluation.plot_confusion(reports[name], name, out_dir / f"confusion-{name}.png")
         evaluation.plot_misclassified(
             x_test, images.y, served, name, out_dir / f"misclassified-{name}.png"
         )
+    evaluation.plot_styles(reports, out_dir / "styles.png")
     return keras_path, tflite_path, reports, agreement, fitted
 
 
