@@ -45,14 +45,10 @@ def main() -> None:
         t1 = time.perf_counter()
         ink = pp.decode_ink(data)
         t2 = time.perf_counter()
-        strong = ink >= pp.INK_THRESHOLD
-        rows = np.flatnonzero(strong.any(axis=1))
-        cols = np.flatnonzero(strong.any(axis=0))
-        work = pp._resize_longer_side(
-            ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1], pp._WORK_SIDE
-        )
+        work = pp._resize_longer_side(pp._crop_to_ink(ink), pp._WORK_SIDE)
         t3 = time.perf_counter()
-        work = pp._normalise_stroke(work)
+        # thinning or thickening, then crop and scale again (preprocessing version 3)
+        work = pp._resize_longer_side(pp._crop_to_ink(pp._normalise_stroke(work)), pp._WORK_SIDE)
         t4 = time.perf_counter()
         x = pp._place_by_centre_of_mass(
             pp._resize_longer_side(work, pp.DIGIT_BOX).astype(np.float32) / 255.0
