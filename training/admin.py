@@ -10,15 +10,25 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from training import tasks
-from training.config import PRESETS, RUN_FIELDS, ConfigError, TrainConfig, preset_fields
+from training.config import (
+    PRESET_SUMMARIES,
+    PRESETS,
+    RUN_FIELDS,
+    ConfigError,
+    TrainConfig,
+    preset_fields,
+)
 from training.models import RunFinished, TrainingRun
 
 
 class RetrainForm(forms.ModelForm):
     preset = forms.ChoiceField(
-        choices=[("", "custom (the fields below)"), *((p, p) for p in PRESETS)],
+        choices=[
+            ("", "custom: the fields under Advanced"),
+            *((p, f"{p}: {PRESET_SUMMARIES[p]}") for p in PRESETS),
+        ],
         required=False,
-        initial="quick",
+        initial="finetune",
         help_text="A preset overrides the fields it names: "
         + "; ".join(
             f"{name}: {', '.join(f'{k}={v}' for k, v in cfg.items())}"

@@ -163,6 +163,20 @@ PRESETS: dict[str, dict] = {
 }
 
 
+# What each preset is for, in the words the admin's form shows.
+PRESET_SUMMARIES: dict[str, str] = {
+    "quick": "a smoke test of the whole pipeline (2 epochs on 4,000 images per source)",
+    "finetune": "the serving model, 3 short epochs with the approved drawings in every "
+    "batch: minutes, the loop's retrain",
+    "default": "the bootstrap recipe from new weights (22 epochs: about 20 minutes on 2 cores)",
+    **{
+        name: f"the prior work's {name} architecture, 15 epochs"
+        for name in ARCHITECTURE_NAMES
+        if name != DEFAULTS.architecture
+    },
+}
+
+
 def preset_fields(name: str) -> dict:
     """The run fields a preset sets ({} for none); :class:`ConfigError` for an unknown one."""
     if not name:
