@@ -24,7 +24,7 @@ from training.models import RunFinished, TrainingRun
 class RetrainForm(forms.ModelForm):
     preset = forms.ChoiceField(
         choices=[
-            ("", "custom: the fields under Advanced"),
+            ("", "custom: every field set by hand"),
             *((p, f"{p}: {PRESET_SUMMARIES[p]}") for p in PRESETS),
         ],
         required=False,
