@@ -45,15 +45,14 @@ class Prediction:
 
 
 def validate_label(label) -> int:
-    if isinstance(label, bool) or not isinstance(label, int | str):
-        raise InvalidDrawing("label must be a digit from 0 to 9.")
-    if isinstance(label, str):
-        if not (label.strip().isdigit() and len(label.strip()) == 1):
-            raise InvalidDrawing("label must be a digit from 0 to 9.")
-        label = int(label)
-    if not 0 <= label <= 9:
-        raise InvalidDrawing("label must be a digit from 0 to 9.")
-    return label
+    """An integer 0-9, or a one-character ASCII digit string: nothing else (not the
+    superscript, circled, Arabic-Indic or full-width digits ``str.isdigit`` lets
+    through, which ``int`` either refuses or reads as another number)."""
+    if isinstance(label, str) and len(label) == 1 and label in "0123456789":
+        return int(label)
+    if isinstance(label, int) and not isinstance(label, bool) and 0 <= label <= 9:
+        return label
+    raise InvalidDrawing("label must be a digit from 0 to 9.")
 
 
 def validate_png(data: bytes, model_input: np.ndarray | None = None) -> None:

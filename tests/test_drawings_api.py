@@ -89,6 +89,14 @@ def _blank() -> bytes:
         ({"image": "GOOD", "label": 3.5}, "digit from 0 to 9"),
         ({"image": "GOOD", "label": True}, "digit from 0 to 9"),
         ({"image": "GOOD", "label": [3]}, "digit from 0 to 9"),
+        # Unicode "digits" that are not ASCII: superscript three and circled one were
+        # a 500; Arabic-Indic and full-width three were accepted as 3
+        ({"image": "GOOD", "label": "\u00b3"}, "digit from 0 to 9"),
+        ({"image": "GOOD", "label": "\u2460"}, "digit from 0 to 9"),
+        ({"image": "GOOD", "label": "\u0663"}, "digit from 0 to 9"),
+        ({"image": "GOOD", "label": "\uff13"}, "digit from 0 to 9"),
+        ({"image": "GOOD", "label": " 3"}, "digit from 0 to 9"),
+        ({"image": "GOOD", "label": "03"}, "digit from 0 to 9"),
         ({"image": "GOOD", "label": 3, "source": "import:evil"}, '"source" must be one of'),
         ({"image": "BLANK", "label": 3}, "draw a digit"),
     ],
