@@ -25,9 +25,9 @@ TEMPERATURE_RANGE = (0.2, 5.0)
 
 def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarray:
     """``softmax(log p / T)`` row by row (T < 1 sharpens, T > 1 softens)."""
-    p = np.asarray(probabilities, dtype=np.float64)
     if temperature == 1.0:
-        return p.astype(np.float32)
+        return np.asarray(probabilities, dtype=np.float32)
+    p = np.asarray(probabilities, dtype=np.float64)
     with np.errstate(divide="ignore"):
         logits = np.log(p) / temperature
     logits -= logits.max(axis=1, keepdims=True)

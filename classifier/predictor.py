@@ -51,4 +51,4 @@ class Predictor:
             self._interpreter.set_tensor(self._input["index"], images)
             self._interpreter.invoke()
             raw = np.array(self._interpreter.get_tensor(self._output["index"]), dtype=np.float32)
-        return raw if self.temperature == 1.0 else apply_temperature(raw, self.temperature)
+        return apply_temperature(raw, self.temperature)

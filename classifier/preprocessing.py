@@ -137,8 +137,9 @@ def _ink_from_image(image: Image.Image) -> np.ndarray:
         luminance = np.asarray(image.convert("L"))
     # Decide which side is paper from the border: most borders are background.
     border = np.concatenate([luminance[0], luminance[-1], luminance[:, 0], luminance[:, -1]])
-    ink = luminance if np.median(border) < 128 else 255 - luminance  # ink bright
-    return _stretch_paper(ink, border if np.median(border) < 128 else 255 - border)
+    if np.median(border) >= 128:  # light paper: ink is the darkness
+        luminance, border = 255 - luminance, 255 - border
+    return _stretch_paper(luminance, border)
 
 
 def _stretch_paper(ink: np.ndarray, border: np.ndarray) -> np.ndarray:

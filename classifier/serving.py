@@ -47,11 +47,14 @@ class Verdicts:
         probabilities = self.probabilities[index]
         digit = int(np.argmax(probabilities))
         confidence = float(probabilities[digit])
+        threshold = (
+            settings.DIGITS_CONFIDENCE_THRESHOLD if self.threshold is None else self.threshold
+        )
         return {
             "digit": digit,
             "probabilities": [round(float(p), 6) for p in probabilities],
             "confidence": round(confidence, 6),
-            "sure": confidence >= (self.threshold or settings.DIGITS_CONFIDENCE_THRESHOLD),
+            "sure": confidence >= threshold,
             "model_version": self.model_version,
         }
 

@@ -339,13 +339,17 @@ def pen_pool(digits: list[tuple[list[np.ndarray], int]], config: TrainConfig) ->
     )
 
 
+def _held_out_digits() -> list[unipen.PenDigit]:
+    return [d for d in load_pendigit_strokes() if d.writer in PENDIGITS_TEST_WRITERS]
+
+
 def style_test_sets() -> dict[str, Images]:
     """The style test set: held-out writers' digits of each style's digit, written
     in that style (never trained on: the writers are held out), drawn as the page
     draws them. ``style:*`` are trained styles, ``probe:*`` ones kept out of training."""
-    digits = [d for d in load_pendigit_strokes() if d.writer in PENDIGITS_TEST_WRITERS]
 
     def build() -> dict[str, np.ndarray]:
+        digits = _held_out_digits()
         arrays = {}
         for index, style in enumerate(allographs.ALL_STYLES.values()):
             rng = np.random.default_rng([20261122, index])
@@ -368,9 +372,9 @@ def style_test_sets() -> dict[str, Images]:
 
 def scan_test_set() -> Images:
     """Held-out writers' digits as scanned or photographed paper digits (uploads)."""
-    digits = [d for d in load_pendigit_strokes() if d.writer in PENDIGITS_TEST_WRITERS]
 
     def build() -> dict[str, np.ndarray]:
+        digits = _held_out_digits()
         rng = np.random.default_rng(20261123)
         xs = []
         for d in digits:
@@ -393,35 +397,33 @@ def drawings_pool(config: TrainConfig, exclude_sources: tuple[str, ...] = ()) ->
         .exclude(source__in=exclude_sources)
         .order_by("id")
     )
-    jobs, labels, weights = [], [], []
+    firsts, strokes, labels, weights, seeds = [], [], [], [], []
     for drawing in rows.iterator(chunk_size=500):
         with default_storage.open(drawing.image.name, "rb") as handle:
-            first = np.round(preprocessing.to_model_input(handle.read()) * 255).astype(np.uint8)
-        strokes = canvas.parse_strokes(drawing.strokes) if drawing.strokes else None
-        count = config.variants if (strokes and config.augment) else 1
-        jobs.append((strokes, drawing.label, count, (config.seed, drawing.pk), 0.0,
-                     config.scan_share, first))  # fmt: skip
+            model_input = preprocessing.to_model_input(handle.read())
+        firsts.append(np.round(model_input * 255).astype(np.uint8))
+        strokes.append(canvas.parse_strokes(drawing.strokes) if drawing.strokes else None)
         labels.append(drawing.label)
         weights.append(config.correction_weight if drawing.source == "correction" else 1.0)
-    if not jobs:
+        seeds.append((config.seed, drawing.pk))
+    if not firsts:
         return None
-    count = max(job[2] for job in jobs)
-    # Drawings without strokes repeat their picture in every variant slot.
-    jobs = [(*job[:2], count, *job[3:]) if job[0] else job for job in jobs]
-    plain = [i for i, job in enumerate(jobs) if not job[0]]
-    varied = [i for i, job in enumerate(jobs) if job[0]]
-    x = np.empty((len(jobs), count, 28, 28), np.uint8)
-    for i in plain:
-        x[i] = jobs[i][6][None]
-    if varied:
-        x[varied] = build_variants([jobs[i] for i in varied])
-    enough = len(jobs) >= DRAWINGS_FOR_SHARE
+    varied = [i for i, kept in enumerate(strokes) if kept]
+    count = config.variants if config.augment and varied else 1
+    # Every drawing's picture in every slot; those with strokes get varied ones.
+    x = np.repeat(np.stack(firsts)[:, None], count, axis=1)
+    if count > 1:
+        x[varied] = build_variants(
+            [(strokes[i], labels[i], count, seeds[i], 0.0, config.scan_share, firsts[i])
+             for i in varied]
+        )  # fmt: skip
+    enough = len(firsts) >= DRAWINGS_FOR_SHARE
     return Pool(
         "drawings",
         x,
         np.asarray(labels, np.uint8),
         np.asarray(weights, np.float64),
-        draws=len(jobs),
+        draws=len(firsts),
         share=config.drawings_share if enough and config.drawings_share > 0 else None,
     )
 

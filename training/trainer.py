@@ -242,29 +242,24 @@ def fit(
     return history, bridge.epoch_seconds
 
 
-def calibrate(predictor: Predictor, data: TrainingData) -> dict:
-    """Fit the served temperature and the "not sure" threshold on validation data
-    (``classifier.calibration``), and measure the calibration error before and after
-    on every test set."""
-    raw = serving.classify(data.val.as_inputs(), predictor).probabilities
-    temperature = calibration.fit_temperature(raw, data.val.y)
-    scaled = calibration.apply_temperature(raw, temperature)
+def calibrate(val: np.ndarray, val_labels: np.ndarray, tests: dict[str, tuple]) -> dict:
+    """Fit the served temperature and the "not sure" threshold on the validation
+    set's raw probabilities (``classifier.calibration``), and measure the calibration
+    error before and after on every test set (``name → (raw probabilities, labels)``)."""
+    temperature = calibration.fit_temperature(val, val_labels)
     result = {
         "temperature": temperature,
-        **calibration.choose_threshold(scaled, data.val.y),
-        "fitted_on": f"validation set ({len(data.val)} images)",
+        **calibration.choose_threshold(calibration.apply_temperature(val, temperature), val_labels),
+        "fitted_on": f"validation set ({len(val_labels)} images)",
         "ece": {},
     }
-    for name, images in data.tests.items():
-        before = serving.classify(images.as_inputs(), predictor).probabilities
+    for name, (raw, labels) in tests.items():
         result["ece"][name] = {
-            "before": round(calibration.expected_calibration_error(before, images.y), 5),
-            "after": round(
-                calibration.expected_calibration_error(
-                    calibration.apply_temperature(before, temperature), images.y
-                ),
-                5,
-            ),
+            when: round(calibration.expected_calibration_error(probabilities, labels), 5)
+            for when, probabilities in (
+                ("before", raw),
+                ("after", calibration.apply_temperature(raw, temperature)),
+            )
         }
     return result
 
@@ -273,21 +268,32 @@ def export_and_verify(
     model: keras.Model, data: TrainingData, out_dir: Path
 ) -> tuple[Path, Path, dict, dict, dict]:
     """Save the Keras model and the served artifact, calibrate it, then score every
-    held-out test set with the artifact as it will be served, checking that it
-    answers like the Keras model. Returns the two paths, the reports, the agreement
-    checks and the calibration."""
+    held-out test set with the artifact as it will be served (its answers with the
+    fitted temperature), checking that it answers like the Keras model. Each set
+    goes through the artifact once. Returns the two paths, the reports, the
+    agreement checks and the calibration."""
     keras_path = out_dir / "model.keras"
     tflite_path = out_dir / "model.tflite"
     model.save(keras_path)
     export_tflite(model, tflite_path)
-    fitted = calibrate(Predictor(tflite_path), data)
-    predictor = Predictor(tflite_path, temperature=fitted["temperature"])
+    predictor = Predictor(tflite_path)  # uncalibrated: the temperature is fitted next
+    raw = {
+        name: serving.classify(images.as_inputs(), predictor).probabilities
+        for name, images in data.tests.items()
+    }
+    fitted = calibrate(
+        serving.classify(data.val.as_inputs(), predictor).probabilities,
+        data.val.y,
+        {name: (raw[name], images.y) for name, images in data.tests.items()},
+    )
+    temperature = fitted["temperature"]
     reports, agreement = {}, {}
     for name, images in data.tests.items():
         x_test = images.as_inputs()
-        served = serving.classify(x_test, predictor).probabilities
+        # What Predictor(tflite_path, temperature=temperature) answers, as served.
+        served = calibration.apply_temperature(raw[name], temperature)
         reference = calibration.apply_temperature(
-            model.predict(x_test[..., None], batch_size=512, verbose=0), fitted["temperature"]
+            model.predict(x_test[..., None], batch_size=512, verbose=0), temperature
         )
         agreement[name] = {
             "argmax_identical": bool((served.argmax(1) == reference.argmax(1)).all()),
