@@ -268,3 +268,22 @@ def test_the_finetune_preset_starts_from_the_active_model_and_is_short():
     config = TrainConfig.from_run_fields(**PRESETS["finetune"])
     assert config.start_from_active and config.epochs <= 4
     assert config.drawings_share >= 0.2 and "drawings" in config.sources
+
+
+@pytest.mark.django_db
+def test_drawings_held_back_for_validation_are_not_also_trained_on(pen_digits, settings, tmp_path):
+    from collector import dataset
+
+    # given approved drawings, all in the train split (none in val yet)
+    settings.MEDIA_ROOT = tmp_path
+    for digit in pen_digits[:20]:
+        dataset.add_drawing(
+            canvas.render_strokes(digit.strokes), digit.label, status="approved", split="train"
+        )
+    # when a drawings-only run is assembled
+    data = sources.load_training_data(TrainConfig(sources=("drawings",), variants=2))
+    # then a tenth is validation, and those drawings left the training pool
+    (pool,) = data.pools
+    assert len(data.val) == 2 and len(pool) == 18 and pool.draws == 18
+    trained = {x.tobytes() for x in pool.x[:, 0]}
+    assert not trained & {x.tobytes() for x in data.val.x}

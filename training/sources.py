@@ -109,6 +109,11 @@ class Pool:
     def __len__(self) -> int:
         return len(self.y)
 
+    def select(self, index: np.ndarray) -> Pool:
+        """The pool's drawings at ``index``, with all their variants."""
+        return Pool(self.name, self.x[index], self.y[index], self.weight[index],
+                    draws=len(index), share=self.share)  # fmt: skip
+
 
 @dataclass
 class Mnist:
@@ -564,13 +569,16 @@ def load_training_data(config: TrainConfig) -> TrainingData:
     train_images = (
         _concat(train) if train else Images(np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))
     )
-    if not val:  # e.g. drawings only, none in val yet: hold back a tenth of train
-        if not len(train_images):
-            train_images = _concat([Images(pool.x[:, 0], pool.y) for pool in pools])
+    if not val and len(train_images):  # none in val yet: hold back a tenth of train
         order = rng.permutation(len(train_images))
         cut = max(1, len(order) // 10)
         val = [Images(train_images.x[order[:cut]], train_images.y[order[:cut]])]
         train_images = Images(train_images.x[order[cut:]], train_images.y[order[cut:]])
+    elif not val:  # only a pool (drawings only): a tenth of its drawings, out of it
+        order = rng.permutation(len(pools[0]))
+        cut = max(1, len(order) // 10)
+        val = [Images(pools[0].x[order[:cut], 0], pools[0].y[order[:cut]])]
+        pools[0] = pools[0].select(order[cut:])
     return TrainingData(train_images, _concat(val), tests, manifest, pools)
 
 
