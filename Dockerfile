@@ -19,4 +19,4 @@ RUN python manage.py collectstatic --noinput --verbosity 0
 RUN useradd --create-home digits && mkdir -p /data && chown digits /data
 USER digits
 EXPOSE 8000
-CMD ["gunicorn", "digits_site.wsgi:application", "--bind", "0.0.0.0:8000"]
+CMD ["gunicorn", "--config", "python:digits_site.gunicorn_conf", "--bind", "0.0.0.0:8000"]

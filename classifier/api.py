@@ -12,14 +12,14 @@ from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializ
 from rest_framework import serializers
 from rest_framework.exceptions import APIException
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from classifier import preprocessing, serving
 from classifier.models import ArtifactError, ModelVersion
+from digits_site import limits
 from digits_site.access import StaffOnly
 from digits_site.bodies import request_data
-from digits_site.errors import BadInput, Conflict
+from digits_site.errors import BadInput, Conflict, PayloadTooLarge
 from digits_site.schema import IMAGE_DATA_URL, STROKES, errors
 
 _PREDICTION = inline_serializer(
@@ -42,7 +42,7 @@ _PREDICTION = inline_serializer(
 class PredictView(APIView):
     authentication_classes: list = []  # anonymous and stateless: no CSRF to check
     permission_classes: list = []
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [limits.ScopedLimit]
     throttle_scope = "predict"
 
     @extend_schema(
@@ -74,6 +74,7 @@ class PredictView(APIView):
     def post(self, request):
         data = serving.image_bytes_from_request(request)
         serving.strokes_from_request(request)  # checked, so clients learn of bad ones
+        serving.charge_for_image(request, self.throttle_scope, data)
         model_input = serving.model_input(data)
         payload = serving.classify_for_request(model_input[None]).answer()
         include = request.data.get("include_input") or request.query_params.get("include_input")
@@ -83,6 +84,9 @@ class PredictView(APIView):
 
 
 MAX_BATCH_ITEMS = 64
+# The pixels one batch may declare in all: 64 canvases fit many times over; 64
+# images of 1024×1024 (seconds of CPU) do not.
+MAX_BATCH_PIXELS = 8_000_000
 
 
 class PredictBatchView(APIView):
@@ -91,7 +95,7 @@ class PredictBatchView(APIView):
 
     authentication_classes: list = []
     permission_classes: list = []
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [limits.ScopedLimit]
     throttle_scope = "predict"
 
     @extend_schema(
@@ -128,24 +132,51 @@ class PredictBatchView(APIView):
             # A rule of the request document (its schema says maxItems), not a body
             # too large to read, which the size limit answers with 413.
             raise BadInput(f"{len(images)} images; at most {MAX_BATCH_ITEMS} per request.")
-        inputs, results = [], []
-        for index, value in enumerate(images):
+        # Every item is read from its header first, so the request is charged (each
+        # item, each quarter megapixel) and capped before any pixel is decoded.
+        items: list[bytes | None] = []
+        results: list[dict | None] = []
+        pixels = cost = 0
+        for value in images:
             try:
                 if not isinstance(value, str):
                     raise BadInput("must be a data URL string")
                 data = serving.image_from_data_url(value)
-                inputs.append((index, preprocessing.to_model_input(data)))
-                results.append(None)
+                size = preprocessing.declared_pixels(data)
             except (APIException, preprocessing.PreprocessingError) as exc:
-                message = exc.detail if isinstance(exc, APIException) else str(exc)
-                code = getattr(exc, "code", None) or "bad_input"
-                results.append({"error": str(message), "code": code})
+                items.append(None)
+                results.append(_item_error(exc))
+                cost += 1
+                continue
+            items.append(data)
+            results.append(None)
+            pixels += size
+            cost += serving.units(size)
+        if pixels > MAX_BATCH_PIXELS:
+            raise PayloadTooLarge(
+                f"The images declare {pixels:,} pixels in all; at most {MAX_BATCH_PIXELS:,} "
+                "per request. Send fewer or smaller images."
+            )
+        limits.charge(request, self.throttle_scope, cost - 1)  # the request paid one
+        inputs = []
+        for index, data in enumerate(items):
+            if data is None:
+                continue
+            try:
+                inputs.append((index, preprocessing.to_model_input(data)))
+            except preprocessing.PreprocessingError as exc:
+                results[index] = _item_error(exc)
         verdicts = serving.classify_for_request(
             np.stack([x for _, x in inputs]) if inputs else np.zeros((0, 28, 28), np.float32)
         )
         for position, (index, _) in enumerate(inputs):
             results[index] = verdicts.answer(position)
         return Response({"model_version": verdicts.model_version, "results": results})
+
+
+def _item_error(exc: Exception) -> dict:
+    message = exc.detail if isinstance(exc, APIException) else str(exc)
+    return {"error": str(message), "code": getattr(exc, "code", None) or "bad_input"}
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):

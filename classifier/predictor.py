@@ -17,7 +17,8 @@ from classifier.calibration import apply_temperature
 
 class Predictor:
     """One TFLite model. The interpreter is not thread-safe, so calls are serialised
-    with a lock; gunicorn's sync workers are one thread each, so it never waits there."""
+    with a lock. In gunicorn's gevent workers a prediction never yields while it holds
+    it, so it never waits there."""
 
     def __init__(self, model: Path | bytes, temperature: float = 1.0):
         """``temperature``: the version's calibration (``classifier.calibration``)."""

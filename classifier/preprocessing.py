@@ -14,8 +14,10 @@ pen strokes (measured in ``benchmarks/stroke_normalisation.py``).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
@@ -79,35 +81,33 @@ def decode_ink(data: bytes) -> np.ndarray:
     channel *is* the ink. Images without (useful) alpha are treated as paper:
     ink is the darkness, or the brightness when the paper is dark.
     """
-    if not data:
-        raise UndecodableImage("The image is empty.")
-    if len(data) > MAX_IMAGE_BYTES:
-        raise ImageTooLarge(
-            f"The image is {len(data)} bytes; the limit is {MAX_IMAGE_BYTES} bytes."
-        )
+    with _image_errors():
+        image = _open_checked(data)
+        previous = ImageFile.LOAD_TRUNCATED_IMAGES
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        try:
+            image.load()
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = previous
+    return _ink_from_image(image)
+
+
+def declared_pixels(data: bytes) -> int:
+    """The pixels an image says it has, read from its header alone (nothing decoded):
+    what a request is charged before any work is done on it. Raises like
+    :func:`decode_ink` for what it would refuse from the header."""
+    with _image_errors():
+        width, height = _open_checked(data).size
+    return width * height
+
+
+@contextlib.contextmanager
+def _image_errors() -> Iterator[None]:
     try:
         with warnings.catch_warnings():
             # A decompression bomb must become our error, never Pillow's warning.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            # Only these formats' parsers ever see the bytes: Pillow's many other
-            # plugins (TIFF, PSD, …) are attack surface we do not need.
-            image = Image.open(io.BytesIO(data), formats=sorted(ALLOWED_FORMATS))
-            width, height = image.size
-            # Checked from the header, before a single pixel is decoded.
-            if width > MAX_SIDE or height > MAX_SIDE:
-                raise ImageTooLarge(
-                    f"The image is {width}×{height}; at most {MAX_SIDE}×{MAX_SIDE} is accepted."
-                )
-            if width < 8 or height < 8:
-                raise UndecodableImage(f"The image is {width}×{height}; at least 8×8 is needed.")
-            if getattr(image, "n_frames", 1) > 1:
-                raise UndecodableImage("Animated images are not accepted; send one frame.")
-            previous = ImageFile.LOAD_TRUNCATED_IMAGES
-            ImageFile.LOAD_TRUNCATED_IMAGES = False
-            try:
-                image.load()
-            finally:
-                ImageFile.LOAD_TRUNCATED_IMAGES = previous
+            yield
     except PreprocessingError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -118,7 +118,30 @@ def decode_ink(data: bytes) -> np.ndarray:
         ) from exc
     except Exception as exc:  # Pillow raises many types for broken files.
         raise UndecodableImage("The data is not a readable image.") from exc
-    return _ink_from_image(image)
+
+
+def _open_checked(data: bytes) -> Image.Image:
+    """The image, opened but not decoded, once its size and frames pass."""
+    if not data:
+        raise UndecodableImage("The image is empty.")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ImageTooLarge(
+            f"The image is {len(data)} bytes; the limit is {MAX_IMAGE_BYTES} bytes."
+        )
+    # Only these formats' parsers ever see the bytes: Pillow's many other
+    # plugins (TIFF, PSD, …) are attack surface we do not need.
+    image = Image.open(io.BytesIO(data), formats=sorted(ALLOWED_FORMATS))
+    width, height = image.size
+    # Checked from the header, before a single pixel is decoded.
+    if width > MAX_SIDE or height > MAX_SIDE:
+        raise ImageTooLarge(
+            f"The image is {width}×{height}; at most {MAX_SIDE}×{MAX_SIDE} is accepted."
+        )
+    if width < 8 or height < 8:
+        raise UndecodableImage(f"The image is {width}×{height}; at least 8×8 is needed.")
+    if getattr(image, "n_frames", 1) > 1:
+        raise UndecodableImage("Animated images are not accepted; send one frame.")
+    return image
 
 
 def _ink_from_image(image: Image.Image) -> np.ndarray:

@@ -21,11 +21,16 @@ from PIL import Image
 
 from classifier import canvas, preprocessing, runtime
 from classifier.predictor import Predictor
+from digits_site import limits
 from digits_site.bodies import decode_data_url, request_data
 from digits_site.errors import BadInput, PayloadTooLarge, ServiceUnavailable
 
 # Larger inputs go through the interpreter in chunks of this many images.
 CHUNK = 1000
+# A request is charged one unit against its rate limit per image, and one more per
+# started quarter megapixel beyond the first (the page's canvas is one unit; a
+# 1024×1024 upload, which costs about five times the work, is five).
+PIXELS_PER_UNIT = 250_000
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,22 @@ def strokes_from_request(request) -> list[np.ndarray] | None:
         return canvas.parse_strokes(value)
     except canvas.InvalidStrokes as exc:
         raise BadInput(str(exc), code=exc.code) from None
+
+
+def units(pixels: int) -> int:
+    """What an image of ``pixels`` costs against the rate limits."""
+    return max(1, -(-pixels // PIXELS_PER_UNIT))
+
+
+def charge_for_image(request, scope: str, data: bytes) -> None:
+    """Charge a large image's extra units (the request itself paid one) before any
+    pixel is decoded; a 429 if they do not fit. An unreadable header costs nothing
+    more and is refused by preprocessing with its own message."""
+    try:
+        pixels = preprocessing.declared_pixels(data)
+    except preprocessing.PreprocessingError:
+        return
+    limits.charge(request, scope, units(pixels) - 1)
 
 
 def model_input(data: bytes) -> np.ndarray:

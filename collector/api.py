@@ -9,12 +9,12 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from classifier import serving
 from collector import dataset
 from collector.models import Drawing
+from digits_site import limits
 from digits_site.errors import BadInput, ServiceUnavailable
 from digits_site.schema import IMAGE_DATA_URL, STROKES, errors
 
@@ -53,7 +53,7 @@ class DrawingsView(APIView):
 
     authentication_classes = [SessionAuthentication]  # enforces CSRF for signed-in users
     permission_classes: list = []
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [limits.ScopedLimit]
     throttle_scope = "contribute"
 
     @extend_schema(
@@ -87,6 +87,7 @@ class DrawingsView(APIView):
     )
     def post(self, request):
         data = serving.image_bytes_from_request(request)
+        serving.charge_for_image(request, self.throttle_scope, data)
         strokes = serving.strokes_from_request(request)
         label = request.data.get("label")
         if label is None:

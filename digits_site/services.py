@@ -96,3 +96,76 @@ def stop(*processes: subprocess.Popen | None, timeout: float = 15) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+NGINX_TEMPLATE = ROOT / "deploy" / "nginx" / "digits.conf.template"
+
+
+def render_nginx_template(values: dict[str, str]) -> str:
+    """``deploy/nginx/digits.conf.template`` with its ``${VARS}`` filled, as the nginx
+    image does for compose; nginx's own ``$variables`` are left alone."""
+    import re
+
+    text = NGINX_TEMPLATE.read_text()
+    missing = set(re.findall(r"\$\{([A-Z_]+)\}", text)) - set(values)
+    if missing:
+        raise ServiceError(f"the nginx template needs {', '.join(sorted(missing))}")
+    return re.sub(r"\$\{([A-Z_]+)\}", lambda m: str(values[m.group(1)]), text)
+
+
+def start_nginx(
+    port: int, upstream: str, folder: Path, *, api_rate: str = "50r/s", api_burst: int = 100,
+    timeout: float = 10,
+) -> subprocess.Popen:  # fmt: skip
+    """Debian's nginx on loopback with compose's very configuration, in front of
+    ``upstream`` (host:port), its files under ``folder``."""
+    import shutil
+    import socket
+
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(binary).exists():
+        raise ServiceError("nginx is not installed (apt-get install nginx-light)")
+    folder.mkdir(parents=True, exist_ok=True)
+    site = render_nginx_template(
+        {
+            "NGINX_LISTEN": f"127.0.0.1:{port}",
+            "DIGITS_WEB_UPSTREAM": upstream,
+            "NGINX_API_RATE": api_rate,
+            "NGINX_API_BURST": str(api_burst),
+        }
+    )
+    temp = {name: folder / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
+    (folder / "site.conf").write_text(site)
+    (folder / "nginx.conf").write_text(
+        ("user root;\n" if os.geteuid() == 0 else "")  # its temp files live in our folder
+        + f"pid {folder / 'nginx.pid'};\n"
+        f"error_log {folder / 'error.log'} warn;\n"
+        "daemon off;\nworker_processes 2;\n"
+        "events { worker_connections 4096; }\n"
+        "http {\n"
+        f"  access_log {folder / 'access.log'};\n"
+        f"  client_body_temp_path {temp['body']};\n  proxy_temp_path {temp['proxy']};\n"
+        f"  fastcgi_temp_path {temp['fastcgi']};\n  uwsgi_temp_path {temp['uwsgi']};\n"
+        f"  scgi_temp_path {temp['scgi']};\n"
+        f"  include {folder / 'site.conf'};\n"
+        "}\n"
+    )
+    process = subprocess.Popen(
+        [binary, "-c", str(folder / "nginx.conf"), "-p", str(folder)],
+        stdin=subprocess.DEVNULL,
+        stderr=open(folder / "stderr.log", "wb"),  # noqa: SIM115 (nginx keeps it)
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServiceError(
+                f"nginx exited with {process.returncode}: "
+                + (folder / "stderr.log").read_text()[-2000:]
+            )
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process
+        except OSError:
+            time.sleep(0.05)
+    process.terminate()
+    raise ServiceError("nginx did not start in time")

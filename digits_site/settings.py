@@ -97,7 +97,10 @@ DATABASES = {
     "default": dj_database_url.config(
         env="DATABASE_URL",
         default=f"sqlite:///{DIGITS_DATA_DIR / 'db.sqlite3'}",
-        conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
+        # 0: each request closes its connection. gunicorn's gevent workers run every
+        # connection in its own greenlet, so persistent connections would be one per
+        # greenlet (hundreds), not one per worker.
+        conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "0")),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -149,16 +152,15 @@ WHITENOISE_AUTOREFRESH = DEBUG
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DIGITS_MAX_REQUEST_BYTES", str(3 * 1024 * 1024)))
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 
-# Throttle counts live here, shared by every web process on the host: a per-process
-# memory cache would multiply each limit by gunicorn's worker count. Files, not
-# Redis, so predicting and contributing keep working while Redis is down.
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-        "LOCATION": os.environ.get("DIGITS_CACHE_DIR") or str(DIGITS_DATA_DIR / "cache" / "django"),
-        "OPTIONS": {"MAX_ENTRIES": 10_000},
-    }
-}
+# Nothing shared lives in Django's cache: rate limits are counters in Redis
+# (``digits_site.limits``), so a per-process memory cache is all it needs.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# The reverse proxies in front of the app (addresses or networks, comma-separated):
+# only requests from these have their X-Forwarded-For believed (digits_site.clients).
+DIGITS_TRUSTED_PROXIES = [
+    p.strip() for p in os.environ.get("DIGITS_TRUSTED_PROXIES", "").split(",") if p.strip()
+]
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -27,19 +27,44 @@ def _datasets_from_files_only():
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def limits_redis(tmp_path_factory):
+    """A real redis-server (the embedded one) for the rate limits, as in production;
+    yields its URL, which subprocesses get as REDIS_URL."""
+    from django.conf import settings
+
+    from digits_site import services
+
+    folder = tmp_path_factory.mktemp("limits-redis")
+    process = services.start_embedded_redis(folder / "redis.sock", folder)
+    previous = settings.REDIS_URL
+    settings.REDIS_URL = f"redis+socket://{folder / 'redis.sock'}"
+    try:
+        yield settings.REDIS_URL
+    finally:
+        settings.REDIS_URL = previous
+        services.stop(process)
+
+
+def set_rates(settings, **rates: str | None) -> None:
+    """Change rate limits for one test (``settings`` is pytest-django's fixture)."""
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], **rates},
+    }
+
+
 @pytest.fixture(autouse=True)
 def _isolated_media(settings, tmp_path):
-    """Each test writes model artifacts, drawings and cache entries into its own
-    folder, and starts with no model loaded in this process."""
+    """Each test writes model artifacts and drawings into its own folder, starts
+    with no model loaded in this process, and with every rate-limit count at zero."""
     from classifier import runtime
+    from digits_site import limits
 
     settings.MEDIA_ROOT = tmp_path / "media"
-    # Throttle counts start from zero in every test (the cache is shared files).
-    settings.CACHES = {
-        "default": {**settings.CACHES["default"], "LOCATION": str(tmp_path / "cache")}
-    }
     settings.DIGITS_MODEL_CHECK_SECONDS = 0
     runtime.reset()
+    limits.counters.reset()
     yield
     runtime.reset()
 

@@ -40,7 +40,9 @@ def test_every_command_it_names_exists():
         if text.startswith("gunicorn"):
             import importlib
 
-            module, _, attribute = text.split()[1].partition(":")
+            assert "--config python:digits_site.gunicorn_conf" in text
+            config = importlib.import_module("digits_site.gunicorn_conf")
+            module, _, attribute = config.wsgi_app.partition(":")
             assert hasattr(importlib.import_module(module), attribute)
         if text.startswith("celery"):
             from digits_site.celery import app
@@ -54,10 +56,25 @@ def test_every_setting_it_sets_is_read():
     for key in {*settings_block, *web_env} - {"<<"}:
         read = re.search(rf'["\']{key}["\']', SETTINGS_SOURCE) or key == "WEB_CONCURRENCY"
         assert read, f"{key} is set by docker-compose.yml but never read"
-    assert "WEB_CONCURRENCY" in (ROOT / "digits_site/management/commands/serve.py").read_text()
+    assert "WEB_CONCURRENCY" in (ROOT / "digits_site/gunicorn_conf.py").read_text()
 
 
 def test_the_dockerfile_installs_the_project():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert 'pip install ".[${EXTRAS}]"' in dockerfile and "collectstatic" in dockerfile
     assert re.search(r"^FROM python:3\.11", dockerfile, re.M)
+
+
+def test_only_nginx_is_published_and_the_web_trusts_only_it():
+    services = compose()["services"]
+    published = {name for name, service in services.items() if service.get("ports")}
+    assert published == {"nginx"}
+    nginx = services["nginx"]
+    template = "./deploy/nginx/digits.conf.template"
+    assert any(volume.startswith(template + ":/etc/nginx/templates/") for volume in nginx["volumes"])
+    assert (ROOT / template).is_file()
+    # Every ${VAR} of the template is given by the service.
+    needed = set(re.findall(r"\$\{([A-Z_]+)\}", (ROOT / template).read_text()))
+    assert needed <= set(nginx["environment"]), needed - set(nginx["environment"])
+    nginx_address = nginx["networks"]["edge"]["ipv4_address"]
+    assert services["web"]["environment"]["DIGITS_TRUSTED_PROXIES"] == nginx_address

@@ -14,7 +14,7 @@ from PIL import Image
 
 from collector.models import Drawing
 
-from .conftest import data_url
+from .conftest import data_url, set_rates
 
 URL = "/api/drawings/"
 
@@ -126,14 +126,8 @@ def test_oversized_body(client, active_model, settings):
     assert Drawing.objects.count() == 0
 
 
-def test_contributions_are_throttled_per_client(client, active_model, canvas_png, monkeypatch):
-    from rest_framework.throttling import ScopedRateThrottle
-
-    monkeypatch.setattr(
-        ScopedRateThrottle,
-        "THROTTLE_RATES",
-        {**ScopedRateThrottle.THROTTLE_RATES, "contribute": "3/min"},
-    )
+def test_contributions_are_throttled_per_client(client, active_model, canvas_png, settings):
+    set_rates(settings, contribute="3/min")
     responses = [
         contribute(client, {"image": data_url(canvas_png(d)), "label": d}) for d in range(5)
     ]
@@ -144,17 +138,11 @@ def test_contributions_are_throttled_per_client(client, active_model, canvas_png
 
 
 def test_the_limit_is_shared_by_every_web_process(
-    client, active_model, canvas_png, monkeypatch, settings, tmp_path
+    client, active_model, canvas_png, settings, tmp_path, limits_redis
 ):
-    """gunicorn answers with several processes; a count kept in each one's memory
-    would let a client through once per process."""
-    from rest_framework.throttling import ScopedRateThrottle
-
-    monkeypatch.setattr(
-        ScopedRateThrottle,
-        "THROTTLE_RATES",
-        {**ScopedRateThrottle.THROTTLE_RATES, "contribute": "3/min"},
-    )
+    """gunicorn answers with several processes (and hosts); a count kept in each
+    one's memory would let a client through once per process."""
+    set_rates(settings, contribute="3/min")
     for d in range(3):
         assert contribute(client, {"image": data_url(canvas_png(d)), "label": d}).status_code == 201
     another_process = (
@@ -167,7 +155,9 @@ def test_the_limit_is_shared_by_every_web_process(
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "digits_site.settings",
-        "DIGITS_CACHE_DIR": settings.CACHES["default"]["LOCATION"],
+        "REDIS_URL": limits_redis,
+        # Counters are keyed by the client's address, keyed in turn by the secret.
+        "DJANGO_SECRET_KEY": settings.SECRET_KEY,
         "DIGITS_CONTRIBUTE_RATE": "3/min",
         # Its own empty database: were it let through, it could not store anything.
         "DIGITS_DATA_DIR": str(tmp_path / "another-process"),

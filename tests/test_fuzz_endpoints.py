@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from collector.models import Drawing
 
-from .conftest import data_url
+from .conftest import data_url, set_rates
 
 EXAMPLES = 700
 pytestmark = pytest.mark.slow
@@ -101,10 +101,8 @@ def files_on_disk(media_root) -> int:
 
 
 @pytest.fixture
-def no_throttle(monkeypatch):
-    from rest_framework.throttling import ScopedRateThrottle
-
-    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"predict": None, "contribute": None})
+def no_throttle(settings):
+    set_rates(settings, predict=None, contribute=None)
 
 
 def check(response) -> None:

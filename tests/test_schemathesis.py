@@ -23,11 +23,10 @@ def staff_token(live_server, staff_user, active_model, tmp_path, settings):
     """A staff token, the bootstrap model serving, and a real Redis (no worker) so
     that starting a run queues it instead of answering 503."""
     from rest_framework.authtoken.models import Token
-    from rest_framework.throttling import ScopedRateThrottle
 
     from digits_site import services
 
-    from .conftest import use_broker
+    from .conftest import set_rates, use_broker
 
     socket = tmp_path / "redis.sock"
     redis = services.start_embedded_redis(socket, tmp_path / "logs")
@@ -35,16 +34,10 @@ def staff_token(live_server, staff_user, active_model, tmp_path, settings):
 
     previous = app.conf.broker_url
     use_broker(f"redis+socket://{socket}")
-    rates = ScopedRateThrottle.THROTTLE_RATES
-    ScopedRateThrottle.THROTTLE_RATES = {
-        **rates,
-        "contribute": "100000/min",
-        "predict": "100000/min",
-    }
+    set_rates(settings, contribute="100000/min", predict="100000/min")
     try:
         yield Token.objects.create(user=staff_user).key
     finally:
-        ScopedRateThrottle.THROTTLE_RATES = rates
         use_broker(previous)
         services.stop(redis)
 

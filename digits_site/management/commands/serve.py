@@ -1,6 +1,6 @@
 """``manage.py serve``: what ``make run`` starts, all stopped together by Ctrl-C.
 
-gunicorn (sync workers: LiteRT answers in about a millisecond), a Celery
+gunicorn (async workers, configured in ``digits_site.gunicorn_conf``), a Celery
 worker for the ``training`` queue, and, unless ``REDIS_URL`` points elsewhere,
 a private Redis on a unix socket under the data directory. Logs go to the
 data directory's ``logs/``.
@@ -18,11 +18,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from digits_site import services
-
-
-def default_workers() -> int:
-    return int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1) + 1)
+from digits_site import gunicorn_conf, services
 
 
 class Command(BaseCommand):
@@ -31,7 +27,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-        parser.add_argument("--workers", type=int, default=default_workers())
+        parser.add_argument("--workers", type=int, default=gunicorn_conf.workers)
         parser.add_argument(
             "--no-worker",
             action="store_true",
@@ -58,13 +54,12 @@ class Command(BaseCommand):
                 worker = services.start_worker(log_dir)
             web = subprocess.Popen(
                 [
-                    sys.executable, "-m", "gunicorn", "digits_site.wsgi:application",
+                    sys.executable, "-m", "gunicorn",
+                    "--config", "python:digits_site.gunicorn_conf",
                     "--bind", f"{host}:{port}",
                     "--workers", str(workers),
                     "--access-logfile", str(log_dir / "access.log"),
                     "--error-logfile", str(log_dir / "web.log"),
-                    "--graceful-timeout", "10",
-                    "--timeout", "30",
                 ]
             )  # fmt: skip
         except services.ServiceError as exc:
