@@ -26,8 +26,8 @@ import _django  # noqa: F401
 from _server import canvas_bodies, free_port, percentile, running_app
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from digits_site import services  # noqa: E402
-from tests.slowloris import SlowClients  # noqa: E402
+from digits_site import services
+from tests.slowloris import SlowClients
 
 SETUPS = {
     "gunicorn sync": ("--worker-class sync", False),

@@ -9,7 +9,7 @@ from django.http import FileResponse, HttpResponseBadRequest
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from collector import exports
+from collector import abuse, exports
 from collector.models import Drawing
 
 
@@ -52,11 +52,12 @@ class DrawingAdmin(admin.ModelAdmin):
         "split",
         "status",
         "source",
+        "sender",
         "created_at",
     )
     list_display_links = ("thumbnail", "label")
     list_filter = ("status", "label", "split", "source", ModelDisagreesFilter)
-    search_fields = ("sha256", "writer")
+    search_fields = ("sha256", "writer", "=client")
     list_per_page = 50
     readonly_fields = (
         "preview",
@@ -69,11 +70,17 @@ class DrawingAdmin(admin.ModelAdmin):
         "model_version",
         "contributor",
         "session_key",
+        "sender",
         "created_at",
         "image",
     )
     fields = ("preview", "label", "status", *readonly_fields[1:])
-    actions = ["approve", "reject", *[_relabel_action(d) for d in range(10)]]
+    actions = [
+        "approve",
+        "reject",
+        "reject_pending_from_senders",
+        *[_relabel_action(d) for d in range(10)],
+    ]
     change_list_template = "admin/collector/drawing/change_list.html"
 
     def get_ordering(self, request):
@@ -106,6 +113,28 @@ class DrawingAdmin(admin.ModelAdmin):
             return "—"
         mark = " ⚠" if obj.model_disagrees else ""
         return f"{obj.predicted_label} ({obj.predicted_confidence:.0%}){mark}"
+
+    @admin.display(description="sent by", ordering="client")
+    def sender(self, obj: Drawing):
+        """The client (a keyed hash of its address, or a user), linking to all it sent."""
+        if not obj.client:
+            return "—"
+        if obj.client.startswith("user:") and obj.contributor_id:
+            shown = f"user {obj.contributor}"
+        else:
+            shown = obj.client.removeprefix("addr:")[:8]
+        return format_html('<a href="?q={}" title="{}">{}</a>', obj.client, obj.client, shown)
+
+    @admin.action(description="Reject everything pending from the same senders")
+    def reject_pending_from_senders(self, request, queryset):
+        senders = set(queryset.values_list("client", flat=True)) - {""}
+        n = abuse.reject_pending_from(senders)
+        self.message_user(
+            request,
+            f"Rejected {n} pending drawing(s) from {len(senders)} sender(s)."
+            if senders
+            else "None of the selected drawings came through the API; nothing rejected.",
+        )
 
     @admin.action(description="Approve (use for training)")
     def approve(self, request, queryset):

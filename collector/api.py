@@ -12,10 +12,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from classifier import serving
-from collector import dataset
+from collector import abuse, dataset
 from collector.models import Drawing
 from digits_site import limits
-from digits_site.errors import BadInput, ServiceUnavailable
+from digits_site.clients import client_key
+from digits_site.errors import BadInput, QuotaExceeded, ServiceUnavailable
 from digits_site.schema import IMAGE_DATA_URL, STROKES, errors
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,9 @@ _DRAWING = inline_serializer(
         "label": serializers.IntegerField(min_value=0, max_value=9),
         "split": serializers.ChoiceField(choices=Drawing.Split.choices),
         "status": serializers.ChoiceField(choices=Drawing.Status.choices),
+        "duplicate": serializers.BooleanField(
+            help_text="already in the dataset: this picture, or your near-copy of it"
+        ),
         "total": serializers.IntegerField(help_text="drawings in the dataset now"),
     },
 )
@@ -95,12 +99,17 @@ class DrawingsView(APIView):
         source = request.data.get("source", "canvas")
         if not isinstance(source, str) or source not in SOURCES_FROM_API:
             raise BadInput(f'"source" must be one of {", ".join(sorted(SOURCES_FROM_API))}.')
-        if not request.user.is_authenticated and request.session.session_key is None:
-            request.session.save()  # an anonymous contributor is their session
+        client = client_key(request)
         try:
             label = dataset.validate_label(label)  # before any work on the image
+            abuse.check_allowed(client)
             # Preprocessed once: for the model's opinion and for add_drawing's check.
             model_input = serving.model_input(data)
+            copy = abuse.near_duplicate(client, abuse.fingerprint(model_input))
+            if copy is not None:
+                return self._answer(copy, created=False)
+            if not request.user.is_authenticated and request.session.session_key is None:
+                request.session.save()  # an anonymous contributor is their session
             drawing, created = dataset.add_drawing(
                 data,
                 label,
@@ -108,19 +117,29 @@ class DrawingsView(APIView):
                 prediction=predict_quietly(model_input),
                 contributor=request.user,
                 session_key=request.session.session_key or "",
+                client=client,
                 model_input=model_input,
                 strokes=strokes,
             )
         except dataset.InvalidDrawing as exc:
             raise BadInput(str(exc)) from None
+        except abuse.QuotaExceeded as exc:
+            raise QuotaExceeded(str(exc)) from None
         except dataset.StorageUnavailable as exc:
             raise ServiceUnavailable(str(exc)) from None
+        return self._answer(drawing, created)
+
+    @staticmethod
+    def _answer(drawing: Drawing, created: bool) -> Response:
+        """201 with a new drawing; 200 with the one already stored (the same picture,
+        or the same client's near-copy of it), which is what the dataset keeps."""
         return Response(
             {
                 "id": drawing.id,
                 "label": drawing.label,
                 "split": drawing.split,
                 "status": drawing.status,
+                "duplicate": not created,
                 "total": Drawing.objects.count(),
             },
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,

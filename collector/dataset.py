@@ -21,7 +21,7 @@ from django.db.models import Count
 from PIL import Image
 
 from classifier import canvas, preprocessing
-from collector import splits
+from collector import abuse, splits
 from collector.models import Drawing, SplitCounter, drawing_path
 
 logger = logging.getLogger(__name__)
@@ -55,14 +55,16 @@ def validate_label(label) -> int:
     raise InvalidDrawing("label must be a digit from 0 to 9.")
 
 
-def validate_png(data: bytes, model_input: np.ndarray | None = None) -> None:
-    """Stored drawings are PNGs that preprocessing accepts (so training can use them).
-    ``model_input``: the caller's own preprocessing of ``data``, which proves it
-    accepted, so a drawing is preprocessed once."""
+def validate_png(data: bytes, model_input: np.ndarray | None = None) -> np.ndarray:
+    """Stored drawings are PNGs that preprocessing accepts (so training can use them);
+    their model input. ``model_input``: the caller's own preprocessing of ``data``,
+    which proves it accepted, so a drawing is preprocessed once."""
     if model_input is None:
-        preprocessing.to_model_input(data)  # raises PreprocessingError with a clear message
+        # Raises PreprocessingError with a clear message.
+        model_input = preprocessing.to_model_input(data)
     if Image.open(io.BytesIO(data)).format != "PNG":
         raise InvalidDrawing("Drawings are stored as PNG: send a PNG image.")
+    return model_input
 
 
 def add_drawing(
@@ -74,6 +76,7 @@ def add_drawing(
     prediction: Prediction | None = None,
     contributor=None,
     session_key: str = "",
+    client: str = "",
     split: str | None = None,
     status: str | None = None,
     model_input: np.ndarray | None = None,
@@ -86,14 +89,15 @@ def add_drawing(
     ``model_input``: the caller's own preprocessing of ``data``, if it made one.
     ``strokes``: the pen as drawn (``canvas.parse_strokes``' output), stored in the
     same row, so drawing and strokes arrive together or not at all. A drawing
-    already stored without strokes gains them.
+    already stored without strokes gains them. ``client``: who sent it
+    (``digits_site.clients.client_key``), for ``collector.abuse``.
     """
     label = validate_label(label)
     if split is not None and split not in splits.SPLITS:
         raise InvalidDrawing(f"Unknown split {split!r}.")
     if status is not None and status not in Drawing.Status.values:
         raise InvalidDrawing(f"Unknown status {status!r}.")
-    validate_png(data, model_input)
+    model_input = validate_png(data, model_input)
     sha = hashlib.sha256(data).hexdigest()
     stored_strokes = canvas.strokes_as_json(strokes) if strokes else None
     existing = Drawing.objects.filter(sha256=sha).first()
@@ -114,6 +118,8 @@ def add_drawing(
         writer=writer,
         contributor=contributor if getattr(contributor, "is_authenticated", False) else None,
         session_key=session_key or "",
+        client=client,
+        fingerprint=abuse.fingerprint(model_input),
         status=status,
         strokes=stored_strokes,
     )

@@ -55,10 +55,18 @@ class Drawing(models.Model):
     )
     # Anonymous contributors are a session key, never a raw IP address.
     session_key = models.CharField(max_length=40, blank=True)
+    # Who sent it through the API (``digits_site.clients.client_key``: "user:ID", or
+    # "addr:" and a keyed hash of the address), for quotas and for rejecting
+    # everything one client sent. Empty for imports.
+    client = models.CharField(max_length=64, blank=True, editable=False)
+    # The model's 28×28 input, thresholded and packed (``collector.abuse``): a
+    # client's near-copies of their own drawings are found by it.
+    fingerprint = models.BinaryField(max_length=98, null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["client", "created_at"], name="drawing_client_recent")]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(label__gte=0, label__lte=9), name="drawing_label_is_a_digit"

@@ -30,6 +30,13 @@ class PayloadTooLarge(APIException):
     default_code = "too_large"
 
 
+class QuotaExceeded(APIException):
+    """A client's share of the dataset is used up for now (``collector.abuse``)."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = "quota_exceeded"
+
+
 class ServiceUnavailable(APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_code = "unavailable"

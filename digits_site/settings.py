@@ -196,6 +196,10 @@ DIGITS_MNIST_DIR = os.environ.get("DIGITS_MNIST_DIR") or (
 DIGITS_PENDIGITS_DIR = os.environ.get("DIGITS_PENDIGITS_DIR") or str(_SHARED_DATASETS / "pendigits")
 # New contributions are approved at once (else they wait for review).
 DIGITS_AUTO_APPROVE = env_bool("DIGITS_AUTO_APPROVE", False)
+# What one client may add (collector.abuse): drawings per 24 hours, and drawings
+# waiting for review at once.
+DIGITS_DAILY_CONTRIBUTIONS = int(os.environ.get("DIGITS_DAILY_CONTRIBUTIONS", "500"))
+DIGITS_PENDING_PER_CLIENT = int(os.environ.get("DIGITS_PENDING_PER_CLIENT", "300"))
 # Target shares of each label's drawings per split (train/val/test).
 DIGITS_SPLIT_SHARES = {
     split: float(share)
@@ -207,6 +211,10 @@ DIGITS_SPLIT_SHARES = {
 }
 # Below this confidence the page says "not sure" instead of naming a digit.
 DIGITS_CONFIDENCE_THRESHOLD = float(os.environ.get("DIGITS_CONFIDENCE_THRESHOLD", "0.6"))
+# How training shares the CPU with serving: idle (only spare CPU), nice, or normal.
+DIGITS_TRAINING_PRIORITY = os.environ.get("DIGITS_TRAINING_PRIORITY", "idle")
+if DIGITS_TRAINING_PRIORITY not in {"idle", "nice", "normal"}:
+    raise ValueError("DIGITS_TRAINING_PRIORITY must be idle, nice or normal")
 # A running run whose worker sent no heartbeat (every 30 s) for this long is failed.
 DIGITS_RUN_STALE_SECONDS = float(os.environ.get("DIGITS_RUN_STALE_SECONDS", "300"))
 # How often (seconds) a web process checks whether another version became active.

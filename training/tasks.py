@@ -26,6 +26,9 @@ class BrokerUnavailable(RuntimeError):
     max_retries=5,
 )
 def run_training(self, run_id: int) -> str | None:
+    from training import priority
+
+    priority.lower()  # before TensorFlow starts a thread: serving comes first
     from training import runs  # TensorFlow's side: only in the worker's child process
 
     if not TrainingRun.objects.filter(pk=run_id).exists():

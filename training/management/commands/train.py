@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from collector.formats import DatasetError
+from training import priority
 from training.config import ARCHITECTURE_NAMES, DEFAULTS, SOURCES, ConfigError, TrainConfig
 
 
@@ -49,6 +50,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        priority.lower()  # on a serving host, predictions come first
         try:
             config = TrainConfig(
                 architecture=options["architecture"],

@@ -1,0 +1,91 @@
+"""What one client may add to the dataset: a daily quota, a cap on drawings waiting
+for review, and no near-copies of their own drawings.
+
+The rate limit (``digits_site.limits``) spreads a client's contributions over
+time; these bound what they add up to, from the database itself, so they hold
+when Redis is down and on every web server. A contributor drawing for fun adds
+a few dozen a day; the defaults are far above that and far below a script's
+thousands a minute.
+
+Near-duplicates are judged on the model's 28×28 input, the thing training sees:
+changing a pixel or two of the PNG, moving or rescaling the drawing, defeats
+the content hash but not this. Two real drawings of the same digit by the same
+writer differ in 5 or more of the 784 thresholded pixels (in 14,362 pairs of
+UNIPEN writers' repeated digits; 1 % of them in fewer than 20), so "3 or fewer"
+only catches copies.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+from django.conf import settings
+from django.utils import timezone
+
+from collector.models import Drawing
+
+NEAR_DUPLICATE_BITS = 3
+# A client's most recent drawings compared against (all of them, for any real one).
+COMPARED = 2000
+
+
+class QuotaExceeded(Exception):
+    """The client may not add more now; the message says why and until when."""
+
+    code = "quota_exceeded"
+
+
+def fingerprint(model_input: np.ndarray) -> bytes:
+    """The 28×28 input, thresholded and packed: 98 bytes per drawing."""
+    return np.packbits(np.asarray(model_input).reshape(-1) >= 0.5).tobytes()
+
+
+def check_allowed(client: str) -> None:
+    """Raise :class:`QuotaExceeded` if ``client`` has used its day's quota or has too
+    many drawings waiting for review."""
+    if not client:
+        return
+    mine = Drawing.objects.filter(client=client)
+    daily = settings.DIGITS_DAILY_CONTRIBUTIONS
+    if mine.filter(created_at__gte=timezone.now() - timedelta(days=1)).count() >= daily:
+        raise QuotaExceeded(
+            f"Thank you! You have added {daily} drawings in the last 24 hours, which is "
+            "the most we take from one person in a day. Come back tomorrow."
+        )
+    waiting = settings.DIGITS_PENDING_PER_CLIENT
+    if mine.filter(status=Drawing.Status.PENDING).count() >= waiting:
+        raise QuotaExceeded(
+            f"{waiting} of your drawings are waiting for review; new ones are welcome "
+            "once some of them have been looked at."
+        )
+
+
+def near_duplicate(client: str, print_: bytes) -> Drawing | None:
+    """The client's own stored drawing that is the same after preprocessing, if any."""
+    if not client:
+        return None
+    rows = list(
+        Drawing.objects.filter(client=client, fingerprint__isnull=False)
+        .order_by("-created_at")
+        .values_list("pk", "fingerprint")[:COMPARED]
+    )
+    if not rows:
+        return None
+    stored = np.frombuffer(b"".join(bytes(f) for _, f in rows), np.uint8).reshape(len(rows), -1)
+    mine = np.frombuffer(print_, np.uint8)
+    distances = np.unpackbits(stored ^ mine, axis=1).sum(axis=1)
+    closest = int(np.argmin(distances))
+    if distances[closest] > NEAR_DUPLICATE_BITS:
+        return None
+    return Drawing.objects.filter(pk=rows[closest][0]).first()
+
+
+def reject_pending_from(clients: set[str]) -> int:
+    """Reject every pending drawing of these clients (the admin's action); how many."""
+    clients = {c for c in clients if c}
+    if not clients:
+        return 0
+    return Drawing.objects.filter(client__in=clients, status=Drawing.Status.PENDING).update(
+        status=Drawing.Status.REJECTED
+    )

@@ -1,0 +1,112 @@
+"""One client flooding the dataset: daily quota, pending cap, near-copies, and the
+admin's way to throw out everything one client sent."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+from PIL import Image
+
+from collector.models import Drawing
+
+from .conftest import data_url, set_rates
+
+A, B = "198.51.100.10", "198.51.100.20"
+
+
+def contribute(client, png: bytes, label: int, address: str = A):
+    return client.post(
+        "/api/drawings/",
+        json.dumps({"image": data_url(png), "label": label}),
+        content_type="application/json",
+        REMOTE_ADDR=address,
+    )
+
+
+def with_pixel_changed(png: bytes, x: int, y: int) -> bytes:
+    pixels = np.array(Image.open(io.BytesIO(png)).convert("RGBA"))
+    pixels[y, x] = [0, 0, 0, 255] if pixels[y, x, 3] < 128 else [0, 0, 0, 0]
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_a_one_pixel_change_is_a_duplicate_for_its_sender(client, active_model, canvas_png):
+    original = canvas_png(3)
+    assert contribute(client, original, 3).status_code == 201
+    changed = with_pixel_changed(original, 128, 128)
+    assert changed != original  # the content hash differs
+    again = contribute(client, changed, 3)
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+    assert Drawing.objects.count() == 1
+    # Another client drawing the same is another contribution, as before.
+    assert contribute(client, changed, 3, address=B).status_code == 201
+
+
+def test_real_contributors_notice_nothing(client, active_model, pen_digits, settings):
+    """One writer's many 7s and 1s, all sent from one address, all kept."""
+    from classifier import canvas
+
+    set_rates(settings, contribute="1000/min")
+    writer = pen_digits[0].writer
+    mine = [d for d in pen_digits if d.writer == writer and d.label in (1, 7)]
+    assert len(mine) >= 15
+    codes = [
+        contribute(client, canvas.render_strokes(d.strokes), d.label).status_code for d in mine
+    ]
+    assert codes == [201] * len(mine)
+
+
+def test_a_daily_quota_per_client(client, active_model, canvas_png, settings):
+    settings.DIGITS_DAILY_CONTRIBUTIONS = 3
+    settings.DIGITS_AUTO_APPROVE = True  # so the pending cap is not what stops it
+    codes = [contribute(client, canvas_png(k), k).status_code for k in range(4)]
+    assert codes == [201, 201, 201, 429]
+    refused = contribute(client, canvas_png(5), 5)
+    assert refused.json()["code"] == "quota_exceeded"
+    assert "24 hours" in refused.json()["error"]
+    assert contribute(client, canvas_png(6), 6, address=B).status_code == 201
+    assert Drawing.objects.count() == 4
+
+
+def test_a_cap_on_drawings_waiting_for_review(client, active_model, canvas_png, settings):
+    settings.DIGITS_PENDING_PER_CLIENT = 2
+    assert [contribute(client, canvas_png(k), k).status_code for k in range(3)] == [201, 201, 429]
+    Drawing.objects.filter(label=0).update(status=Drawing.Status.APPROVED)  # staff reviewed
+    assert contribute(client, canvas_png(4), 4).status_code == 201
+
+
+def test_the_admin_rejects_everything_pending_from_one_sender(
+    client, admin_client, active_model, canvas_png
+):
+    for k in range(3):
+        assert contribute(client, canvas_png(k), k, address=A).status_code == 201
+    assert contribute(client, canvas_png(5), 5, address=B).status_code == 201
+    Drawing.objects.filter(label=2).update(status=Drawing.Status.APPROVED)
+    one_of_a = Drawing.objects.get(label=0)
+    response = admin_client.post(
+        "/admin/collector/drawing/",
+        {"action": "reject_pending_from_senders", "_selected_action": [one_of_a.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "Rejected 2 pending drawing(s) from 1 sender(s)" in response.content.decode()
+    statuses = dict(Drawing.objects.values_list("label", "status"))
+    assert statuses == {0: "rejected", 1: "rejected", 2: "approved", 5: "pending"}
+    # The list shows who sent each one, and finds all of a sender's drawings.
+    listing = admin_client.get("/admin/collector/drawing/", {"q": one_of_a.client})
+    assert listing.status_code == 200
+    assert len(listing.context["cl"].result_list) == 3
+    assert A not in listing.content.decode()  # a keyed hash, never the address
+
+
+def test_quotas_hold_without_redis(client, active_model, canvas_png, settings, tmp_path):
+    from digits_site import limits
+
+    settings.REDIS_URL = f"redis+socket://{tmp_path / 'gone.sock'}"
+    limits.counters.reset()
+    settings.DIGITS_DAILY_CONTRIBUTIONS = 2
+    codes = [contribute(client, canvas_png(k), k).status_code for k in range(3)]
+    assert codes == [201, 201, 429]
