@@ -15,7 +15,9 @@ COPY collector collector
 COPY training training
 RUN pip install ".[${EXTRAS}]"
 COPY . .
-RUN python manage.py collectstatic --noinput --verbosity 0
+# The app writes owner-only files (its umask is 077): the static files it serves
+# are built here as root and read by the unprivileged user below.
+RUN python manage.py collectstatic --noinput --verbosity 0 && chmod -R a+rX /app/staticfiles
 RUN useradd --create-home digits && mkdir -p /data && chown digits /data
 USER digits
 EXPOSE 8000

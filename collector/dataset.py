@@ -127,15 +127,16 @@ def add_drawing(
         drawing.predicted_label = prediction.digit
         drawing.predicted_confidence = prediction.confidence
         drawing.model_version_id = prediction.model_version_id
-    # An earlier attempt that died before its row may have left the file: same
-    # content by construction (the name is its hash), so it is reused, not rewritten.
+    # An earlier attempt that died before its row may have left the file. It is
+    # reused only if its content is what its name (the hash) says; anything else
+    # (a truncated write from before writes were atomic, a damaged disk) is replaced.
     name = drawing_path(drawing, "")
     wrote_file = False
     try:
         try:
             with transaction.atomic():
                 drawing.split = SplitCounter.objects.claim(label, sha, forced=split)
-                if not default_storage.exists(name):
+                if not stored_intact(name, sha):
                     name = default_storage.save(name, ContentFile(data))
                     wrote_file = True
                 drawing.image.name = name
@@ -154,6 +155,15 @@ def add_drawing(
         logger.exception("Could not store drawing %s", sha)
         raise StorageUnavailable("The drawing could not be saved right now; try again.") from exc
     return drawing, True
+
+
+def stored_intact(name: str, sha256: str) -> bool:
+    """Whether storage holds ``name`` with exactly the content whose hash is ``sha256``."""
+    try:
+        with default_storage.open(name, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest() == sha256
+    except (FileNotFoundError, ValueError):
+        return False
 
 
 def _delete_quietly(name: str) -> None:

@@ -23,7 +23,13 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 DIGITS_DATA_DIR = Path(os.environ.get("DIGITS_DATA_DIR") or BASE_DIR / "var").resolve()
-DIGITS_DATA_DIR.mkdir(parents=True, exist_ok=True)
+# Everything the app writes is its owner's alone (the database holds session keys
+# and API tokens): every process (web, worker, commands) reads these settings
+# before it writes anything, and ``manage.py serve`` before it starts the others.
+os.umask(0o077)
+DIGITS_DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+if DIGITS_DATA_DIR.stat().st_uid == os.geteuid():
+    DIGITS_DATA_DIR.chmod(0o700)  # one made before this rule, closed to others at once
 
 
 def _secret_key() -> str:
@@ -137,7 +143,8 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("DIGITS_MEDIA_ROOT") or DIGITS_DATA_DIR / "media")
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Whole files or none: temporary name, fsync, rename (digits_site.storage).
+    "default": {"BACKEND": "digits_site.storage.AtomicFileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
         if not DEBUG
@@ -194,6 +201,13 @@ DIGITS_MNIST_DIR = os.environ.get("DIGITS_MNIST_DIR") or (
     str(_SHARED_DATASETS / "mnist") if (_SHARED_DATASETS / "mnist").is_dir() else None
 )
 DIGITS_PENDIGITS_DIR = os.environ.get("DIGITS_PENDIGITS_DIR") or str(_SHARED_DATASETS / "pendigits")
+# The only folder whose files staff may name as training data (a Kaggle CSV): the
+# worker opens nothing else, nothing but regular files, and none larger than this.
+DIGITS_DATASETS_DIR = Path(
+    os.environ.get("DIGITS_DATASETS_DIR")
+    or (_SHARED_DATASETS if _SHARED_DATASETS.is_dir() else DIGITS_DATA_DIR / "datasets")
+).resolve()
+DIGITS_MAX_DATASET_BYTES = int(os.environ.get("DIGITS_MAX_DATASET_BYTES", str(512 * 1024**2)))
 # New contributions are approved at once (else they wait for review).
 DIGITS_AUTO_APPROVE = env_bool("DIGITS_AUTO_APPROVE", False)
 # What one client may add (collector.abuse): drawings per 24 hours, and drawings

@@ -138,7 +138,7 @@ def test_a_failing_run_ends_failed_with_the_error(active_model, tiny_run_config)
     run = TrainingRun.objects.create(**tiny_run_config, kaggle_csv="/nonexistent/train.csv")
     assert runs.execute(run.pk) == "failed"
     run.refresh_from_db()
-    assert run.status == "failed" and "Kaggle CSV not found" in run.error
+    assert run.status == "failed" and "was not found under the datasets folder" in run.error
     assert ModelVersion.objects.count() == 1
 
 

@@ -12,7 +12,9 @@ No Django, Keras or TensorFlow here: every web process imports it.
 
 from __future__ import annotations
 
+import stat
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 # The names in ``training.architectures`` (which imports Keras), for choices.
 ARCHITECTURE_NAMES = ("digitnet", "canvas-cnn", "mlp", "kaggle-cnn", "vgg-bn", "deep-bn")
@@ -107,6 +109,11 @@ class TrainConfig:
             found["sources"] = "Choose at least one data source."
         elif "kaggle" in self.sources and not self.kaggle_csv:
             found["kaggle_csv"] = "The kaggle source needs the path of its CSV."
+        if self.kaggle_csv:
+            try:
+                dataset_file(self.kaggle_csv)
+            except ValueError as exc:
+                found["kaggle_csv"] = str(exc)
         return found
 
     @classmethod
@@ -123,6 +130,32 @@ class TrainConfig:
 
     def as_dict(self) -> dict:
         return {**asdict(self), "sources": list(self.sources)}
+
+
+def dataset_file(path: str | Path) -> Path:
+    """A file staff named as training data, if it may be opened: under
+    ``DIGITS_DATASETS_DIR`` (after following links), a regular file (not a device
+    such as /dev/zero, nor a FIFO) and at most ``DIGITS_MAX_DATASET_BYTES``.
+    Checked when a run is configured and again when the worker opens it."""
+    from django.conf import settings
+
+    root = Path(settings.DIGITS_DATASETS_DIR)
+    candidate = Path(path)
+    resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
+    if not resolved.is_relative_to(root):
+        raise ValueError(f"Only files under the datasets folder ({root}) can be used.")
+    try:
+        info = resolved.stat()
+    except OSError:
+        raise ValueError(f"{path} was not found under the datasets folder ({root}).") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError(f"{path} is not a regular file.")
+    if info.st_size > settings.DIGITS_MAX_DATASET_BYTES:
+        raise ValueError(
+            f"{path} is {info.st_size:,} bytes; the limit is "
+            f"{settings.DIGITS_MAX_DATASET_BYTES:,} (DIGITS_MAX_DATASET_BYTES)."
+        )
+    return resolved
 
 
 def run_fields(config: TrainConfig) -> dict:

@@ -206,6 +206,13 @@ def _train_and_register(run: TrainingRun, out_dir: Path) -> str:
     run.log(f"loading data: {', '.join(config.sources)} ({device})")
     training_data = sources.load_training_data(config)
     TrainingRun.objects.filter(pk=run.pk).update(manifest=training_data.manifest)
+    skipped = training_data.manifest.get("drawings", {}).get("skipped", [])
+    if skipped:
+        run.log(
+            f"skipped {len(skipped)} unreadable drawing(s) (ids "
+            f"{', '.join(str(pk) for pk, _ in skipped[:10])}{'…' if len(skipped) > 10 else ''});"
+            " see manage.py check_storage"
+        )
     run.log(
         f"training on {len(training_data)} images an epoch, validating on {len(training_data.val)}"
     )

@@ -29,7 +29,7 @@ from collector.formats import DatasetError, idx, kaggle_csv, unipen
 from collector.models import Drawing
 from training import allographs
 from training import strokes as pen
-from training.config import DRAWINGS_FOR_SHARE, TrainConfig
+from training.config import DRAWINGS_FOR_SHARE, TrainConfig, dataset_file
 
 logger = logging.getLogger(__name__)
 
@@ -392,11 +392,14 @@ def scan_test_set() -> Images:
     return Images(arrays["x"], arrays["y"])
 
 
-def drawings_pool(config: TrainConfig, exclude_sources: tuple[str, ...] = ()) -> Pool | None:
+def drawings_pool(
+    config: TrainConfig, exclude_sources: tuple[str, ...] = (), skipped: list | None = None
+) -> Pool | None:
     """Approved training drawings as a pool: each drawing's stored picture first, then
     (for drawings with strokes) stroke-space variants. Once there are
     ``DRAWINGS_FOR_SHARE`` of them they fill ``config.drawings_share`` of every batch,
-    and corrections are drawn ``config.correction_weight`` times as often."""
+    and corrections are drawn ``config.correction_weight`` times as often.
+    Unreadable drawings are left out and listed in ``skipped`` (``read_drawing``)."""
     rows = (
         Drawing.objects.filter(status=Drawing.Status.APPROVED, split=Drawing.Split.TRAIN)
         .exclude(source__in=exclude_sources)
@@ -404,8 +407,9 @@ def drawings_pool(config: TrainConfig, exclude_sources: tuple[str, ...] = ()) ->
     )
     firsts, strokes, labels, weights, seeds = [], [], [], [], []
     for drawing in rows.iterator(chunk_size=500):
-        with default_storage.open(drawing.image.name, "rb") as handle:
-            model_input = preprocessing.to_model_input(handle.read())
+        model_input = read_drawing(drawing, skipped)
+        if model_input is None:
+            continue
         firsts.append(np.round(model_input * 255).astype(np.uint8))
         strokes.append(canvas.parse_strokes(drawing.strokes) if drawing.strokes else None)
         labels.append(drawing.label)
@@ -437,19 +441,22 @@ def load_drawings(
     status: str = "approved",
     exclude_sources: tuple[str, ...] = (),
     splits: tuple[str, ...] = ("train", "val", "test"),
+    skipped: list | None = None,
 ) -> dict[str, Images]:
     """Contributed drawings by their stored split, through the serving preprocessing.
 
     The split was fixed when each drawing arrived, so a drawing in ``test``
-    has never been, and never will be, trained on.
+    has never been, and never will be, trained on. Unreadable drawings are left
+    out and listed in ``skipped``.
     """
     parts: dict[str, tuple[list, list]] = {s: ([], []) for s in ("train", "val", "test")}
     rows = Drawing.objects.filter(status=status, split__in=splits).exclude(
         source__in=exclude_sources
     )
     for drawing in rows.order_by("id").iterator(chunk_size=500):
-        with default_storage.open(drawing.image.name, "rb") as handle:
-            model_input = preprocessing.to_model_input(handle.read())
+        model_input = read_drawing(drawing, skipped)
+        if model_input is None:
+            continue
         xs, ys = parts[drawing.split]
         xs.append(np.round(model_input * 255).astype(np.uint8))
         ys.append(drawing.label)
@@ -462,8 +469,30 @@ def load_drawings(
     }
 
 
+def read_drawing(drawing: Drawing, skipped: list | None = None) -> np.ndarray | None:
+    """A stored drawing's model input, or None (noted in ``skipped`` as ``[id, why]``)
+    when its file is missing, is not what its hash says, or does not decode: one
+    damaged file must not abort a run over thousands (``check_storage`` lists them)."""
+    try:
+        with default_storage.open(drawing.image.name, "rb") as handle:
+            data = handle.read()
+        if hashlib.sha256(data).hexdigest() != drawing.sha256:
+            raise DatasetError("its file does not match its hash (damaged)")
+        return preprocessing.to_model_input(data)
+    except (OSError, DatasetError, preprocessing.PreprocessingError) as exc:
+        logger.warning("Skipping drawing %s: %s", drawing.pk, exc)
+        if skipped is not None:
+            skipped.append([drawing.pk, str(exc) or type(exc).__name__])
+        return None
+
+
 def load_kaggle_csv(path: Path) -> Images:
-    """The Kaggle digit-recognizer training CSV: ``label,pixel0,…,pixel783``."""
+    """The Kaggle digit-recognizer training CSV: ``label,pixel0,…,pixel783``, only
+    from the datasets folder (``config.dataset_file``)."""
+    try:
+        path = dataset_file(path)
+    except ValueError as exc:
+        raise DatasetError(str(exc)) from None
     return Images(*kaggle_csv.read(path))
 
 
@@ -548,22 +577,23 @@ def load_training_data(config: TrainConfig) -> TrainingData:
         # Pen digits imported as drawings are the pendigits source again, split by
         # drawing instead of by writer: with both, they would leak held-out writers.
         imported = ("import:pendigits",) if "pendigits" in config.sources else ()
-        drawings = load_drawings(exclude_sources=imported, splits=("val", "test"))
+        skipped: list = []
+        drawings = load_drawings(exclude_sources=imported, splits=("val", "test"), skipped=skipped)
         if len(drawings["test"]):
             tests["drawings-test"] = drawings["test"]  # never trained on: the gate compares
         if len(drawings["val"]):
             val.append(drawings["val"])
-        contributed = drawings_pool(config, imported)
+        contributed = drawings_pool(config, imported, skipped)
         if contributed is not None:
             pools.append(contributed)
-        manifest["drawings"] = _drawings_manifest(imported)
+        manifest["drawings"] = {**_drawings_manifest(imported), "skipped": skipped}
     if "kaggle" in config.sources:
-        kaggle = load_kaggle_csv(Path(config.kaggle_csv))
+        kaggle = load_kaggle_csv(config.kaggle_csv)
         order = rng.permutation(len(kaggle))
         cut = max(1, int(len(order) * KAGGLE_VAL_FRACTION))
         val.append(Images(kaggle.x[order[:cut]], kaggle.y[order[:cut]]))
         train.append(_take(Images(kaggle.x[order[cut:]], kaggle.y[order[cut:]]), config.limit, rng))
-        manifest["kaggle"] = {config.kaggle_csv: sha256_of(Path(config.kaggle_csv))}
+        manifest["kaggle"] = {config.kaggle_csv: sha256_of(dataset_file(config.kaggle_csv))}
     if not train and not pools:
         raise DatasetError("The chosen sources hold no training data.")
     train_images = (
