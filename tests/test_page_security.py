@@ -1,0 +1,111 @@
+"""Content-Security-Policy on every page, checked in real Chromium (a violated
+policy is a console error, and a page whose scripts are blocked does not work),
+and the admin sign-in lockout."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from .test_draw_page import CHROMIUM_ARGS, draw, shown_digit
+
+PAGES = ["/", "/contribute/", "/dataset/", "/api/docs/", "/admin/login/"]
+STAFF_PAGES = [
+    "/admin/",
+    "/admin/collector/drawing/",
+    "/admin/classifier/modelversion/",
+    "/admin/training/trainingrun/",
+    "/admin/training/trainingrun/add/",
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", PAGES)
+def test_every_html_page_has_a_strict_policy(client, path):
+    from classifier.registry import ensure_active_model
+
+    ensure_active_model()
+    response = client.get(path)
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/html")
+    policy = response["Content-Security-Policy"]
+    directives = dict(
+        (part.split()[0], part.split()[1:]) for part in policy.split(";") if part.strip()
+    )
+    assert "'unsafe-inline'" not in directives["script-src"]
+    assert "'unsafe-eval'" not in directives["script-src"]
+    assert directives["default-src"] == ["'self'"]
+    assert directives["object-src"] == ["'none'"] and directives["frame-ancestors"] == ["'none'"]
+
+
+@pytest.mark.browser
+def test_no_page_breaks_the_policy_in_chromium(
+    transactional_db, live_server, sync_browser_thread, pen_digits
+):
+    from django.contrib.auth.models import User
+    from playwright.sync_api import sync_playwright
+
+    from classifier import canvas
+    from classifier.registry import ensure_active_model
+
+    ensure_active_model()
+    User.objects.create_superuser("staff", "staff@example.com", "a-long-staff-password")
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert executable
+    problems: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 800})
+        page.on(
+            "console",
+            lambda m: problems.append(f"{page.url}: {m.text}") if m.type == "error" else None,
+        )
+        page.on("pageerror", lambda e: problems.append(f"{page.url}: {e}"))
+        for path in PAGES:
+            page.goto(live_server.url + path)
+            page.wait_for_load_state("networkidle")
+        # The scripts run under the policy: the drawing page still predicts.
+        page.goto(live_server.url + "/")
+        draw(page, canvas.fit_to_canvas(pen_digits[0].strokes))
+        assert shown_digit(page) is not None
+        # The API docs' Swagger UI rendered (its script is a file, not inline).
+        page.goto(live_server.url + "/api/docs/")
+        page.wait_for_selector(".swagger-ui .info", timeout=15000)
+        page.goto(live_server.url + "/admin/login/")
+        page.fill("#id_username", "staff")
+        page.fill("#id_password", "a-long-staff-password")
+        page.click("input[type=submit]")
+        page.wait_for_url(live_server.url + "/admin/")
+        for path in STAFF_PAGES:
+            page.goto(live_server.url + path)
+            page.wait_for_load_state("networkidle")
+        browser.close()
+    assert problems == []
+
+
+@pytest.mark.django_db
+def test_admin_sign_in_locks_out_after_repeated_failures(client, settings):
+    from django.contrib.auth.models import User
+
+    User.objects.create_superuser("staff", "staff@example.com", "the-right-password-1")
+    settings.DIGITS_TRUSTED_PROXIES = []
+
+    def sign_in(password: str, address: str = "198.51.100.5", **headers):
+        return client.post(
+            "/admin/login/?next=/admin/",
+            {"username": "staff", "password": password},
+            REMOTE_ADDR=address,
+            **headers,
+        )
+
+    for k in range(settings.AXES_FAILURE_LIMIT):
+        # A new claimed address each time changes nothing: no proxy is trusted.
+        answer = sign_in(f"guess-{k}", HTTP_X_FORWARDED_FOR=f"10.9.9.{k}")
+        assert answer.status_code in (200, 429)
+    locked = sign_in("the-right-password-1")
+    assert locked.status_code == 429
+    assert "_auth_user_id" not in client.session
+    # Someone else, elsewhere, signs in as usual.
+    client.cookies.clear()
+    assert sign_in("the-right-password-1", address="203.0.113.40").status_code == 302
+    assert "_auth_user_id" in client.session
