@@ -91,9 +91,10 @@ def main() -> None:
                 idle = predict_for(port, bodies, args.seconds)
                 run = api(port, "POST", "/api/training-runs/", token, {"epochs": args.epochs})
                 deadline = time.monotonic() + 120
-                while api(port, "GET", f"/api/training-runs/{run['id']}/", token)[
-                    "status"
-                ] != "running":
+                while (
+                    api(port, "GET", f"/api/training-runs/{run['id']}/", token)["status"]
+                    != "running"
+                ):
                     if time.monotonic() > deadline:
                         raise RuntimeError("the run never started")
                     time.sleep(0.5)

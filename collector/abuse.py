@@ -12,7 +12,7 @@ changing a pixel or two of the PNG, moving or rescaling the drawing, defeats
 the content hash but not this. Two real drawings of the same digit by the same
 writer differ in 5 or more of the 784 thresholded pixels (in 14,362 pairs of
 UNIPEN writers' repeated digits; 1 % of them in fewer than 20), so "3 or fewer"
-only catches copies.
+(``DIGITS_NEAR_DUPLICATE_BITS``) only catches copies.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from django.utils import timezone
 
 from collector.models import Drawing
 
-NEAR_DUPLICATE_BITS = 3
 # A client's most recent drawings compared against (all of them, for any real one).
 COMPARED = 2000
 
@@ -63,7 +62,7 @@ def check_allowed(client: str) -> None:
 
 def near_duplicate(client: str, print_: bytes) -> Drawing | None:
     """The client's own stored drawing that is the same after preprocessing, if any."""
-    if not client:
+    if not client or settings.DIGITS_NEAR_DUPLICATE_BITS < 0:
         return None
     rows = list(
         Drawing.objects.filter(client=client, fingerprint__isnull=False)
@@ -76,7 +75,7 @@ def near_duplicate(client: str, print_: bytes) -> Drawing | None:
     mine = np.frombuffer(print_, np.uint8)
     distances = np.unpackbits(stored ^ mine, axis=1).sum(axis=1)
     closest = int(np.argmin(distances))
-    if distances[closest] > NEAR_DUPLICATE_BITS:
+    if distances[closest] > settings.DIGITS_NEAR_DUPLICATE_BITS:
         return None
     return Drawing.objects.filter(pk=rows[closest][0]).first()
 

@@ -137,6 +137,8 @@ def add_drawing(
             with transaction.atomic():
                 drawing.split = SplitCounter.objects.claim(label, sha, forced=split)
                 if not stored_intact(name, sha):
+                    if default_storage.exists(name):
+                        default_storage.delete(name)  # damaged: its name is this content's
                     name = default_storage.save(name, ContentFile(data))
                     wrote_file = True
                 drawing.image.name = name

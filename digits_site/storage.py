@@ -7,9 +7,12 @@ later upload of the same drawing reused and a training run then crashed on.
 Here a file is written under a temporary name in the same folder, flushed and
 ``fsync``-ed, then renamed over the final name (atomic on POSIX), and the folder
 is synced so the rename survives a crash. A failure leaves nothing but, at
-worst, a temporary file that ``manage.py check_storage`` clears. Names are
-content hashes or version numbers, so overwriting is how a damaged file is
-replaced (``allow_overwrite``), never how one file clobbers another.
+worst, a temporary file that ``manage.py check_storage`` clears.
+
+A finished file is published with a hard link, which fails if the name is
+taken, so two writers racing for one name never clobber each other (the
+second gets another name, as with Django's own storage); with
+``allow_overwrite`` it is renamed over the old one instead.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ TEMPORARY_PREFIX = ".partial-"
 
 class AtomicFileSystemStorage(FileSystemStorage):
     def __init__(self, **kwargs):
-        kwargs.setdefault("allow_overwrite", True)
         kwargs.setdefault("file_permissions_mode", 0o600)
         kwargs.setdefault("directory_permissions_mode", 0o700)
         super().__init__(**kwargs)
@@ -42,7 +44,17 @@ class AtomicFileSystemStorage(FileSystemStorage):
                 handle.flush()
                 os.fsync(handle.fileno())
             os.chmod(temporary, self.file_permissions_mode)
-            os.replace(temporary, full_path)
+            while True:
+                try:
+                    if self._allow_overwrite:
+                        os.replace(temporary, full_path)
+                    else:
+                        os.link(temporary, full_path)  # EEXIST if the name is taken
+                        os.unlink(temporary)
+                    break
+                except FileExistsError:
+                    name = self.get_available_name(name)
+                    full_path = self.path(name)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)

@@ -71,7 +71,9 @@ def test_only_nginx_is_published_and_the_web_trusts_only_it():
     assert published == {"nginx"}
     nginx = services["nginx"]
     template = "./deploy/nginx/digits.conf.template"
-    assert any(volume.startswith(template + ":/etc/nginx/templates/") for volume in nginx["volumes"])
+    assert any(
+        volume.startswith(template + ":/etc/nginx/templates/") for volume in nginx["volumes"]
+    )
     assert (ROOT / template).is_file()
     # Every ${VAR} of the template is given by the service.
     needed = set(re.findall(r"\$\{([A-Z_]+)\}", (ROOT / template).read_text()))

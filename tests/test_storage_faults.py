@@ -205,16 +205,22 @@ def test_everything_the_app_writes_is_owner_only(tmp_path):
         "print('\\n'.join(f'{oct(stat.S_IMODE(p.stat().st_mode))} {p}' "
         "for p in [root, *root.rglob('*')]))\n"
     )
-    listing = subprocess.run(
-        [*manage, "shell", "-c", code], env=env, check=True, capture_output=True, text=True
-    ).stdout.strip().splitlines()
+    listing = (
+        subprocess.run(
+            [*manage, "shell", "-c", code], env=env, check=True, capture_output=True, text=True
+        )
+        .stdout.strip()
+        .splitlines()
+    )
     paths = {
         path: mode
         for mode, _, path in (line.partition(" ") for line in listing)
         if mode.startswith("0o")
     }
     assert any(p.endswith("db.sqlite3-wal") for p in paths), "the WAL was open while listed"
-    assert any("/media/models/" in p for p in paths) and any(p.endswith("secret_key") for p in paths)
+    assert any("/media/models/" in p for p in paths) and any(
+        p.endswith("secret_key") for p in paths
+    )
     loose = {p: mode for p, mode in paths.items() if int(mode, 8) & 0o077}
     assert not loose
 

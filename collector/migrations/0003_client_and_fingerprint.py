@@ -5,26 +5,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('classifier', '0003_serving_health'),
-        ('collector', '0002_drawing_strokes'),
+        ("classifier", "0003_serving_health"),
+        ("collector", "0002_drawing_strokes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='drawing',
-            name='client',
+            model_name="drawing",
+            name="client",
             field=models.CharField(blank=True, editable=False, max_length=64),
         ),
         migrations.AddField(
-            model_name='drawing',
-            name='fingerprint',
+            model_name="drawing",
+            name="fingerprint",
             field=models.BinaryField(blank=True, max_length=98, null=True),
         ),
         migrations.AddIndex(
-            model_name='drawing',
-            index=models.Index(fields=['client', 'created_at'], name='drawing_client_recent'),
+            model_name="drawing",
+            index=models.Index(fields=["client", "created_at"], name="drawing_client_recent"),
         ),
     ]
