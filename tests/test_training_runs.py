@@ -135,7 +135,7 @@ def test_a_run_cancelled_between_batches(active_model, tiny_run_config, monkeypa
 
 
 def test_a_failing_run_ends_failed_with_the_error(active_model, tiny_run_config):
-    run = TrainingRun.objects.create(**tiny_run_config, kaggle_csv="/nonexistent/train.csv")
+    run = TrainingRun.objects.create(**tiny_run_config, kaggle_csv="nonexistent/train.csv")
     assert runs.execute(run.pk) == "failed"
     run.refresh_from_db()
     assert run.status == "failed" and "was not found under the datasets folder" in run.error
