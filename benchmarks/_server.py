@@ -96,10 +96,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def predict_client(host, port, bodies, stop_at, timings, errors, offset):
+def predict_client(host, port, bodies, stop_at, timings, errors, offset, timeout=10):
     """One keep-alive client POSTing canvas PNGs to /api/predict/ until ``stop_at``;
-    appends each latency (ms) to ``timings`` and each failure to ``errors``."""
-    connection = http.client.HTTPConnection(host, port, timeout=10)
+    appends each latency (ms) to ``timings`` and each failure to ``errors`` (a
+    request unanswered after ``timeout`` seconds is one)."""
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
     i = offset
     while time.monotonic() < stop_at:
         started = time.perf_counter()
@@ -112,7 +113,7 @@ def predict_client(host, port, bodies, stop_at, timings, errors, offset):
                 errors.append(response.status)
         except OSError as exc:
             errors.append(repr(exc))
-            connection = http.client.HTTPConnection(host, port, timeout=10)
+            connection = http.client.HTTPConnection(host, port, timeout=timeout)
         timings.append((time.perf_counter() - started) * 1000)
         i += 1
 

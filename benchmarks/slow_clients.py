@@ -15,7 +15,6 @@ per-address request rate lifted for the measuring client alone).
 from __future__ import annotations
 
 import argparse
-import http.client
 import shutil
 import sys
 import tempfile
@@ -23,7 +22,7 @@ import time
 from pathlib import Path
 
 import _django  # noqa: F401
-from _server import canvas_bodies, free_port, percentile, running_app
+from _server import canvas_bodies, free_port, percentile, predict_client, running_app
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from digits_site import services
@@ -38,25 +37,10 @@ SETUPS = {
 
 
 def client(port: int, bodies: list[bytes], seconds: float) -> tuple[list[float], int]:
-    timings, errors = [], 0
-    stop_at = time.monotonic() + seconds
-    i = 0
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    while time.monotonic() < stop_at:
-        started = time.perf_counter()
-        try:
-            connection.request("POST", "/api/predict/", bodies[i % len(bodies)],
-                               {"Content-Type": "application/json"})  # fmt: skip
-            response = connection.getresponse()
-            response.read()
-            if response.status != 200:
-                errors += 1
-        except OSError:
-            errors += 1
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        timings.append((time.perf_counter() - started) * 1000)
-        i += 1
-    return timings, errors
+    timings: list[float] = []
+    errors: list = []
+    predict_client("127.0.0.1", port, bodies, time.monotonic() + seconds, timings, errors, 0, 5)
+    return timings, len(errors)
 
 
 def summary(timings: list[float], errors: int) -> str:
