@@ -272,6 +272,10 @@ DIGITS_CONFIDENCE_THRESHOLD = float(os.environ.get("DIGITS_CONFIDENCE_THRESHOLD"
 DIGITS_TRAINING_PRIORITY = os.environ.get("DIGITS_TRAINING_PRIORITY", "idle")
 if DIGITS_TRAINING_PRIORITY not in {"idle", "nice", "normal"}:
     raise ValueError("DIGITS_TRAINING_PRIORITY must be idle, nice or normal")
+# CPUs a run at idle or nice priority leaves to serving (0: it may use them all).
+DIGITS_TRAINING_SPARE_CPUS = int(os.environ.get("DIGITS_TRAINING_SPARE_CPUS", "1"))
+if DIGITS_TRAINING_SPARE_CPUS < 0:
+    raise ValueError("DIGITS_TRAINING_SPARE_CPUS must be 0 or more")
 # A running run whose worker sent no heartbeat (every 30 s) for this long is failed.
 DIGITS_RUN_STALE_SECONDS = float(os.environ.get("DIGITS_RUN_STALE_SECONDS", "300"))
 # How often (seconds) a web process checks whether another version became active.

@@ -284,7 +284,7 @@ def build_variants(jobs: list[tuple]) -> np.ndarray:
     """Run ``pen.variants`` jobs, in worker processes when there are many (about
     2 ms a variant: 50,000 take under a minute on two cores). Processes are spawned,
     not forked, because the caller may already run TensorFlow's threads."""
-    workers = min(os.cpu_count() or 1, 8)
+    workers = min(len(os.sched_getaffinity(0)), 8)
     if len(jobs) < 200 or workers < 2 or multiprocessing.current_process().daemon:
         return np.stack([pen.variants_job(job) for job in jobs])
     context = multiprocessing.get_context("spawn")
