@@ -43,6 +43,10 @@ INK_THRESHOLD = 40
 # Fewer strong-ink pixels than this fraction of the image is "nothing drawn".
 MIN_INK_FRACTION = 0.0004
 MIN_INK_PIXELS = 12
+# Ink whose longer side spans less than this fraction of the picture's longer side
+# is a dot, a stray tap or a smudge: far too small to be a digit (a digit drawn
+# on the page spans 30 to 90 %, and MNIST's box fills 71 % of its image).
+MIN_INK_SPAN = 0.1
 # A scan whose darkest strokes are less than this far from its paper is blank.
 MIN_SCAN_CONTRAST = 48
 
@@ -72,6 +76,10 @@ class UndecodableImage(PreprocessingError):
 
 class BlankDrawing(PreprocessingError):
     code = "blank_drawing"
+
+
+class InkTooSmall(PreprocessingError):
+    code = "too_small"
 
 
 def decode_ink(data: bytes) -> np.ndarray:
@@ -196,6 +204,11 @@ def ink_to_model_input(ink: np.ndarray, *, normalise_stroke: bool = True) -> np.
         raise BlankDrawing("Nothing is drawn: draw a digit first.")
 
     crop = _crop_to_ink(ink)
+    if max(crop.shape) < MIN_INK_SPAN * max(ink.shape):
+        raise InkTooSmall(
+            "The ink is too small to be a digit (a dot or a stray mark): draw the digit "
+            "bigger, or crop the picture closer to it."
+        )
 
     work = _resize_longer_side(crop, _WORK_SIDE)
     if normalise_stroke:

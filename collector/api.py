@@ -33,6 +33,9 @@ _DRAWING = inline_serializer(
         "duplicate": serializers.BooleanField(
             help_text="already in the dataset: this picture, or your near-copy of it"
         ),
+        "relabelled": serializers.BooleanField(
+            help_text="it was your own correction, not yet reviewed, and now has this label"
+        ),
         "total": serializers.IntegerField(help_text="drawings in the dataset now"),
     },
 )
@@ -107,7 +110,7 @@ class DrawingsView(APIView):
             model_input = serving.model_input(data)
             copy = abuse.near_duplicate(client, abuse.fingerprint(model_input))
             if copy is not None:
-                return self._answer(copy, created=False)
+                return self._answer(copy, False, dataset.relabel_own(copy, label, client, source))
             if not request.user.is_authenticated and request.session.session_key is None:
                 request.session.save()  # an anonymous contributor is their session
             drawing, created = dataset.add_drawing(
@@ -121,18 +124,20 @@ class DrawingsView(APIView):
                 model_input=model_input,
                 strokes=strokes,
             )
+            relabelled = not created and dataset.relabel_own(drawing, label, client, source)
         except dataset.InvalidDrawing as exc:
             raise BadInput(str(exc)) from None
         except abuse.QuotaExceeded as exc:
             raise QuotaExceeded(str(exc)) from None
         except dataset.StorageUnavailable as exc:
             raise ServiceUnavailable(str(exc)) from None
-        return self._answer(drawing, created)
+        return self._answer(drawing, created, relabelled)
 
     @staticmethod
-    def _answer(drawing: Drawing, created: bool) -> Response:
+    def _answer(drawing: Drawing, created: bool, relabelled: bool = False) -> Response:
         """201 with a new drawing; 200 with the one already stored (the same picture,
-        or the same client's near-copy of it), which is what the dataset keeps."""
+        or the same client's near-copy of it), which is what the dataset keeps: its
+        label is the stored one, which the page shows rather than the one sent."""
         return Response(
             {
                 "id": drawing.id,
@@ -140,6 +145,7 @@ class DrawingsView(APIView):
                 "split": drawing.split,
                 "status": drawing.status,
                 "duplicate": not created,
+                "relabelled": relabelled,
                 "total": Drawing.objects.count(),
             },
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -157,6 +163,8 @@ class DatasetStatsView(APIView):
                 "DatasetStats",
                 {
                     "total": serializers.IntegerField(),
+                    "contributed": serializers.IntegerField(help_text="drawn on this site"),
+                    "imported": serializers.IntegerField(help_text="from pen-digit datasets"),
                     "by_label": serializers.DictField(child=serializers.IntegerField()),
                     "by_split": serializers.DictField(child=serializers.IntegerField()),
                     "by_status": serializers.DictField(child=serializers.IntegerField()),

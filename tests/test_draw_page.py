@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from pathlib import Path
 
@@ -123,10 +124,11 @@ def test_wrong_answers_can_be_corrected_from_the_draw_page(page, unseen_pen_digi
 
     three = next(d for d in unseen_pen_digits if d.label == 3)
     draw(page, canvas.fit_to_canvas(three.strokes))
-    page.locator("#correction").get_by_role("button", name="It's a 8").click()
+    page.locator("#correction").get_by_role("button", name="It's an 8").click()
     page.wait_for_function(
         "() => document.getElementById('correction-note').textContent.startsWith('Thanks')"
     )
+    assert "Saved as an 8" in page.locator("#correction-note").inner_text()
     drawing = Drawing.objects.get()
     assert (drawing.label, drawing.source) == (8, "correction")
     # the correction keeps the pen: one recorded stroke per replayed stroke, every
@@ -159,3 +161,98 @@ def test_contribute_page_asks_for_a_digit_and_the_dataset_grows(served, page, un
     assert int(page.locator("#dataset-total").inner_text()) == total_before + 1
     screenshots = Path(settings.DIGITS_DATA_DIR) / "screenshots"
     page.screenshot(path=screenshots / "dataset-page.png", full_page=True)
+
+
+def test_a_slow_stroke_is_answered_before_pen_up(page):
+    """One continuous stroke for about two seconds: answers arrive while the pen moves."""
+    box = page.locator("#pad").bounding_box()
+    scale = box["width"] / 256
+    corners = [(60, 60), (200, 60), (110, 220)]  # a seven, one stroke
+    path = []
+    for (x0, y0), (x1, y1) in itertools.pairwise(corners):
+        path += [(x0 + (x1 - x0) * t / 40, y0 + (y1 - y0) * t / 40) for t in range(40)]
+    page.mouse.move(box["x"] + path[0][0] * scale, box["y"] + path[0][1] * scale)
+    page.mouse.down()
+    answers = set()
+    for x, y in path[1:]:
+        page.mouse.move(box["x"] + x * scale, box["y"] + y * scale)
+        page.wait_for_timeout(25)
+        answers.add(page.locator("#result").get_attribute("data-version"))
+    # still drawing: the pen has not left the canvas
+    answers.discard(None)
+    assert len(answers) >= 3, f"answered drawing versions while the pen moved: {answers}"
+    assert page.locator("#prediction-text").inner_text() != ""
+    assert "Draw a digit" not in page.locator("#prediction-text").inner_text()
+    screenshots = Path(settings.DIGITS_DATA_DIR) / "screenshots"
+    screenshots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=screenshots / "draw-page-mid-stroke.png")
+    page.mouse.up()
+    page.wait_for_function(ANSWERED)
+    assert shown_digit(page) == 7
+
+
+def test_a_dot_says_it_is_too_small(page):
+    box = page.locator("#pad").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_function(ANSWERED)
+    assert page.locator("#result").get_attribute("data-state") == "idle"
+    assert "too small" in page.locator("#prediction-text").inner_text()
+    assert shown_digit(page) is None
+
+
+def test_a_correction_can_be_corrected_and_shows_what_was_kept(page, unseen_pen_digits):
+    from collector.models import Drawing
+
+    six = next(d for d in unseen_pen_digits if d.label == 6)
+    draw(page, canvas.fit_to_canvas(six.strokes))
+    note = page.locator("#correction-note")
+    page.locator("#correction").get_by_role("button", name="It's a 5").click()
+    page.wait_for_function(
+        "() => document.getElementById('correction-note').textContent.includes('a 5')"
+    )
+    page.locator("#correction").get_by_role("button", name="It's a 6").click()
+    page.wait_for_function(
+        "() => document.getElementById('correction-note').textContent.startsWith('Changed')"
+    )
+    assert "saved as a 6" in note.inner_text()
+    assert Drawing.objects.get().label == 6
+    # someone else's label is shown as kept, not as the button pressed
+    Drawing.objects.update(status="approved")
+    page.locator("#correction").get_by_role("button", name="It's a 0").click()
+    page.wait_for_function(
+        "() => document.getElementById('correction-note').textContent.includes('already in the dataset')"
+    )
+    assert "as a 6" in note.inner_text() and Drawing.objects.get().label == 6
+
+
+def test_contribute_feedback_stays_in_view_on_a_phone(
+    served, unseen_pen_digits, sync_browser_thread
+):
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        phone = browser.new_page(
+            viewport={"width": 390, "height": 844}, device_scale_factor=3, has_touch=True
+        )
+        phone.goto(served + "/contribute/")
+        asked = int(phone.locator("#target-digit").inner_text())
+        digit = next(d for d in unseen_pen_digits if d.label == asked)
+        draw(phone, canvas.fit_to_canvas(digit.strokes))
+        guess = phone.locator("#guess")
+        assert guess.bounding_box()["y"] + guess.bounding_box()["height"] <= 844, (
+            "guess below the fold"
+        )
+        phone.get_by_role("button", name="Add to the dataset").click()
+        phone.wait_for_function(
+            "() => document.getElementById('thanks').textContent.startsWith('Thank')"
+        )
+        phone.wait_for_timeout(400)  # a smooth scroll, if one was needed, has ended
+        box = phone.locator("#thanks").bounding_box()
+        scrolled = phone.evaluate("() => window.scrollY")
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 844, (box, scrolled)
+        screenshots = Path(settings.DIGITS_DATA_DIR) / "screenshots"
+        screenshots.mkdir(parents=True, exist_ok=True)
+        phone.screenshot(path=screenshots / "contribute-phone-after-submit.png")
+        browser.close()

@@ -13,6 +13,7 @@
   const totalEl = document.getElementById("dataset-total");
   let needed = picker.dataset.needed.split(",").map(Number);
   let target = Number(targetEl.textContent);
+  const cap = (text) => text.charAt(0).toUpperCase() + text.slice(1);
 
   const pad = Digits.mountPad(result, {
     onChange({ empty }) {
@@ -22,8 +23,8 @@
     onResult(body) {
       const match = body.digit === target;
       guess.textContent = match
-        ? `A ${body.digit} (${(body.confidence * 100).toFixed(0)}%) — looks right.`
-        : `A ${body.digit}? (${(body.confidence * 100).toFixed(0)}%) — if you drew a ${target}, add it anyway: those teach the most.`;
+        ? `${cap(Digits.aDigit(body.digit))} (${(body.confidence * 100).toFixed(0)}%) — looks right.`
+        : `${cap(Digits.aDigit(body.digit))}? (${(body.confidence * 100).toFixed(0)}%) — if you drew ${Digits.aDigit(target)}, add it anyway: those teach the most.`;
     },
     onIdle(message) {
       guess.textContent = message || "Start drawing…";
@@ -36,7 +37,7 @@
   function setTarget(digit) {
     target = digit;
     targetEl.textContent = String(digit);
-    placeholder.textContent = `draw a ${digit}`;
+    placeholder.textContent = `draw ${Digits.aDigit(digit)}`;
     picker.querySelectorAll("button").forEach((b) => {
       b.setAttribute("aria-checked", String(Number(b.dataset.digit) === digit));
     });
@@ -69,6 +70,7 @@
           ? `Thank you! Your ${body.label} is drawing #${body.total} in the dataset.`
           : "We already had exactly this drawing — nothing new was added.";
       thanks.dataset.saved = String(body.id);
+      thanks.scrollIntoView({ block: "nearest", behavior: "smooth" });
       // Next, ask for the digit we need most (rotate so we do not repeat).
       needed = needed.filter((d) => d !== body.label).concat([body.label]);
       setTarget(needed[0]);

@@ -1,5 +1,6 @@
 // The draw page: live answers, the probabilities, what the model saw, and
-// "Wrong? It's a …" to keep the drawings the model gets wrong.
+// "Wrong? It's a …" to keep the drawings the model gets wrong (and to correct
+// one's own correction while it waits for review).
 (() => {
   "use strict";
 
@@ -60,10 +61,10 @@
     result.classList.toggle("unsure", !sure);
     digitEl.textContent = String(body.digit);
     if (sure) {
-      textEl.textContent = `It's a ${body.digit}.`;
+      textEl.textContent = `It's ${Digits.aDigit(body.digit)}.`;
     } else {
       const ranked = body.probabilities.map((p, d) => [p, d]).sort((a, b) => b[0] - a[0]);
-      textEl.textContent = `Not sure — a ${ranked[0][1]} or a ${ranked[1][1]}?`;
+      textEl.textContent = `Not sure — ${Digits.aDigit(ranked[0][1])} or ${Digits.aDigit(ranked[1][1])}?`;
     }
     confidenceEl.textContent = `${(body.confidence * 100).toFixed(1)}% confident · model v${body.model_version}`;
     setBars(body.probabilities);
@@ -73,9 +74,24 @@
       inputEmpty.hidden = true;
     }
     correction.hidden = false;
+    disableChoice(body.digit);
+  }
+
+  // The digit already said (the model's answer, or the label the server kept) is not offered.
+  function disableChoice(digit) {
     correction.querySelectorAll("button").forEach((b) => {
-      b.disabled = Number(b.dataset.digit) === body.digit;
+      b.disabled = Number(b.dataset.digit) === digit;
     });
+  }
+
+  // What the server kept, in words: it may differ from the button pressed (the same
+  // picture was already in the dataset, labelled by someone else or reviewed).
+  function savedNote(body, asked) {
+    const kept = Digits.aDigit(body.label);
+    if (body.relabelled) return `Changed: saved as ${kept} now — thanks for checking.`;
+    if (!body.duplicate) return `Thanks! Saved as ${kept} — the next model learns from it.`;
+    if (body.label === asked) return `Already saved as ${kept} — thanks.`;
+    return `This drawing is already in the dataset as ${kept}; it was not changed. A curator reviews the dataset.`;
   }
 
   // "Wrong? It's a …": store the drawing with the right label (source "correction").
@@ -91,9 +107,8 @@
         label,
         source: "correction",
       });
-      correctionNote.textContent = ok
-        ? `Thanks! Saved as a ${label} — the next model learns from it.`
-        : body.error || "Could not save the drawing.";
+      correctionNote.textContent = ok ? savedNote(body, label) : body.error || "Could not save the drawing.";
+      if (ok) disableChoice(body.label);
     } catch (err) {
       correctionNote.textContent = "Cannot reach the server; nothing was saved.";
     }

@@ -171,10 +171,19 @@
     };
   }
 
-  // Live predictions for a pad: debounced while drawing, at once on pen-up, one
-  // request in flight at a time, and every answer tagged with the drawing
-  // version it answers (`data-version` on `resultEl`), so stale answers never show.
-  function LivePrediction(pad, resultEl, { endpoint, onResult, onIdle, onError, debounceMs = 120 }) {
+  // Live predictions for a pad: while the pen moves, at most one request every
+  // `intervalMs` (a slow stroke is answered as it grows, not only at pen-up); at
+  // once on pen-up; one request in flight at a time, and the latest drawing is
+  // what is sent (the pad is read when the request goes, not when it was due).
+  // Every answer is tagged with the drawing version it answers (`data-version`
+  // on `resultEl`), so stale answers never show.
+  // Answers that mean "not a digit yet" rather than an error: the page waits for more ink.
+  const IDLE_MESSAGES = {
+    blank_drawing: "Keep drawing — that is too little ink to read.",
+    too_small: "That is too small to read — draw the digit bigger.",
+  };
+
+  function LivePrediction(pad, resultEl, { endpoint, onResult, onIdle, onError, intervalMs = 120 }) {
     let timer = null;
     let seq = 0;
     let inFlight = false;
@@ -200,9 +209,9 @@
         const { ok, body } = await postJson(endpoint, { image: pad.exportPng(), include_input: true });
         if (mine !== seq) return;
         resultEl.dataset.version = String(version);
-        resultEl.dataset.state = ok ? "ready" : body.code === "blank_drawing" ? "idle" : "error";
+        resultEl.dataset.state = ok ? "ready" : IDLE_MESSAGES[body.code] ? "idle" : "error";
         if (ok) onResult(body);
-        else if (body.code === "blank_drawing") onIdle("Keep drawing — that is too little ink to read.");
+        else if (IDLE_MESSAGES[body.code]) onIdle(IDLE_MESSAGES[body.code]);
         else onError(body.error || "The server could not read the drawing.");
       } catch (err) {
         if (mine === seq) {
@@ -219,10 +228,21 @@
       }
     }
 
+    function fire() {
+      timer = null;
+      run();
+    }
+
     return {
-      schedule(immediately) {
-        clearTimeout(timer);
-        timer = setTimeout(run, immediately ? 0 : debounceMs);
+      // `final` (pen-up, undo, clear): now. Otherwise: when the interval is up,
+      // unless a request is already due (it will carry this change too).
+      schedule(final) {
+        if (final) {
+          clearTimeout(timer);
+          fire();
+        } else if (timer === null) {
+          timer = setTimeout(fire, intervalMs);
+        }
       },
     };
   }
@@ -268,5 +288,10 @@
     return pad;
   }
 
-  window.Digits = { mountPad, postJson };
+  // "a 7", "an 8": the article English wants before a digit's name.
+  function aDigit(digit) {
+    return `${Number(digit) === 8 ? "an" : "a"} ${digit}`;
+  }
+
+  window.Digits = { mountPad, postJson, aDigit };
 })();
