@@ -1,6 +1,11 @@
 import json
 
+from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
@@ -16,6 +21,60 @@ class PromotionInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None):
         return False
+
+
+class PromoteForm(forms.Form):
+    """Promoting in the admin asks what the API asks (a reason), and a version the
+    gate rejected needs an explicit yes."""
+
+    reason = forms.CharField(
+        max_length=500, strip=True, widget=forms.Textarea(attrs={"rows": 3, "cols": 70})
+    )
+    override_gate = forms.BooleanField(required=False)
+
+    def __init__(self, *args, version: ModelVersion, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.version = version
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.version.status == ModelVersion.Status.REJECTED and not cleaned.get("override_gate"):
+            self.add_error(
+                "override_gate", "The gate rejected this version: tick the box to serve it anyway."
+            )
+        return cleaned
+
+
+def _accuracy(version: ModelVersion, name: str) -> str:
+    """An accuracy and how many images it was measured on (a quick run's 4,000 is not
+    a full test set's 10,000)."""
+    report = (version.metrics or {}).get("tests", {}).get(name) or {}
+    if "accuracy" not in report:
+        return "—"
+    count = report.get("n")
+    return f"{report['accuracy'] * 100:.2f}%" + (f" of {count:,}" if count else "")
+
+
+def _per_class_rows(report: dict) -> list[dict]:
+    return [
+        {
+            "digit": digit,
+            **{k: row.get(k) for k in ("precision", "recall", "f1")},
+            "support": f"{row.get('support', 0):,}",
+        }
+        for digit, row in sorted(report.get("per_class", {}).items(), key=lambda kv: int(kv[0]))
+    ]
+
+
+def _comparison(version: ModelVersion, active: ModelVersion | None) -> list[dict]:
+    """Each test's accuracy for the version and the one serving, side by side."""
+
+    def shown(v: ModelVersion | None, name: str) -> str:
+        return _accuracy(v, name) if v is not None else "—"
+
+    tests = [(v.metrics or {}).get("tests", {}) for v in (version, active) if v is not None]
+    names = sorted({name for reports in tests for name in reports})
+    return [{"name": n, "candidate": shown(version, n), "active": shown(active, n)} for n in names]
 
 
 @admin.register(ModelVersion)
@@ -40,6 +99,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "downloads",
         "tflite_sha256",
         "report_plots",
+        "per_class_tables",
         "rejection_reasons",
         "metrics_json",
         "created_at",
@@ -51,15 +111,50 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # versions come from training runs and the registry, not forms
 
+    def get_deleted_objects(self, objs, request):
+        """The serving version is protected (a fresh web process would have nothing to
+        answer with); the version a rollback would go back to needs a second look,
+        which the confirmation page asks for."""
+        deleted, counts, perms, protected = super().get_deleted_objects(objs, request)
+        rollback = ModelVersion.rollback_target()
+        for version in objs:
+            if version.is_active:
+                protected.append(
+                    f"Version {version.version} is serving: promote another version first."
+                )
+            elif rollback is not None and version.pk == rollback.pk and request.method == "GET":
+                self.message_user(
+                    request,
+                    f"Version {version.version} is what a rollback would go back to (it served "
+                    "before the active one). Deleting it leaves no earlier model to fall back on.",
+                    level=messages.WARNING,
+                )
+        return deleted, counts, perms, protected
+
     @admin.display(description="MNIST test")
     def mnist_accuracy(self, obj: ModelVersion) -> str:
-        value = obj.test_accuracy("mnist-test")
-        return "—" if value is None else f"{value * 100:.2f}%"
+        return _accuracy(obj, "mnist-test")
 
     @admin.display(description="pen digits (unseen writers)")
     def pendigits_accuracy(self, obj: ModelVersion) -> str:
-        value = obj.test_accuracy("pendigits")
-        return "—" if value is None else f"{value * 100:.2f}%"
+        return _accuracy(obj, "pendigits")
+
+    @admin.display(description="per class")
+    def per_class_tables(self, obj: ModelVersion):
+        """Precision, recall and F1 of each digit on each test set (metrics.json, readable)."""
+        tests = (obj.metrics or {}).get("tests", {})
+        if not tests:
+            return "—"
+        full, single = [], []
+        for name, report in sorted(tests.items()):
+            present = [d for d, row in report.get("per_class", {}).items() if row.get("support")]
+            if len(present) == 1:  # a style set: one digit written one way
+                single.append({"name": name, "digit": present[0], "accuracy": _accuracy(obj, name)})
+            else:
+                full.append((name, _per_class_rows(report)))
+        return render_to_string(
+            "admin/classifier/modelversion/per_class.html", {"tests": full, "single": single}
+        )
 
     @admin.display(description="serving")
     def serving(self, obj: ModelVersion):
@@ -110,15 +205,37 @@ class ModelVersionAdmin(admin.ModelAdmin):
             ),
         ) or format_html("—")
 
-    @admin.action(description="Make the selected version active")
+    @admin.action(description="Make the selected version active (asks why)")
     def promote_selected(self, request, queryset):
+        """A confirmation page first: the gate's verdict, the tests side by side with
+        the serving version, a reason, and an explicit yes for a rejected version."""
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version to make active.", level="error")
-            return
+            return None
         version = queryset.get()
-        try:
-            version.promote(by=request.user, reason="promoted by hand in the admin")
-        except ArtifactError as exc:
-            self.message_user(request, f"Nothing changed. {exc}", level=messages.ERROR)
-            return
-        self.message_user(request, f"Version {version.version} is now active.")
+        form = PromoteForm(request.POST if "post" in request.POST else None, version=version)
+        if form.is_valid():
+            try:
+                version.promote(by=request.user, reason=form.cleaned_data["reason"])
+            except ArtifactError as exc:
+                self.message_user(request, f"Nothing changed. {exc}", level=messages.ERROR)
+                return None
+            self.message_user(request, f"Version {version.version} is now active.")
+            return None
+        active = ModelVersion.active()
+        active = None if active is None or active.pk == version.pk else active
+        return TemplateResponse(
+            request,
+            "admin/classifier/modelversion/promote_confirmation.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Promote version {version.version}",
+                "opts": self.model._meta,
+                "version": version,
+                "active": active,
+                "comparison": _comparison(version, active),
+                "form": form,
+                "check_seconds": f"{settings.DIGITS_MODEL_CHECK_SECONDS:g}",
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            },
+        )

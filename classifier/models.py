@@ -138,6 +138,12 @@ class ModelVersion(models.Model):
             .order_by("-last_promoted")
         )
 
+    @classmethod
+    def rollback_target(cls) -> ModelVersion | None:
+        """The version that served before the active one: what a rollback promotes."""
+        active = cls.active()
+        return cls.previously_active(exclude_id=active.pk if active else None).first()
+
     def promote(self, *, by=None, reason: str = "") -> Promotion:
         """Make this the serving version (the previous one retires) and record who and why.
 

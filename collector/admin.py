@@ -2,15 +2,70 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import F, Q
+from django.db.models.functions import Now
 from django.http import FileResponse, HttpResponseBadRequest
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
-from collector import abuse, exports
+from classifier.preprocessing import MAX_IMAGE_BYTES, PreprocessingError
+from collector import abuse, dataset, exports
+from collector.api import predict_quietly
 from collector.models import Drawing
+
+
+class DrawingUploadForm(forms.ModelForm):
+    """Staff add a drawing as contributors do: a PNG and its label, checked and
+    stored by ``dataset.add_drawing`` (same preprocessing, split, file and row)."""
+
+    upload = forms.FileField(
+        label="PNG image", help_text="A PNG of one digit, dark ink on a light background."
+    )
+
+    class Meta:
+        model = Drawing
+        fields = ("label", "status")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["status"].required = False  # unset: as for contributions
+        self.fields["status"].help_text = "Leave as it is to treat it like a contribution."
+
+    def clean(self):
+        cleaned = super().clean()
+        upload = cleaned.get("upload")
+        if upload is None or self.errors:
+            return cleaned
+        if upload.size > MAX_IMAGE_BYTES:
+            raise forms.ValidationError(
+                f"The file is over {MAX_IMAGE_BYTES // (1024 * 1024)} MB.", code="too_large"
+            )
+        data = upload.read()
+        try:
+            model_input = dataset.validate_png(data)
+        except (PreprocessingError, dataset.InvalidDrawing) as exc:
+            self.add_error("upload", str(exc))
+            return cleaned
+        except OSError:
+            self.add_error("upload", "This is not an image Pillow can read.")
+            return cleaned
+        try:  # stored here, so that a full disk is a form error rather than a 500
+            self.stored, self.created = dataset.add_drawing(
+                data,
+                cleaned["label"],
+                source="admin",
+                status=cleaned.get("status") or None,
+                contributor=self.user,
+                prediction=predict_quietly(model_input),
+                model_input=model_input,
+            )
+        except dataset.StorageUnavailable as exc:
+            self.add_error(None, str(exc))
+        return cleaned
 
 
 class ModelDisagreesFilter(admin.SimpleListFilter):
@@ -72,9 +127,11 @@ class DrawingAdmin(admin.ModelAdmin):
         "session_key",
         "sender",
         "created_at",
-        "image",
+        "approved_at",
+        "image_file",
     )
     fields = ("preview", "label", "status", *readonly_fields[1:])
+    add_fields = ("upload", "label", "status")
     actions = [
         "approve",
         "reject",
@@ -82,6 +139,44 @@ class DrawingAdmin(admin.ModelAdmin):
         *[_relabel_action(d) for d in range(10)],
     ]
     change_list_template = "admin/collector/drawing/change_list.html"
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:  # adding: a PNG and a label, stored like a contribution
+            kwargs["form"] = DrawingUploadForm
+            kwargs["fields"] = ("label", "status")
+            form = super().get_form(request, obj, change=change, **kwargs)
+            return type(form.__name__, (form,), {"user": request.user})
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return self.add_fields if obj is None else self.fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    def save_form(self, request, form, change):
+        if change:
+            return super().save_form(request, form, change)
+        if not form.created:
+            self.message_user(
+                request,
+                f"This picture is already in the dataset (labelled {form.stored.label}); "
+                "nothing new was stored.",
+                level=messages.WARNING,
+            )
+        return form.stored
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            if "status" in form.changed_data:
+                approved = obj.status == Drawing.Status.APPROVED
+                obj.approved_at = timezone.now() if approved else None
+            super().save_model(request, obj, form, change)
+        # Added drawings were stored, file and row together, by save_form.
+
+    def save_related(self, request, form, formsets, change):
+        if change:
+            super().save_related(request, form, formsets, change)
 
     def get_ordering(self, request):
         # Likely mislabels: the most confident disagreements are the likeliest.
@@ -106,6 +201,14 @@ class DrawingAdmin(admin.ModelAdmin):
             reverse("drawing-image", args=[obj.sha256]),
             obj.label,
         )
+
+    @admin.display(description="image file")
+    def image_file(self, obj: Drawing):
+        """The stored PNG, through the view that serves drawings (media is not served)."""
+        if not obj.sha256:
+            return "—"
+        url = reverse("drawing-image", args=[obj.sha256])
+        return format_html('<a href="{}">{}</a>', url, obj.image.name or url)
 
     @admin.display(description="model's guess", ordering="predicted_confidence")
     def model_guess(self, obj: Drawing):
@@ -138,12 +241,14 @@ class DrawingAdmin(admin.ModelAdmin):
 
     @admin.action(description="Approve (use for training)")
     def approve(self, request, queryset):
-        n = queryset.update(status=Drawing.Status.APPROVED)
+        n = queryset.exclude(status=Drawing.Status.APPROVED).update(
+            status=Drawing.Status.APPROVED, approved_at=Now()
+        )
         self.message_user(request, f"Approved {n} drawing(s).")
 
     @admin.action(description="Reject (never used)")
     def reject(self, request, queryset):
-        n = queryset.update(status=Drawing.Status.REJECTED)
+        n = queryset.update(status=Drawing.Status.REJECTED, approved_at=None)
         self.message_user(request, f"Rejected {n} drawing(s).")
 
     def get_urls(self):

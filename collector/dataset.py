@@ -18,6 +18,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Count
+from django.utils import timezone
 from PIL import Image
 
 from classifier import canvas, preprocessing
@@ -121,6 +122,7 @@ def add_drawing(
         client=client,
         fingerprint=abuse.fingerprint(model_input),
         status=status,
+        approved_at=timezone.now() if status == Drawing.Status.APPROVED else None,
         strokes=stored_strokes,
     )
     if prediction is not None:
@@ -159,6 +161,24 @@ def add_drawing(
     return drawing, True
 
 
+def relabel_own(drawing: Drawing, label: int, client: str, source: str) -> bool:
+    """A contributor may change the label of their own correction until staff review
+    it ("Wrong? It's a …" pressed again: the later press is what they meant). Anyone
+    else's drawing, a reviewed one, or a plain contribution sent again keeps its
+    label. True when it changed."""
+    if source != "correction" or drawing.source != "correction":
+        return False
+    if not client or drawing.client != client or drawing.label == label:
+        return False
+    with transaction.atomic():
+        locked = Drawing.objects.select_for_update().get(pk=drawing.pk)
+        if locked.status != Drawing.Status.PENDING:
+            return False
+        changed = locked.relabel(label)
+    drawing.refresh_from_db(fields=["label"])
+    return changed
+
+
 def stored_intact(name: str, sha256: str) -> bool:
     """Whether storage holds ``name`` with exactly the content whose hash is ``sha256``."""
     try:
@@ -189,6 +209,9 @@ def delete_drawing_file(drawing: Drawing) -> None:
     transaction.on_commit(cleanup)
 
 
+IMPORTED_SOURCE_PREFIX = "import:"  # collector.imports' sources; the rest came from people here
+
+
 def stats() -> dict:
     """Counts for the dataset page and ``/api/dataset/stats/`` (every stored drawing)."""
 
@@ -203,8 +226,12 @@ def stats() -> dict:
         Drawing.objects.values_list("label", "split").annotate(n=Count("id")).order_by()
     ):
         by_label_split[str(label)][split] = n
+    imported = Drawing.objects.filter(source__startswith=IMPORTED_SOURCE_PREFIX).count()
+    total = Drawing.objects.count()
     return {
-        "total": Drawing.objects.count(),
+        "total": total,
+        "contributed": total - imported,
+        "imported": imported,
         "by_label": grouped("label", range(10)),
         "by_split": grouped("split", list(splits.SPLITS)),
         "by_status": grouped("status", list(Drawing.Status.values)),

@@ -63,6 +63,8 @@ class Drawing(models.Model):
     # client's near-copies of their own drawings are found by it.
     fingerprint = models.BinaryField(max_length=98, null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # When it was last approved (None while pending or rejected): "recently approved".
+    approved_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

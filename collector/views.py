@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db.models import F
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.csrf import ensure_csrf_cookie
@@ -44,7 +45,9 @@ def dataset_page(request):
                 **{f"{split}_pct": round(100 * n / largest, 2) for split, n in counts.items()},
             }
         )
-    recent = Drawing.objects.filter(status=Drawing.Status.APPROVED)[:24]
+    recent = Drawing.objects.filter(status=Drawing.Status.APPROVED).order_by(
+        F("approved_at").desc(nulls_last=True), "-id"
+    )[:24]
     return render(
         request, "collector/dataset.html", {"stats": stats, "rows": rows, "recent": recent}
     )

@@ -81,3 +81,35 @@ def test_admin_export_download_is_for_staff_only(client, staff_client, canvas_pn
     client.logout()
     anonymous = client.get("/admin/collector/drawing/export/zip/")
     assert anonymous.status_code == 302 and "/admin/login/" in anonymous["Location"]
+
+
+def test_dataset_page_counts_contributed_and_imported_apart(client, db, canvas_png):
+    dataset.add_drawing(canvas_png(1), 1)
+    dataset.add_drawing(canvas_png(2), 2, source="import:pendigits")
+    dataset.add_drawing(canvas_png(3), 3, source="import:folder")
+    page = client.get("/dataset/").content.decode()
+    assert '<strong id="dataset-contributed">1</strong> drawn here' in page
+    assert '<strong id="dataset-imported">2</strong> imported' in page
+    stats = client.get("/api/dataset/stats/").json()
+    assert (stats["total"], stats["contributed"], stats["imported"]) == (3, 1, 2)
+
+
+def test_recently_approved_is_ordered_by_approval(staff_client, canvas_png):
+    older, _ = dataset.add_drawing(canvas_png(4), 4)
+    newer, _ = dataset.add_drawing(canvas_png(5), 5)
+    for drawing in (newer, older):  # the older drawing is approved last
+        staff_client.post(
+            "/admin/collector/drawing/",
+            {"action": "approve", "_selected_action": [drawing.pk]},
+        )
+    page = staff_client.get("/dataset/").content.decode()
+    first = page.index(reverse("drawing-image", args=[older.sha256]))
+    second = page.index(reverse("drawing-image", args=[newer.sha256]))
+    assert first < second, "the drawing approved last comes first"
+    older.refresh_from_db()
+    assert older.approved_at is not None
+    staff_client.post(
+        "/admin/collector/drawing/", {"action": "reject", "_selected_action": [older.pk]}
+    )
+    older.refresh_from_db()
+    assert older.approved_at is None
