@@ -20,6 +20,7 @@ from classifier.models import ModelVersion, artifact_path
 from classifier.predictor import Predictor
 
 BOOTSTRAP_DIR = Path(__file__).resolve().parent / "bootstrap"
+BOOTSTRAP_NOTE = "bootstrap model"  # how ensure_model marks the version it registers
 
 
 class RegistrationError(RuntimeError):
@@ -90,5 +91,5 @@ def ensure_active_model() -> tuple[ModelVersion, bool]:
         if not candidate.artifact_problem():
             candidate.promote(reason="no version was active; the newest usable one was")
             return candidate, False
-    version = register_directory(BOOTSTRAP_DIR, activate=True, note="bootstrap model")
+    version = register_directory(BOOTSTRAP_DIR, activate=True, note=BOOTSTRAP_NOTE)
     return version, True

@@ -59,16 +59,34 @@ def write_backup(out: Path) -> dict:
     return manifest
 
 
+def _bootstrap_only() -> list[int] | None:
+    """The ids of the model versions a fresh instance holds (only the bootstrap model
+    ``ensure_model`` registered), or None when the instance holds anything a restore
+    would overwrite: drawings, training runs, trained versions."""
+    from classifier.models import ModelVersion
+    from classifier.registry import BOOTSTRAP_NOTE
+    from collector.models import Drawing
+    from training.models import TrainingRun
+
+    if Drawing.objects.exists() or TrainingRun.objects.exists():
+        return None
+    if ModelVersion.objects.exclude(note=BOOTSTRAP_NOTE).exists():
+        return None
+    return list(ModelVersion.objects.values_list("pk", flat=True))
+
+
 def restore_backup(source: Path) -> dict:
-    """Into an instance with no drawings and no model versions: files first (verified),
+    """Into a fresh instance (nothing but the bootstrap model): files first (verified),
     then the database in one transaction; a failure leaves the database as it was."""
     from classifier import runtime
     from classifier.models import ModelVersion
-    from collector.models import Drawing
 
-    if Drawing.objects.exists() or ModelVersion.objects.exists():
+    bootstrap_only = _bootstrap_only()
+    if bootstrap_only is None:
         raise BackupError(
-            "This instance already has drawings or models; restore into an empty one."
+            "This instance already has drawings, training runs or trained models; "
+            "restore into a fresh one (an empty data directory, or one that `make run` "
+            "prepared, which holds only the bootstrap model)."
         )
     try:
         archive = zipfile.ZipFile(source)
@@ -94,6 +112,9 @@ def restore_backup(source: Path) -> dict:
                 fixture.write(database)
                 fixture.flush()
                 with transaction.atomic():
+                    # The bootstrap model of a fresh `make run` gives way to the
+                    # backup's models (its files were just replaced by theirs).
+                    ModelVersion.objects.filter(pk__in=bootstrap_only).delete()
                     call_command("loaddata", fixture.name, verbosity=0)
         except Exception:
             for name in written:

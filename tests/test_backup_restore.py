@@ -66,9 +66,16 @@ def test_a_restore_into_an_empty_instance_gives_everything_back(
     )
 
 
-def test_restore_refuses_a_non_empty_instance_and_a_damaged_backup(active_model, tmp_path):
+def test_restore_refuses_a_non_empty_instance_and_a_damaged_backup(
+    active_model, canvas_png, tmp_path
+):
     call_command("backup", str(tmp_path / "b.zip"), stdout=io.StringIO())
-    with pytest.raises(CommandError, match="restore into an empty one"):
+    drawing, _ = dataset.add_drawing(canvas_png(1), 1)
+    with pytest.raises(CommandError, match="restore into a fresh one"):
+        call_command("restore", str(tmp_path / "b.zip"), stdout=io.StringIO())
+    drawing.delete()
+    register_directory(BOOTSTRAP_DIR, activate=False, note="a trained model")
+    with pytest.raises(CommandError, match="restore into a fresh one"):
         call_command("restore", str(tmp_path / "b.zip"), stdout=io.StringIO())
     # a backup whose model file was altered is refused before anything is written
     damaged = tmp_path / "damaged.zip"
@@ -85,3 +92,51 @@ def test_restore_refuses_a_non_empty_instance_and_a_damaged_backup(active_model,
     with pytest.raises(CommandError, match="not a Digits backup"):
         (tmp_path / "junk.zip").write_bytes(b"nope")
         call_command("restore", str(tmp_path / "junk.zip"), stdout=io.StringIO())
+
+
+def test_restore_into_an_instance_that_make_run_prepared(active_model, canvas_png, tmp_path):
+    # given a backup of an instance with drawings and its own model versions
+    for label in (2, 5):
+        dataset.add_drawing(canvas_png(label), label)
+    register_directory(BOOTSTRAP_DIR, activate=True, note="trained there")
+    before = snapshot()
+    call_command("backup", str(tmp_path / "b.zip"), stdout=io.StringIO())
+    # and a fresh instance that holds only the bootstrap model (as `make run` leaves it)
+    Drawing.objects.all().delete()
+    ModelVersion.objects.all().delete()
+    SplitCounter.objects.all().delete()
+    from classifier.registry import ensure_active_model
+
+    ensure_active_model()
+    # when restored, the backup's drawings and versions replace the bootstrap
+    call_command("restore", str(tmp_path / "b.zip"), stdout=io.StringIO())
+    assert snapshot() == before
+    assert ModelVersion.active().note == "trained there"
+
+
+def test_restore_into_an_empty_data_directory(active_model, canvas_png, tmp_path):
+    """A new machine: nothing but the backup. restore creates and migrates the database."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    dataset.add_drawing(canvas_png(4), 4)
+    call_command("backup", str(tmp_path / "b.zip"), stdout=io.StringIO())
+    fresh = tmp_path / "new-machine"
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "DIGITS_DATA_DIR": str(fresh)}
+    env.pop("DATABASE_URL", None)
+    run = subprocess.run(
+        [sys.executable, str(root / "manage.py"), "restore", str(tmp_path / "b.zip")],
+        env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "restored the database and" in run.stdout
+    count = subprocess.run(
+        [sys.executable, str(root / "manage.py"), "shell", "-c",
+         "from collector.models import Drawing; from classifier.models import ModelVersion; "
+         "print(Drawing.objects.count(), ModelVersion.active().version)"],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert count.stdout.splitlines()[-1].split() == ["1", str(active_model.version)]

@@ -1,14 +1,22 @@
-"""``manage.py restore IN``: a backup into an empty, migrated instance."""
+"""``manage.py restore IN``: a backup into a fresh instance.
+
+Fresh: an empty data directory (the database is created and migrated first), or
+one that ``make run`` prepared, which holds only the bootstrap model.
+"""
 
 from pathlib import Path
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from digits_site.backups import BackupError, restore_backup
 
 
 class Command(BaseCommand):
-    help = "Restore a backup made by `manage.py backup` into an empty instance."
+    help = (
+        "Restore a backup made by `manage.py backup` into a fresh instance: an empty data "
+        "directory, or one holding only the bootstrap model."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("source", type=Path)
@@ -16,6 +24,7 @@ class Command(BaseCommand):
     def handle(self, *args, source: Path, **options):
         if not source.exists():
             raise CommandError(f"{source} does not exist.")
+        call_command("migrate", interactive=False, verbosity=0)  # an empty data directory
         try:
             manifest = restore_backup(source)
         except BackupError as exc:
