@@ -134,6 +134,81 @@ def test_a_run_cancelled_between_batches(active_model, tiny_run_config, monkeypa
     assert ModelVersion.objects.count() == 1
 
 
+def test_a_cancel_after_the_last_epoch_is_honoured(active_model, tiny_run_config, monkeypatch):
+    """Cancel pressed at 100 % (while the run tests and exports): nothing is registered."""
+    from training import gate
+
+    run = TrainingRun.objects.create(**tiny_run_config)
+    decide = gate.decide
+
+    def cancel_while_testing(*args, **kwargs):
+        TrainingRun.objects.get(pk=run.pk).cancel()  # staff press Cancel now
+        return decide(*args, **kwargs)
+
+    monkeypatch.setattr(gate, "decide", cancel_while_testing)
+    assert runs.execute(run.pk) == "cancelled"
+    run.refresh_from_db()
+    assert run.status == "cancelled" and run.model_version is None
+    assert ModelVersion.objects.count() == 1 and ModelVersion.active() == active_model
+
+
+def test_a_cancel_after_the_run_finished_says_so(active_model, tiny_run_config):
+    from training.models import RunFinished
+
+    run = TrainingRun.objects.create(**tiny_run_config, status="succeeded")
+    with pytest.raises(RunFinished, match="already finished"):
+        run.cancel()
+    run.refresh_from_db()
+    assert not run.cancel_requested
+
+
+def test_loading_reports_its_steps_and_can_be_cancelled(
+    active_model, tiny_run_config, monkeypatch
+):
+    seen = []
+    load = sources.load_training_data
+
+    def watched(config, report):
+        def spy(step, done, total):
+            report(step, done, total)
+            row = TrainingRun.objects.get()
+            seen.append((row.phase, row.phase_detail, row.phase_done, row.phase_total))
+
+        return load(config, spy)
+
+    monkeypatch.setattr(sources, "load_training_data", watched)
+    run = TrainingRun.objects.create(**tiny_run_config)
+    assert runs.execute(run.pk) == "succeeded"
+    assert seen and {phase for phase, *_ in seen} == {"loading"}
+    assert any(detail == "reading MNIST" for _, detail, *_ in seen)
+    run.refresh_from_db()
+    assert run.phase == "training" and "reading MNIST" in run.log_tail
+
+    # a cancel while loading stops the run at the next step
+    def cancelled_while_loading(config, report):
+        TrainingRun.objects.filter(status="running").update(cancel_requested=True)
+        report("reading MNIST", 0, 0)
+        raise AssertionError("loading went on after a cancel")
+
+    monkeypatch.setattr(sources, "load_training_data", cancelled_while_loading)
+    second = TrainingRun.objects.create(**tiny_run_config)
+    assert runs.execute(second.pk) == "cancelled"
+
+
+def test_variant_rendering_reports_counts(pen_digits):
+    from classifier import canvas
+
+    jobs = [
+        (canvas.fit_to_canvas(d.strokes), d.label, 2, (0, i), 0.0, 0.0, None)
+        for i, d in enumerate(pen_digits[:300])
+    ]
+    reports = []
+    sources.build_variants(jobs, lambda step, done, total: reports.append((step, done, total)))
+    assert reports[0][1:] == (0, 300) and reports[-1][1:] == (300, 300)
+    assert [done for _, done, _ in reports] == sorted(done for _, done, _ in reports)
+    assert len(reports) >= 3  # it moves while it renders, not only at the ends
+
+
 def test_a_failing_run_ends_failed_with_the_error(active_model, tiny_run_config):
     run = TrainingRun.objects.create(**tiny_run_config, kaggle_csv="nonexistent/train.csv")
     assert runs.execute(run.pk) == "failed"
@@ -216,7 +291,7 @@ def test_a_running_run_keeps_beating_through_every_phase(tiny_run_config, monkey
     monkeypatch.setattr(runs, "HEARTBEAT_SECONDS", 0.1)
     beats = []
 
-    def slow_loading(config):
+    def slow_loading(config, report=None):
         for _ in range(6):
             clock.sleep(0.2)
             beats.append(TrainingRun.objects.get().heartbeat_at)

@@ -28,7 +28,8 @@ class TrainingRunSerializer(serializers.ModelSerializer):
         model = TrainingRun
         fields = [
             "id", *WRITABLE_FIELDS,
-            "status", "cancel_requested", "progress", "epoch", "step", "steps_per_epoch",
+            "status", "cancel_requested", "progress", "phase", "phase_detail", "phase_done",
+            "phase_total", "epoch", "step", "steps_per_epoch",
             "loss", "accuracy", "val_accuracy", "eta_seconds", "device", "worker",
             "log_tail", "error", "gate", "model_version", "started_by",
             "created_at", "started_at", "finished_at",

@@ -119,7 +119,12 @@ class TrainingRun(models.Model):
     worker = models.CharField(max_length=255, blank=True, help_text="host:pid that claimed it")
     device = models.CharField(max_length=255, blank=True)
 
-    # Progress, written by the worker at most every couple of seconds.
+    # Progress, written by the worker at most every couple of seconds. Before the
+    # first epoch the run loads its data: ``phase`` says which step, with counts.
+    phase = models.CharField(max_length=16, blank=True, help_text="loading, training, testing")
+    phase_detail = models.CharField(max_length=200, blank=True, help_text="what loading does now")
+    phase_done = models.PositiveIntegerField(default=0)
+    phase_total = models.PositiveIntegerField(default=0)
     epoch = models.PositiveSmallIntegerField(default=0)
     step = models.PositiveIntegerField(default=0)
     steps_per_epoch = models.PositiveIntegerField(default=0)
@@ -195,10 +200,14 @@ class TrainingRun(models.Model):
     def cancel(self) -> None:
         """A queued run is cancelled at once; a running one stops at its next batch.
         Raises :class:`RunFinished` for a run that has already ended."""
-        self.refresh_from_db(fields=["status"])
-        if self.is_finished:
+        requested = (
+            TrainingRun.objects.filter(pk=self.pk)
+            .exclude(status__in=self.FINISHED)
+            .update(cancel_requested=True)
+        )
+        if not requested:  # ended already (a run that registered its model stays so)
+            self.refresh_from_db(fields=["status"])
             raise RunFinished(f"Run {self.pk} has already finished ({self.status}).")
-        TrainingRun.objects.filter(pk=self.pk).update(cancel_requested=True)
         # No worker has claimed it yet: it ends now, and a later claim finds nothing.
         TrainingRun.objects.filter(pk=self.pk, status=self.Status.QUEUED).update(
             status=self.Status.CANCELLED, finished_at=timezone.now()

@@ -59,6 +59,41 @@ class _Heartbeat(threading.Thread):
         self.join(timeout=5)
 
 
+class _Loading:
+    """Loading's steps and counts on the row (at most every couple of seconds, and
+    at each new step), with an ETA for the step: a first run renders its variant
+    pools for minutes, and staff should see that it moves. A cancel is honoured
+    between steps."""
+
+    def __init__(self, run: TrainingRun):
+        self.run = run
+        self.step = None
+        self.step_started = time.monotonic()
+        self.last_write = 0.0
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        new_step = step != self.step
+        if new_step:
+            self.step, self.step_started = step, now
+            self.run.log(f"{step}{f' ({total:,})' if total else ''}")
+        elif now - self.last_write < PROGRESS_EVERY_SECONDS and done != total:
+            return
+        self.last_write = now
+        elapsed = now - self.step_started
+        eta = elapsed / done * (total - done) if done and total else None
+        TrainingRun.objects.filter(pk=self.run.pk).update(
+            phase="loading",
+            phase_detail=step[:200],
+            phase_done=done,
+            phase_total=total,
+            eta_seconds=eta,
+            heartbeat_at=timezone.now(),
+        )
+        if TrainingRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
+            raise trainer.TrainingCancelled("cancelled while loading data")
+
+
 class _Progress(trainer.Callback):
     """Writes progress to the row at most every couple of seconds, and reads the
     cancel flag at the same pace."""
@@ -204,7 +239,11 @@ def _train_and_register(run: TrainingRun, out_dir: Path) -> str:
     device = trainer.configure_device()
     TrainingRun.objects.filter(pk=run.pk).update(device=device)
     run.log(f"loading data: {', '.join(config.sources)} ({device})")
-    training_data = sources.load_training_data(config)
+    loading = _Loading(run)
+    training_data = sources.load_training_data(config, loading)
+    TrainingRun.objects.filter(pk=run.pk).update(
+        phase="training", phase_detail="", phase_done=0, phase_total=0, eta_seconds=None
+    )
     TrainingRun.objects.filter(pk=run.pk).update(manifest=training_data.manifest)
     skipped = training_data.manifest.get("drawings", {}).get("skipped", [])
     if skipped:
@@ -229,6 +268,11 @@ def _train_and_register(run: TrainingRun, out_dir: Path) -> str:
     decision = gate.decide(result.metrics["tests"], score_active(training_data.tests))
 
     with transaction.atomic():
+        # A cancel that arrived while the last epoch, the tests or the export ran is
+        # honoured: nothing is registered. The row lock makes it one or the other: a
+        # cancel after this commit finds the run finished and says so.
+        if TrainingRun.objects.select_for_update().filter(pk=run.pk, cancel_requested=True):
+            raise trainer.TrainingCancelled("cancelled before the model was registered")
         version = register_directory(out_dir, activate=False, note=f"training run {run.pk}")
         if decision.passed:
             version.promote(by=run.started_by, reason=f"passed the gate in training run {run.pk}")

@@ -15,6 +15,7 @@ import hashlib
 import logging
 import multiprocessing
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -280,16 +281,43 @@ def pendigits_train_digits() -> list[tuple[list[np.ndarray], int]]:
     ]
 
 
-def build_variants(jobs: list[tuple]) -> np.ndarray:
+# Told how loading goes: (step, done, total), e.g. ("rendering pen-digit variants",
+# 1200, 7494). Steps are reported as they start and then every so often.
+Report = Callable[[str, int, int], None]
+
+
+def _quiet(step: str, done: int, total: int) -> None:
+    pass
+
+
+REPORT_EVERY = 256  # jobs between reports while variants render
+
+
+def build_variants(
+    jobs: list[tuple], report: Report = _quiet, step: str = "rendering variants"
+) -> np.ndarray:
     """Run ``pen.variants`` jobs, in worker processes when there are many (about
     2 ms a variant: 50,000 take under a minute on two cores). Processes are spawned,
-    not forked, because the caller may already run TensorFlow's threads."""
+    not forked, because the caller may already run TensorFlow's threads. ``report``
+    hears how many jobs are done."""
+    report(step, 0, len(jobs))
     workers = min(len(os.sched_getaffinity(0)), 8)
     if len(jobs) < 200 or workers < 2 or multiprocessing.current_process().daemon:
-        return np.stack([pen.variants_job(job) for job in jobs])
+        results = map(pen.variants_job, jobs)
+        return _collect(results, len(jobs), report, step)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as executor:
-        return np.stack(list(executor.map(pen.variants_job, jobs, chunksize=64)))
+        results = executor.map(pen.variants_job, jobs, chunksize=64)
+        return _collect(results, len(jobs), report, step)
+
+
+def _collect(results, total: int, report: Report, step: str) -> np.ndarray:
+    collected = []
+    for done, result in enumerate(results, 1):
+        collected.append(result)
+        if done % REPORT_EVERY == 0 or done == total:
+            report(step, done, total)
+    return np.stack(collected)
 
 
 def _cached(name: str, key_parts: tuple, build) -> dict[str, np.ndarray]:
@@ -317,7 +345,9 @@ def _synthesis_key() -> tuple:
     )
 
 
-def pen_pool(digits: list[tuple[list[np.ndarray], int]], config: TrainConfig) -> Pool:
+def pen_pool(
+    digits: list[tuple[list[np.ndarray], int]], config: TrainConfig, report: Report = _quiet
+) -> Pool:
     """Stroke-space variants of the training writers' pen digits (cached on disk)."""
     count = config.variants
 
@@ -327,7 +357,7 @@ def pen_pool(digits: list[tuple[list[np.ndarray], int]], config: TrainConfig) ->
             for i, (strokes, label) in enumerate(digits)
         ]
         return {
-            "x": build_variants(jobs),
+            "x": build_variants(jobs, report, "rendering pen-digit variants (first run only)"),
             "y": np.asarray([label for _, label in digits], np.uint8),
         }
 
@@ -393,7 +423,10 @@ def scan_test_set() -> Images:
 
 
 def drawings_pool(
-    config: TrainConfig, exclude_sources: tuple[str, ...] = (), skipped: list | None = None
+    config: TrainConfig,
+    exclude_sources: tuple[str, ...] = (),
+    skipped: list | None = None,
+    report: Report = _quiet,
 ) -> Pool | None:
     """Approved training drawings as a pool: each drawing's stored picture first, then
     (for drawings with strokes) stroke-space variants. Once there are
@@ -406,7 +439,11 @@ def drawings_pool(
         .order_by("id")
     )
     firsts, strokes, labels, weights, seeds = [], [], [], [], []
-    for drawing in rows.iterator(chunk_size=500):
+    total = rows.count()
+    report("reading approved drawings", 0, total)
+    for done, drawing in enumerate(rows.iterator(chunk_size=500), 1):
+        if done % 500 == 0:
+            report("reading approved drawings", done, total)
         model_input = read_drawing(drawing, skipped)
         if model_input is None:
             continue
@@ -424,7 +461,8 @@ def drawings_pool(
     if count > 1:
         x[varied] = build_variants(
             [(strokes[i], labels[i], count, seeds[i], 0.0, config.scan_share, firsts[i])
-             for i in varied]
+             for i in varied],
+            report, "rendering variants of contributed drawings",
         )  # fmt: skip
     enough = len(firsts) >= DRAWINGS_FOR_SHARE
     return Pool(
@@ -523,13 +561,15 @@ def _concat(parts: list[Images]) -> Images:
     return Images(np.concatenate([p.x for p in parts]), np.concatenate([p.y for p in parts]))
 
 
-def load_training_data(config: TrainConfig) -> TrainingData:
+def load_training_data(config: TrainConfig, report: Report = _quiet) -> TrainingData:
     """Each source contributes a train, a validation and a test part; tests are
-    kept per source so a model is judged separately on each kind of writing."""
+    kept per source so a model is judged separately on each kind of writing.
+    ``report`` hears each step, with counts where a step is long."""
     rng = np.random.default_rng(config.seed)
     train, val, tests, manifest = [], [], {}, {}
     pools: list[Pool] = []
     if "mnist" in config.sources:
+        report("reading MNIST", 0, 0)
         mnist = load_mnist()
         order = rng.permutation(len(mnist.train))
         val_index, train_index = order[:MNIST_VAL_SIZE], order[MNIST_VAL_SIZE:]
@@ -550,16 +590,18 @@ def load_training_data(config: TrainConfig) -> TrainingData:
         tests["mnist-test"] = _take(mnist.test, config.limit, rng)
         manifest["mnist"] = dict(MNIST_FILES.values())
     if "pendigits" in config.sources:
+        report("reading pen digits", 0, 0)
         roles = pendigits_by_role(load_pendigits())
         writers = pendigits_train_digits()
         if config.limit is not None and len(writers) > config.limit:
             writers = [writers[i] for i in sorted(rng.choice(len(writers), config.limit, False))]
         if config.augment and config.variants > 1:
-            pools.append(pen_pool(writers, config))
+            pools.append(pen_pool(writers, config, report))
         else:
             train.append(_take(roles["train"].images(), config.limit, rng))
         val.append(_take(roles["val"].images(), config.limit, rng))
         tests["pendigits"] = _take(pendigits_test_split(), config.limit, rng)
+        report("rendering the held-out writers' test sets", 0, 0)
         tests["pendigits-scans"] = _take(scan_test_set(), config.limit, rng)
         for name, images in style_test_sets().items():
             tests[name] = _take(images, config.limit, rng)
@@ -583,7 +625,7 @@ def load_training_data(config: TrainConfig) -> TrainingData:
             tests["drawings-test"] = drawings["test"]  # never trained on: the gate compares
         if len(drawings["val"]):
             val.append(drawings["val"])
-        contributed = drawings_pool(config, imported, skipped)
+        contributed = drawings_pool(config, imported, skipped, report)
         if contributed is not None:
             pools.append(contributed)
         manifest["drawings"] = {**_drawings_manifest(imported), "skipped": skipped}

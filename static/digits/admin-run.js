@@ -11,21 +11,46 @@
   const text = document.querySelector(".run-progress-text");
   const field = (name) => document.querySelector(`.field-${name} .readonly`);
 
+  const heading = document.querySelector("#content h2");
+
+  function left(seconds) {
+    if (!seconds) return "";
+    const s = Math.ceil(seconds);
+    return s >= 90 ? ` · about ${Math.round(s / 60)} min left` : ` · about ${s} s left`;
+  }
+
+  // Loading (before the first epoch): the step, its counts and its own ETA. Then
+  // training: percent, epoch and ETA. The bar follows whichever phase is on.
+  function showProgress(run) {
+    const loading = run.status === "running" && run.phase === "loading";
+    const eta = run.status === "running" ? left(run.eta_seconds) : "";
+    let percent;
+    let line;
+    if (loading) {
+      percent = run.phase_total ? Math.floor((run.phase_done / run.phase_total) * 100) : null;
+      const counts = run.phase_total ? ` ${run.phase_done.toLocaleString()} of ${run.phase_total.toLocaleString()}` : "";
+      line = `Loading data: ${run.phase_detail}${counts}${eta}`;
+    } else {
+      percent = Math.round(run.progress * 100);
+      const epoch = run.steps_per_epoch ? ` · epoch ${run.epoch} of ${run.epochs}` : "";
+      line = `${percent}%${epoch}${eta}`;
+    }
+    if (bar) {
+      if (percent === null) bar.removeAttribute("value"); // a step without counts: indeterminate
+      else bar.value = percent;
+      bar.dataset.status = run.status;
+      bar.dataset.phase = loading ? "loading" : "training";
+    }
+    if (text) text.textContent = line;
+  }
+
   async function poll() {
     try {
       const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
       if (!response.ok) return setTimeout(poll, 3000);
       const run = await response.json();
-      const percent = Math.round(run.progress * 100);
-      if (bar) {
-        bar.value = percent;
-        bar.dataset.status = run.status;
-      }
-      if (text) {
-        const eta = run.eta_seconds && run.status === "running" ? ` · about ${Math.ceil(run.eta_seconds)} s left` : "";
-        const epoch = run.steps_per_epoch ? ` · epoch ${run.epoch}/${run.epochs}` : "";
-        text.textContent = `${percent}%${epoch}${eta}`;
-      }
+      showProgress(run);
+      if (heading) heading.textContent = `run ${run.id} (${run.architecture}, ${run.status})`;
       if (field("status")) field("status").textContent = run.status;
       if (field("log_tail")) field("log_tail").textContent = run.log_tail;
       if (field("device") && run.device) field("device").textContent = run.device;
