@@ -6,7 +6,6 @@ STAMP := $(VENV)/.installed-stamp
 export DIGITS_DATA_DIR ?= var
 export PORT ?= 8000
 export PYTHONUNBUFFERED := 1
-export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: run test install lint bench bench-training
 
