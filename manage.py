@@ -1,6 +1,8 @@
 #!/usr/bin/env python
 """Django's command-line utility for administrative tasks."""
 
+import importlib.abc
+import importlib.util
 import os
 import sys
 
@@ -24,9 +26,41 @@ def quiet_tensorflow(argv: list[str]) -> None:
     ``train``, ``evaluate`` or ``--help``: shown only with ``--verbosity 2`` or
     more, or when ``TF_CPP_MIN_LOG_LEVEL`` is set by hand."""
     loud = verbosity(argv) >= 2
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if loud else "3")
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        return  # set by hand: theirs to decide
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0" if loud else "3"
     if not loud:
-        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+        sys.meta_path.insert(0, _QuietTensorFlowImport())
+
+
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Imports ``tensorflow`` (if a command imports it at all) with file descriptor 2
+    sent to /dev/null: its native libraries print their start-up lines before
+    logging is set up, past ``TF_CPP_MIN_LOG_LEVEL``. An import error is still
+    raised, and everything after the import reaches stderr as usual."""
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # once, and not for the lookup below
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        execute = spec.loader.exec_module
+
+        def exec_module(module) -> None:
+            sys.stderr.flush()
+            saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            try:
+                execute(module)
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                os.close(devnull)
+
+        spec.loader.exec_module = exec_module
+        return spec
 
 
 def main() -> None:

@@ -1,0 +1,40 @@
+"""Commands print what they are for, not TensorFlow's native start-up lines (unless
+asked with --verbosity 2)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOISE = re.compile(r"absl::InitializeLog|^[IWE]\d{4} |cuInit|oneDNN|cuda", re.M | re.I)
+USES_TENSORFLOW = "import tensorflow as tf; tf.config.list_physical_devices('GPU'); print('ok')"
+
+
+def manage(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("train", "--help"), ("evaluate", "--help"), ("--help",), ("shell", "-c", USES_TENSORFLOW)],
+)
+def test_commands_are_quiet(args):
+    result = manage(*args)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not NOISE.search(result.stderr), result.stderr[:2000]
+
+
+def test_verbosity_2_shows_tensorflows_lines():
+    result = manage("shell", "-v", "2", "-c", USES_TENSORFLOW)
+    assert result.returncode == 0 and "ok" in result.stdout
+    assert NOISE.search(result.stderr), "nothing to show: this test proves nothing here"
