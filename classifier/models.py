@@ -7,9 +7,14 @@ import hashlib
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Max, Q
+from django.dispatch import Signal
 from django.utils import timezone
 
 from classifier.predictor import Predictor
+
+# Sent (with ``version``) once a promotion has committed: other apps react to the
+# new model without classifier importing them (collector re-scores its drawings).
+promoted = Signal()
 
 
 class ArtifactError(RuntimeError):
@@ -168,6 +173,7 @@ class ModelVersion(models.Model):
             )
             self.status = self.Status.ACTIVE
             self.serving_error = ""
+            transaction.on_commit(lambda: promoted.send(sender=ModelVersion, version=self))
             return Promotion.objects.create(
                 version=self,
                 previous=previous,

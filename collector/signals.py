@@ -1,8 +1,10 @@
-"""A deleted drawing takes its file with it (after the delete commits)."""
+"""A deleted drawing takes its file with it (after the delete commits); a newly
+promoted model re-scores the drawings (in the background)."""
 
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
+from classifier.models import ModelVersion, promoted
 from collector.dataset import delete_drawing_file
 from collector.models import Drawing
 
@@ -10,3 +12,10 @@ from collector.models import Drawing
 @receiver(post_delete, sender=Drawing)
 def remove_file(sender, instance: Drawing, **kwargs) -> None:
     delete_drawing_file(instance)
+
+
+@receiver(promoted, sender=ModelVersion)
+def rescore(sender, version: ModelVersion, **kwargs) -> None:
+    from collector import tasks
+
+    tasks.enqueue_scoring()

@@ -62,25 +62,31 @@ def start_embedded_redis(socket_path: Path, log_dir: Path, timeout: float = 10) 
     raise ServiceError("redis-server did not start in time")
 
 
-def worker_command(log_dir: Path, concurrency: int = 1) -> list[str]:
-    """One worker process per training task (and per GPU): TensorFlow is imported in
-    the task's child process, which is replaced after every task."""
+def worker_command(log_dir: Path, concurrency: int = 1, queue: str = "training") -> list[str]:
+    """A worker for one queue. ``training``: one process per task (and per GPU),
+    TensorFlow imported in the task's child process, replaced after every task.
+    ``background``: light jobs (scoring drawings), a child kept for many tasks."""
     return [
         sys.executable, "-m", "celery", "--quiet", "-A", "digits_site", "worker",
-        "--queues", "training",
+        "--queues", queue,
         "--concurrency", str(concurrency),
         "--pool", "prefork",
-        "--max-tasks-per-child", "1",
-        "--hostname", f"training-{os.getpid()}@%h",
+        "--max-tasks-per-child", "1" if queue == "training" else "100",
+        "--hostname", f"{queue}-{os.getpid()}@%h",
         "--loglevel", "INFO",
-        "--logfile", str(log_dir / "worker.log"),
+        "--logfile", str(log_dir / ("worker.log" if queue == "training" else f"{queue}.log")),
     ]  # fmt: skip
 
 
-def start_worker(log_dir: Path, env: dict | None = None) -> subprocess.Popen:
+def start_worker(
+    log_dir: Path, env: dict | None = None, queue: str = "training"
+) -> subprocess.Popen:
     log_dir.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
-        worker_command(log_dir), cwd=ROOT, env=env or os.environ.copy(), stdin=subprocess.DEVNULL
+        worker_command(log_dir, queue=queue),
+        cwd=ROOT,
+        env=env or os.environ.copy(),
+        stdin=subprocess.DEVNULL,
     )
 
 

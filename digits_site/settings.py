@@ -298,7 +298,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True  # the TrainingRun row is the result
-CELERY_TASK_ROUTES = {"training.tasks.*": {"queue": "training"}}
+# Training runs one at a time on their own worker; light jobs (scoring drawings)
+# on the "background" worker, so they never wait behind a run.
+CELERY_TASK_ROUTES = {
+    "training.tasks.*": {"queue": "training"},
+    "collector.tasks.*": {"queue": "background"},
+}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

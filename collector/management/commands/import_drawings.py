@@ -9,7 +9,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from collector import imports
+from classifier.runtime import NoActiveModel
+from collector import imports, scoring, tasks
 from collector.formats import DatasetError
 from collector.models import Drawing
 
@@ -54,3 +55,18 @@ class Command(BaseCommand):
             summary = imports.run_import(iter(items), status=default_status, progress=bar.update)
         seconds = time.monotonic() - started
         self.stdout.write(f"{kind} {path}: {summary.line()} in {seconds:.1f} s")
+        self._score(options["verbosity"])
+
+    def _score(self, verbosity: int) -> None:
+        """Imports carry no model guess: a background worker adds the active model's
+        (or, with no broker to ask, this command does)."""
+        if tasks.enqueue_scoring():
+            if verbosity:
+                self.stdout.write("The background worker is scoring them with the active model.")
+            return
+        try:
+            scored = scoring.score()
+        except NoActiveModel:
+            return
+        if verbosity:
+            self.stdout.write(f"scored {scored} drawing(s) with the active model")

@@ -38,7 +38,7 @@ class Command(BaseCommand):
     def handle(self, *args, host: str, port: int, workers: int, no_worker: bool, **options):
         log_dir = Path(settings.LOG_DIR)
         log_dir.mkdir(parents=True, exist_ok=True)
-        redis = worker = web = None
+        redis = worker = background = web = None
         stopping = False
 
         def stop(signum, frame):
@@ -52,6 +52,7 @@ class Command(BaseCommand):
                 redis = services.start_embedded_redis(settings.EMBEDDED_REDIS_SOCKET, log_dir)
             if not no_worker:
                 worker = services.start_worker(log_dir)
+                background = services.start_worker(log_dir, queue="background")
             web = subprocess.Popen(
                 [
                     sys.executable, "-m", "gunicorn",
@@ -63,20 +64,26 @@ class Command(BaseCommand):
                 ]
             )  # fmt: skip
         except services.ServiceError as exc:
-            services.stop(web, worker, redis)
+            services.stop(web, worker, background, redis)
             raise CommandError(str(exc)) from exc
 
         shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host
         broker = "embedded Redis" if redis else settings.CELERY_BROKER_URL.split("@")[-1]
         self.stdout.write(self.style.SUCCESS(f"Digits is running at http://{shown}:{port}/"))
         self.stdout.write(
-            f"  {workers} web workers · {'no' if worker is None else '1'} training worker · "
+            f"  {workers} web workers · "
+            f"{'no workers' if worker is None else '1 training and 1 background worker'} · "
             f"{broker} · data in {settings.DIGITS_DATA_DIR} · logs in {log_dir}"
         )
         self.stdout.write("  Press Ctrl-C to stop.")
         code = 0
         while not stopping:
-            for name, process in (("web server", web), ("worker", worker), ("redis", redis)):
+            for name, process in (
+                ("web server", web),
+                ("worker", worker),
+                ("background worker", background),
+                ("redis", redis),
+            ):
                 if process is not None and process.poll() is not None:
                     self.stderr.write(
                         f"The {name} stopped (exit {process.returncode}); see {log_dir}."
@@ -85,7 +92,7 @@ class Command(BaseCommand):
                     stopping = True
             time.sleep(0.5)
         self.stdout.write("Stopping…")
-        services.stop(web, worker, redis)
+        services.stop(web, worker, background, redis)
         self.stdout.write("Stopped.")
         if code:
             sys.exit(code)

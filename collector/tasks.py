@@ -1,0 +1,39 @@
+"""The ``background`` queue's collector tasks: scoring drawings with the active model."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="collector.tasks.score_drawings", ignore_result=True)
+def score_drawings() -> int:
+    """Every drawing without the active model's guess gets one."""
+    from classifier.runtime import NoActiveModel
+    from collector import scoring
+
+    try:
+        scored = scoring.score()
+    except NoActiveModel:
+        logger.warning("No active model: drawings were not scored")
+        return 0
+    logger.info("Scored %s drawing(s) with the active model", scored)
+    return scored
+
+
+def enqueue_scoring() -> bool:
+    """Ask a background worker to score; False if the broker cannot be reached (the
+    caller may score in-process instead, or leave it to the next promotion)."""
+    from kombu.exceptions import OperationalError
+
+    try:
+        score_drawings.apply_async(
+            retry=True, retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5}
+        )
+    except (OperationalError, OSError, ConnectionError) as exc:
+        logger.warning("Could not queue scoring of drawings: %s", exc)
+        return False
+    return True

@@ -1,0 +1,109 @@
+"""Imported drawings get the active model's guess, and a promotion re-scores them:
+the admin's "model disagrees" filter sees every drawing."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from classifier.registry import BOOTSTRAP_DIR, register_directory
+from collector import dataset, scoring
+from collector.models import Drawing
+
+
+def test_drawings_without_a_guess_are_scored(active_model, canvas_png):
+    for label in range(10):
+        dataset.add_drawing(canvas_png(label), label, source="import:folder")
+    assert not Drawing.objects.filter(predicted_label__isnull=False).exists()
+    assert scoring.score() == 10
+    drawings = list(Drawing.objects.all())
+    for drawing in drawings:
+        assert drawing.model_version_id == active_model.pk
+        assert 0.0 < drawing.predicted_confidence <= 1.0
+    right = sum(d.predicted_label == d.label for d in drawings)
+    assert right >= 8, "the stored pictures, read as the page's would be"
+    assert scoring.score() == 0, "nothing left to score"
+
+
+def test_a_promotion_rescores_every_drawing(
+    active_model, canvas_png, eager_celery, django_capture_on_commit_callbacks
+):
+    for label in (3, 8):
+        dataset.add_drawing(canvas_png(label), label, source="import:folder")
+    scoring.score()
+    newer = register_directory(BOOTSTRAP_DIR, activate=False, note="newer")
+    with django_capture_on_commit_callbacks(execute=True):
+        newer.promote(reason="test")
+    assert set(Drawing.objects.values_list("model_version_id", flat=True)) == {newer.pk}
+
+
+def test_the_disagreement_filter_sees_imports(staff_client, active_model, canvas_png):
+    dataset.add_drawing(canvas_png(7), 1, source="import:folder")  # mislabelled on import
+    scoring.score()
+    page = staff_client.get("/admin/collector/drawing/?disagrees=yes")
+    assert page.status_code == 200 and b"\xe2\x9a\xa0" in page.content  # the warning mark
+
+
+def test_an_unreadable_drawing_is_skipped(active_model, canvas_png):
+    from django.core.files.storage import default_storage
+
+    broken, _ = dataset.add_drawing(canvas_png(2), 2, source="import:folder")
+    dataset.add_drawing(canvas_png(5), 5, source="import:folder")
+    default_storage.delete(broken.image.name)
+    assert scoring.score() == 1
+
+
+@pytest.mark.integration
+def test_the_background_worker_scores_an_import(tmp_path, canvas_png):
+    """make run's processes for real: the import queues a job, the background worker
+    (not the training one) scores with the active model."""
+    from .test_public_edge import call, served
+
+    folder = tmp_path / "import"
+    for label in (0, 4, 9):
+        (folder / str(label)).mkdir(parents=True)
+        (folder / str(label) / "a.png").write_bytes(canvas_png(label))
+    with served(tmp_path, DIGITS_RUN_WORKER="1") as port:
+        env = {**os.environ, "DIGITS_DATA_DIR": str(tmp_path / "data")}
+        root = Path(__file__).resolve().parent.parent
+        out = subprocess.run(
+            [sys.executable, str(root / "manage.py"), "import_drawings", "folder", str(folder)],
+            env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert "background worker is scoring" in out.stdout, out.stdout
+        check = (
+            "from collector.models import Drawing; "
+            "print(Drawing.objects.filter(model_version__isnull=False).count())"
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            done = subprocess.run(
+                [sys.executable, str(root / "manage.py"), "shell", "-c", check],
+                env=env, capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            if done.stdout.splitlines()[-1].strip() == "3":
+                break
+            assert time.monotonic() < deadline, "the background worker never scored them"
+            time.sleep(1)
+        assert call(port, "GET", "/api/dataset/stats/")[0] == 200
+
+
+def test_import_command_scores_in_process_without_a_broker(
+    active_model, canvas_png, tmp_path, settings, monkeypatch
+):
+    from collector import tasks
+
+    monkeypatch.setattr(tasks, "enqueue_scoring", lambda: False)
+    (tmp_path / "3").mkdir()
+    (tmp_path / "3" / "a.png").write_bytes(canvas_png(3))
+    out = io.StringIO()
+    call_command("import_drawings", "folder", str(tmp_path), stdout=out)
+    assert "scored 1 drawing(s)" in out.getvalue()
+    assert Drawing.objects.get().predicted_label == 3
