@@ -4,18 +4,26 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import F, Q
 from django.db.models.functions import Now
-from django.http import FileResponse, HttpResponseBadRequest
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponseBadRequest,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
+from django.template.defaultfilters import filesizeformat
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from classifier.preprocessing import MAX_IMAGE_BYTES, PreprocessingError
-from collector import abuse, dataset, exports
+from collector import abuse, dataset, exporting, exports
 from collector.api import predict_quietly
-from collector.models import Drawing
+from collector.models import DatasetExport, Drawing
 
 
 class DrawingUploadForm(forms.ModelForm):
@@ -262,17 +270,88 @@ class DrawingAdmin(admin.ModelAdmin):
         ]
 
     def export_view(self, request, fmt: str):
-        if not request.user.is_staff or not self.has_view_permission(request):
-            return HttpResponseBadRequest("Staff only.")
-        if fmt not in exports.FORMATS:
-            return HttpResponseBadRequest(f"Unknown format {fmt!r}.")
+        """Queue an export (POST) and follow it on the exports page: a large dataset
+        takes longer to write than a request may take."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         try:
-            handle, filename = exports.export_to_temporary_file(fmt)
+            export = exporting.start(fmt, request.user)
         except exports.ExportError as exc:
-            self.message_user(request, str(exc), level=messages.ERROR)
             return HttpResponseBadRequest(str(exc))
-        return FileResponse(handle, as_attachment=True, filename=filename)
+        self.message_user(
+            request,
+            f"Export {export.pk} ({fmt}) is being built; it appears here with a download link.",
+        )
+        return HttpResponseRedirect(reverse("admin:collector_datasetexport_changelist"))
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {**(extra_context or {}), "export_formats": exports.FORMATS}
         return super().changelist_view(request, extra_context)
+
+
+@admin.register(DatasetExport)
+class DatasetExportAdmin(admin.ModelAdmin):
+    """Exports staff asked for, newest first, with their progress and, once ready, a
+    download link. The page reloads itself while one is being built."""
+
+    list_display = ("id", "fmt", "status", "progress", "drawings", "file_size", "download",
+                    "requested_by", "created_at")  # fmt: skip
+    list_display_links = None
+    change_list_template = "admin/collector/datasetexport/change_list.html"
+
+    def has_add_permission(self, request):
+        return False  # started from the drawings page, one button per format
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="progress")
+    def progress(self, obj: DatasetExport) -> str:
+        if obj.status == DatasetExport.Status.FAILED:
+            return obj.error[:200]
+        if obj.status in (DatasetExport.Status.QUEUED, DatasetExport.Status.RUNNING):
+            return f"{obj.done:,} of {obj.total:,} drawings read" if obj.total else obj.status
+        return "done"
+
+    @admin.display(description="size")
+    def file_size(self, obj: DatasetExport) -> str:
+        return filesizeformat(obj.size) if obj.size else "—"
+
+    @admin.display(description="file")
+    def download(self, obj: DatasetExport):
+        if obj.status != DatasetExport.Status.READY:
+            return "—"
+        url = reverse("admin:collector_datasetexport_download", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, obj.file.name.rsplit("/", 1)[-1])
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/download/",
+                self.admin_site.admin_view(self.download_view),
+                name="collector_datasetexport_download",
+            ),
+            *super().get_urls(),
+        ]
+
+    def download_view(self, request, pk: int):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        export = DatasetExport.objects.filter(pk=pk, status=DatasetExport.Status.READY).first()
+        if export is None:
+            raise Http404("No such export, or it is not ready yet.")
+        try:
+            handle = export.file.open("rb")
+        except OSError:
+            raise Http404("The export file is gone; start another export.") from None
+        return FileResponse(
+            handle, as_attachment=True, filename=export.file.name.rsplit("/", 1)[-1]
+        )
+
+    def changelist_view(self, request, extra_context=None):
+        building = DatasetExport.objects.filter(
+            status__in=[DatasetExport.Status.QUEUED, DatasetExport.Status.RUNNING]
+        ).exists()
+        return super().changelist_view(request, {**(extra_context or {}), "building": building})

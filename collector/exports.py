@@ -13,9 +13,8 @@ import csv
 import gzip
 import io
 import json
-import tempfile
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -34,11 +33,26 @@ class ExportError(RuntimeError):
     pass
 
 
-def drawings_for(status: str) -> Iterable[Drawing]:
+# Told how far an export is: (drawings read, drawings in all).
+Progress = Callable[[int, int], None]
+
+
+def _silent(done: int, total: int) -> None:
+    pass
+
+
+def drawings_for(status: str, progress: Progress = _silent) -> Iterator[Drawing]:
     queryset = Drawing.objects.order_by("id")
     if status != "all":
         queryset = queryset.filter(status=status)
-    return queryset.iterator(chunk_size=500)
+    total = queryset.count()
+    progress(0, total)
+    done = 0
+    for done, drawing in enumerate(queryset.iterator(chunk_size=500), 1):
+        yield drawing
+        if done % 250 == 0:
+            progress(done, total)
+    progress(done, total)
 
 
 def _read(drawing: Drawing) -> bytes:
@@ -59,25 +73,25 @@ def record(drawing: Drawing) -> dict:
     }
 
 
-def write_ndjson(out, status: str = "all") -> int:
+def write_ndjson(out, status: str = "all", progress: Progress = _silent) -> int:
     """Every drawing that has strokes, one per line (the others are pictures only:
     the zip export carries them)."""
     text = io.TextIOWrapper(out, encoding="utf-8", newline="\n")
-    rows = (d for d in drawings_for(status) if d.strokes)
+    rows = (d for d in drawings_for(status, progress) if d.strokes)
     count = ndjson.write(text, (record(d) for d in rows))
     text.flush()
     text.detach()
     return count
 
 
-def write_zip(out, status: str = "all") -> int:
+def write_zip(out, status: str = "all", progress: Progress = _silent) -> int:
     count = 0
     manifest = io.StringIO()
     writer = csv.writer(manifest)
     writer.writerow(MANIFEST_FIELDS)
     strokes = io.StringIO()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
-        for drawing in drawings_for(status):
+        for drawing in drawings_for(status, progress):
             name = f"drawings/{drawing.sha256}.png"
             archive.writestr(name, _read(drawing))  # PNGs are compressed already
             if drawing.strokes:
@@ -101,8 +115,8 @@ def write_zip(out, status: str = "all") -> int:
     return count
 
 
-def model_inputs(status: str) -> dict[str, np.ndarray]:
-    rows = list(drawings_for(status))
+def model_inputs(status: str, progress: Progress = _silent) -> dict[str, np.ndarray]:
+    rows = list(drawings_for(status, progress))
     if not rows:
         raise ExportError("No drawings to export.")
     x = np.stack([preprocessing.to_model_input(_read(d)) for d in rows])
@@ -115,8 +129,10 @@ def model_inputs(status: str) -> dict[str, np.ndarray]:
     }
 
 
-def write_model_inputs(out, fmt: str, status: str = "approved") -> int:
-    data = model_inputs(status)
+def write_model_inputs(
+    out, fmt: str, status: str = "approved", progress: Progress = _silent
+) -> int:
+    data = model_inputs(status, progress)
     if fmt == "npz":
         np.savez_compressed(out, **data)
     elif fmt == "idx":
@@ -139,18 +155,23 @@ def write_model_inputs(out, fmt: str, status: str = "approved") -> int:
     return len(data["y"])
 
 
+def write(out, fmt: str, status: str | None = None, progress: Progress = _silent) -> int:
+    """Write one export to a binary file; how many drawings it holds. Default status:
+    every drawing for the lossless formats, approved ones for model inputs."""
+    if fmt == "zip":
+        return write_zip(out, status or "all", progress)
+    if fmt == "ndjson":
+        return write_ndjson(out, status or "all", progress)
+    return write_model_inputs(out, fmt, status or "approved", progress)
+
+
 def export(path: Path, fmt: str, status: str | None = None) -> int:
     """Write the export to ``path`` atomically (a temporary file, then a rename)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.partial")
     try:
         with open(tmp, "wb") as out:
-            if fmt == "zip":
-                count = write_zip(out, status or "all")
-            elif fmt == "ndjson":
-                count = write_ndjson(out, status or "all")
-            else:
-                count = write_model_inputs(out, fmt, status or "approved")
+            count = write(out, fmt, status)
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -166,14 +187,5 @@ SUFFIX = {
 }
 
 
-def export_to_temporary_file(fmt: str, status: str | None = None):
-    """For downloads: an open temporary file (deleted on close) and a file name."""
-    handle = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it
-    if fmt == "zip":
-        write_zip(handle, status or "all")
-    elif fmt == "ndjson":
-        write_ndjson(handle, status or "all")
-    else:
-        write_model_inputs(handle, fmt, status or "approved")
-    handle.seek(0)
-    return handle, f"digits-dataset{SUFFIX[fmt]}"
+def file_name(fmt: str) -> str:
+    return f"digits-dataset{SUFFIX[fmt]}"

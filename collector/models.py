@@ -137,3 +137,39 @@ class SplitCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label}: {self.train}/{self.val}/{self.test}"
+
+
+def export_path(instance: DatasetExport, filename: str) -> str:
+    return f"exports/{instance.pk}/{filename}"
+
+
+class DatasetExport(models.Model):
+    """A dataset export staff asked for: built by a background worker (a large
+    dataset takes longer than a request may), then downloaded from the admin."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        READY = "ready"
+        FAILED = "failed"
+
+    fmt = models.CharField("format", max_length=16)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    done = models.PositiveIntegerField(default=0, help_text="drawings read so far")
+    total = models.PositiveIntegerField(default=0, help_text="drawings to read")
+    drawings = models.PositiveIntegerField(default=0, help_text="drawings in the file")
+    file = models.FileField(upload_to=export_path, max_length=255, blank=True)
+    size = models.PositiveBigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "dataset export"
+
+    def __str__(self) -> str:
+        return f"export {self.pk} ({self.fmt}, {self.status})"

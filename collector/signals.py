@@ -1,12 +1,14 @@
 """A deleted drawing takes its file with it (after the delete commits); a newly
 promoted model re-scores the drawings (in the background)."""
 
+from django.core.files.storage import default_storage
+from django.db import transaction
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
 from classifier.models import ModelVersion, promoted
 from collector.dataset import delete_drawing_file
-from collector.models import Drawing
+from collector.models import DatasetExport, Drawing
 
 
 @receiver(post_delete, sender=Drawing)
@@ -19,3 +21,10 @@ def rescore(sender, version: ModelVersion, **kwargs) -> None:
     from collector import tasks
 
     tasks.enqueue_scoring()
+
+
+@receiver(post_delete, sender=DatasetExport)
+def remove_export_file(sender, instance: DatasetExport, **kwargs) -> None:
+    name = instance.file.name
+    if name:
+        transaction.on_commit(lambda: default_storage.delete(name))

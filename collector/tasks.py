@@ -37,3 +37,27 @@ def enqueue_scoring() -> bool:
         logger.warning("Could not queue scoring of drawings: %s", exc)
         return False
     return True
+
+
+@shared_task(name="collector.tasks.build_export", ignore_result=True)
+def build_export(export_id: int) -> str:
+    """Write an export into storage with its progress on the row; its final status."""
+    from collector import exporting
+
+    return exporting.build(export_id)
+
+
+def enqueue_export(export_id: int) -> bool:
+    """False if the broker cannot be reached (the caller builds it in-process)."""
+    from kombu.exceptions import OperationalError
+
+    try:
+        build_export.apply_async(
+            args=[export_id],
+            retry=True,
+            retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5},
+        )
+    except (OperationalError, OSError, ConnectionError) as exc:
+        logger.warning("Could not queue export %s: %s", export_id, exc)
+        return False
+    return True

@@ -61,26 +61,59 @@ def test_admin_bulk_actions_keep_the_split(staff_client, canvas_png):
     assert getattr(SplitCounter.objects.get(label=1), split) == 0
 
 
-def test_admin_export_download_is_for_staff_only(client, staff_client, canvas_png):
+def test_admin_exports_are_built_in_the_background_and_downloaded_by_staff(
+    client, staff_client, canvas_png, eager_celery, django_capture_on_commit_callbacks
+):
     import csv
     import io
     import zipfile
 
+    from collector.models import DatasetExport
+
     png = canvas_png(0)
     drawing, _ = dataset.add_drawing(png, 0)
-    response = staff_client.get("/admin/collector/drawing/export/zip/")
-    assert response.status_code == 200
-    assert response["Content-Disposition"].startswith('attachment; filename="digits-dataset.zip"')
+    # a GET changes nothing; a POST queues the export and shows the exports page
+    assert staff_client.get("/admin/collector/drawing/export/zip/").status_code == 405
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post("/admin/collector/drawing/export/zip/")
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/collector/datasetexport/"
+    export = DatasetExport.objects.get()
+    assert (export.status, export.drawings, export.done, export.total) == ("ready", 1, 1, 1)
+    page = staff_client.get("/admin/collector/datasetexport/")
+    link = f"/admin/collector/datasetexport/{export.pk}/download/"
+    assert link.encode() in page.content and b'http-equiv="refresh"' not in page.content
+    download = staff_client.get(link)
+    assert download.status_code == 200
+    assert download["Content-Disposition"].startswith('attachment; filename="digits-dataset')
     # the download is the dataset: the drawing as sent, and its row in the manifest
-    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(download.streaming_content)))
     assert archive.read(f"drawings/{drawing.sha256}.png") == png
     rows = list(csv.DictReader(io.TextIOWrapper(archive.open("manifest.csv"), "utf-8")))
     assert [(r["sha256"], r["label"], r["split"]) for r in rows] == [
         (drawing.sha256, "0", drawing.split)
     ]
     client.logout()
-    anonymous = client.get("/admin/collector/drawing/export/zip/")
+    anonymous = client.get(link)
     assert anonymous.status_code == 302 and "/admin/login/" in anonymous["Location"]
+
+
+def test_an_export_being_built_shows_progress_and_a_failed_one_says_why(staff_client, db):
+    from collector import exporting
+    from collector.models import DatasetExport
+
+    building = DatasetExport.objects.create(fmt="npz", status="running", done=250, total=7500)
+    page = staff_client.get("/admin/collector/datasetexport/")
+    assert b"250 of 7,500 drawings read" in page.content
+    assert b'http-equiv="refresh"' in page.content  # it follows itself
+    building.delete()
+    failed = DatasetExport.objects.create(fmt="npz")
+    assert exporting.build(failed.pk) == "failed"  # no approved drawings to export
+    failed.refresh_from_db()
+    assert "No drawings to export" in failed.error
+    assert (
+        staff_client.get(f"/admin/collector/datasetexport/{failed.pk}/download/").status_code == 404
+    )
 
 
 def test_dataset_page_counts_contributed_and_imported_apart(client, db, canvas_png):
