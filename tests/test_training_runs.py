@@ -162,9 +162,7 @@ def test_a_cancel_after_the_run_finished_says_so(active_model, tiny_run_config):
     assert not run.cancel_requested
 
 
-def test_loading_reports_its_steps_and_can_be_cancelled(
-    active_model, tiny_run_config, monkeypatch
-):
+def test_loading_reports_its_steps_and_can_be_cancelled(active_model, tiny_run_config, monkeypatch):
     seen = []
     load = sources.load_training_data
 
