@@ -342,3 +342,20 @@ def test_retrain_command_fails_loudly_when_the_run_fails(
     with pytest.raises(CommandError, match="ended failed"):
         call_command("retrain", "--preset", "quick", "--wait", stdout=out, verbosity=0)
     assert out.getvalue().strip().splitlines()[-1] == "run=1 status=failed version=-"
+
+
+def test_retrain_progress_line_has_no_stray_comma(db, tiny_run_config):
+    from training.management.commands.retrain import progress_line
+
+    run = TrainingRun(**tiny_run_config, status="running", phase="loading",
+                      phase_detail="rendering pen-digit variants", phase_done=1200,
+                      phase_total=7494)  # fmt: skip
+    assert progress_line(run) == "loading: rendering pen-digit variants 1,200/7,494"
+    run.phase, run.steps_per_epoch, run.epoch, run.epochs = "training", 10, 2, 5
+    assert progress_line(run) == "running · epoch 2/5"
+    bar = io.StringIO()
+    from tqdm import tqdm
+
+    with tqdm(total=100, file=bar, bar_format="{percentage:3.0f}%|{bar}| {desc}") as shown:
+        shown.set_description_str(progress_line(run))
+    assert "| running · epoch 2/5" in bar.getvalue() and ", running" not in bar.getvalue()

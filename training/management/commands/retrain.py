@@ -15,6 +15,16 @@ from training.config import PRESETS, preset_fields
 from training.models import TrainingRun
 
 
+def progress_line(run: TrainingRun) -> str:
+    """What the run is doing, in words: its loading step with counts, or its epoch."""
+    if run.status == TrainingRun.Status.RUNNING and run.phase == "loading":
+        counts = f" {run.phase_done:,}/{run.phase_total:,}" if run.phase_total else ""
+        return f"loading: {run.phase_detail}{counts}"
+    if run.steps_per_epoch:
+        return f"{run.status} · epoch {run.epoch}/{run.epochs}"
+    return run.status
+
+
 class Command(BaseCommand):
     help = "Queue a training run for a Celery worker; with --wait, follow it to the end."
 
@@ -45,11 +55,13 @@ class Command(BaseCommand):
 
     def _follow(self, run: TrainingRun, timeout: float | None, quiet: bool) -> TrainingRun:
         deadline = None if timeout is None else time.monotonic() + timeout
-        with tqdm(total=100, unit="%", disable=quiet, bar_format="{l_bar}{bar}| {postfix}") as bar:
+        # The line's text is tqdm's "desc" at the end: its "postfix" starts with a comma.
+        line = "{percentage:3.0f}%|{bar}| {desc}"
+        with tqdm(total=100, unit="%", disable=quiet, bar_format=line) as bar:
             while True:
                 run.refresh_from_db()
                 bar.n = round(run.progress * 100)
-                bar.set_postfix_str(f"{run.status} epoch {run.epoch}/{run.epochs}")
+                bar.set_description_str(progress_line(run))
                 if run.is_finished:
                     return run
                 if deadline is not None and time.monotonic() > deadline:
