@@ -345,7 +345,7 @@ def test_retrain_command_fails_loudly_when_the_run_fails(
 
 
 def test_retrain_progress_line_has_no_stray_comma(db, tiny_run_config):
-    from training.management.commands.retrain import progress_line
+    from training.management.commands.retrain import BAR_FORMAT, progress_line
 
     run = TrainingRun(**tiny_run_config, status="running", phase="loading",
                       phase_detail="rendering pen-digit variants", phase_done=1200,
@@ -356,6 +356,6 @@ def test_retrain_progress_line_has_no_stray_comma(db, tiny_run_config):
     bar = io.StringIO()
     from tqdm import tqdm
 
-    with tqdm(total=100, file=bar, bar_format="{percentage:3.0f}%|{bar}| {desc}") as shown:
+    with tqdm(total=100, file=bar, bar_format=BAR_FORMAT) as shown:
         shown.set_description_str(progress_line(run))
     assert "| running · epoch 2/5" in bar.getvalue() and ", running" not in bar.getvalue()

@@ -15,6 +15,10 @@ from training.config import PRESETS, preset_fields
 from training.models import TrainingRun
 
 
+# The line's text is tqdm's "desc", placed at the end: its "postfix" starts with a comma.
+BAR_FORMAT = "{percentage:3.0f}%|{bar}| {desc}"
+
+
 def progress_line(run: TrainingRun) -> str:
     """What the run is doing, in words: its loading step with counts, or its epoch."""
     if run.status == TrainingRun.Status.RUNNING and run.phase == "loading":
@@ -55,9 +59,7 @@ class Command(BaseCommand):
 
     def _follow(self, run: TrainingRun, timeout: float | None, quiet: bool) -> TrainingRun:
         deadline = None if timeout is None else time.monotonic() + timeout
-        # The line's text is tqdm's "desc" at the end: its "postfix" starts with a comma.
-        line = "{percentage:3.0f}%|{bar}| {desc}"
-        with tqdm(total=100, unit="%", disable=quiet, bar_format=line) as bar:
+        with tqdm(total=100, unit="%", disable=quiet, bar_format=BAR_FORMAT) as bar:
             while True:
                 run.refresh_from_db()
                 bar.n = round(run.progress * 100)
