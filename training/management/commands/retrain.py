@@ -14,7 +14,6 @@ from training import tasks
 from training.config import PRESETS, preset_fields
 from training.models import TrainingRun
 
-
 # The line's text is tqdm's "desc", placed at the end: its "postfix" starts with a comma.
 BAR_FORMAT = "{percentage:3.0f}%|{bar}| {desc}"
 
