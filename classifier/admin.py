@@ -213,6 +213,11 @@ class ModelVersionAdmin(admin.ModelAdmin):
             self.message_user(request, "Select exactly one version to make active.", level="error")
             return None
         version = queryset.get()
+        problem = version.artifact_problem()
+        if problem:  # no point asking why: it cannot be served
+            message = f"Nothing changed. Version {version.version} cannot be served: {problem}"
+            self.message_user(request, message, level=messages.ERROR)
+            return None
         form = PromoteForm(request.POST if "post" in request.POST else None, version=version)
         if form.is_valid():
             try:

@@ -66,3 +66,51 @@ def test_staff_start_a_run_from_the_admin_and_watch_it_finish(admin_page):
     screenshots = Path(settings.DIGITS_DATA_DIR) / "screenshots"
     screenshots.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=screenshots / "admin-training-run.png", full_page=True)
+
+
+@pytest.fixture
+def staff_browser(transactional_db, live_server, staff_user, sync_browser_thread):
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS
+        )
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(live_server.url + "/admin/login/")
+        page.fill("#id_username", "admin")
+        page.fill("#id_password", "a-password-for-tests-only")
+        page.click("input[type=submit]")
+        yield page, live_server.url
+        browser.close()
+
+
+def test_the_run_page_shows_loading_progress_and_its_live_status(staff_browser, tiny_run_config):
+    page, url = staff_browser
+    run = TrainingRun.objects.create(**tiny_run_config)  # queued: no worker here
+    page.goto(f"{url}/admin/training/trainingrun/{run.pk}/change/")
+    assert "queued" in page.locator("#content h2").inner_text()
+    # the worker claims it and renders its variant pools
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status="running", phase="loading", phase_detail="rendering pen-digit variants",
+        phase_done=1200, phase_total=7494, eta_seconds=95,
+    )  # fmt: skip
+    text = page.locator(".run-progress-text")
+    page.wait_for_function(
+        "() => document.querySelector('.run-progress-text').textContent.startsWith('Loading')"
+    )
+    assert text.inner_text() == (
+        "Loading data: rendering pen-digit variants 1,200 of 7,494 · about 2 min left"
+    )
+    assert page.locator("progress.run-progress").get_attribute("value") == "16"
+    assert "running" in page.locator("#content h2").inner_text()
+    # then it trains: the bar follows the epochs
+    TrainingRun.objects.filter(pk=run.pk).update(
+        phase="training", epoch=2, step=5, steps_per_epoch=10, epochs=4, eta_seconds=30
+    )
+    page.wait_for_function(
+        "() => document.querySelector('.run-progress-text').textContent.includes('epoch')"
+    )
+    assert text.inner_text() == "38% · epoch 2 of 4 · about 30 s left"
