@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from classifier.preprocessing import MAX_IMAGE_BYTES, PreprocessingError
-from collector import abuse, dataset, exporting, exports
+from collector import abuse, dataset, exports, tasks
 from collector.api import predict_quietly
 from collector.models import DatasetExport, Drawing
 
@@ -277,7 +277,7 @@ class DrawingAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         try:
-            export = exporting.start(fmt, request.user)
+            export = tasks.start_export(fmt, request.user)
         except exports.ExportError as exc:
             return HttpResponseBadRequest(str(exc))
         self.message_user(

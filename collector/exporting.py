@@ -1,6 +1,6 @@
 """Dataset exports built outside the request (``DatasetExport`` rows): a worker
 writes the file into storage, reporting progress on the row, and staff download
-it from the admin when it is ready."""
+it from the admin when it is ready. ``collector.tasks.start_export`` queues one."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import tempfile
 import time
 
 from django.core.files import File
-from django.db import transaction
 from django.utils import timezone
 
 from collector import exports
@@ -18,21 +17,6 @@ from collector.models import DatasetExport
 logger = logging.getLogger(__name__)
 
 PROGRESS_EVERY_SECONDS = 1.0
-
-
-def start(fmt: str, user=None) -> DatasetExport:
-    """A queued export, handed to a background worker (built here if none can be asked)."""
-    from collector import tasks
-
-    if fmt not in exports.FORMATS:
-        raise exports.ExportError(
-            f"Unknown format {fmt!r}; choose one of {', '.join(exports.FORMATS)}."
-        )
-    export = DatasetExport.objects.create(
-        fmt=fmt, requested_by=user if getattr(user, "is_authenticated", False) else None
-    )
-    transaction.on_commit(lambda: tasks.enqueue_export(export.pk) or build(export.pk))
-    return export
 
 
 def build(export_id: int) -> str:

@@ -47,6 +47,24 @@ def build_export(export_id: int) -> str:
     return exporting.build(export_id)
 
 
+def start_export(fmt: str, user=None):
+    """A queued ``DatasetExport``, handed to a background worker once the row is
+    committed (built in-process if no worker can be asked)."""
+    from django.db import transaction
+
+    from collector import exporting, exports
+    from collector.models import DatasetExport
+
+    if fmt not in exports.FORMATS:
+        choices = ", ".join(exports.FORMATS)
+        raise exports.ExportError(f"Unknown format {fmt!r}; choose one of {choices}.")
+    export = DatasetExport.objects.create(
+        fmt=fmt, requested_by=user if getattr(user, "is_authenticated", False) else None
+    )
+    transaction.on_commit(lambda: enqueue_export(export.pk) or exporting.build(export.pk))
+    return export
+
+
 def enqueue_export(export_id: int) -> bool:
     """False if the broker cannot be reached (the caller builds it in-process)."""
     from kombu.exceptions import OperationalError
