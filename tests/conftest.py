@@ -57,12 +57,17 @@ def set_rates(settings, **rates: str | None) -> None:
 @pytest.fixture(autouse=True)
 def _isolated_media(settings, tmp_path):
     """Each test writes model artifacts and drawings into its own folder, starts
-    with no model loaded in this process, and with every rate-limit count at zero."""
+    with no model loaded in this process, and with every rate-limit count at zero.
+    Runs executed in this process (eager tasks) leave its priority and CPUs alone:
+    ``training.priority`` would otherwise lower the test process itself, and every
+    server and browser it starts afterwards (tests/test_training_priority.py and the
+    real workers check the lowering)."""
     from classifier import runtime
     from digits_site import limits
 
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.DIGITS_MODEL_CHECK_SECONDS = 0
+    settings.DIGITS_TRAINING_PRIORITY = "normal"
     runtime.reset()
     limits.counters.reset()
     yield
