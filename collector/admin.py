@@ -31,7 +31,7 @@ class DrawingUploadForm(forms.ModelForm):
     stored by ``dataset.add_drawing`` (same preprocessing, split, file and row)."""
 
     upload = forms.FileField(
-        label="PNG image", help_text="A PNG of one digit, dark ink on a light background."
+        label="PNG image", help_text="One digit: a canvas drawing, a scan or a photo, as PNG."
     )
 
     class Meta:
@@ -40,8 +40,11 @@ class DrawingUploadForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["status"].required = False  # unset: as for contributions
-        self.fields["status"].help_text = "Leave as it is to treat it like a contribution."
+        status = self.fields["status"]
+        status.required = False
+        status.choices = [("", "as for contributions (pending, or DIGITS_AUTO_APPROVE)"),
+                          *Drawing.Status.choices]  # fmt: skip
+        status.initial = ""
 
     def clean(self):
         cleaned = super().clean()
