@@ -91,7 +91,7 @@ def test_the_run_page_shows_loading_progress_and_its_live_status(staff_browser, 
     page, url = staff_browser
     run = TrainingRun.objects.create(**tiny_run_config)  # queued: no worker here
     page.goto(f"{url}/admin/training/trainingrun/{run.pk}/change/")
-    assert "queued" in page.locator("#content h2").inner_text()
+    assert "queued" in page.locator("#content > h2").inner_text()
     # the worker claims it and renders its variant pools
     TrainingRun.objects.filter(pk=run.pk).update(
         status="running", phase="loading", phase_detail="rendering pen-digit variants",
@@ -105,7 +105,7 @@ def test_the_run_page_shows_loading_progress_and_its_live_status(staff_browser, 
         "Loading data: rendering pen-digit variants 1,200 of 7,494 · about 2 min left"
     )
     assert page.locator("progress.run-progress").get_attribute("value") == "16"
-    assert "running" in page.locator("#content h2").inner_text()
+    assert "running" in page.locator("#content > h2").inner_text()
     # then it trains: the bar follows the epochs
     TrainingRun.objects.filter(pk=run.pk).update(
         phase="training", epoch=2, step=5, steps_per_epoch=10, epochs=4, eta_seconds=30

@@ -11,7 +11,7 @@
   const text = document.querySelector(".run-progress-text");
   const field = (name) => document.querySelector(`.field-${name} .readonly`);
 
-  const heading = document.querySelector("#content h2");
+  const heading = document.querySelector("#content > h2");
 
   function left(seconds) {
     if (!seconds) return "";
