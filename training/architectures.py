@@ -70,47 +70,69 @@ def mlp() -> keras.Model:
 
 
 def kaggle_cnn() -> keras.Model:
-    """The prior Kaggle CNN: two (conv, conv, pool, dropout) blocks + dense 256."""
+    """The prior Kaggle CNN, exactly as that project's appendix lists it, the odd
+    double pooling after the first convolution included: conv(32, 5×5) → pool →
+    dropout → pool → dropout → conv(128, 6×6) ×2 → pool → dropout → dense 256."""
     inputs = keras.Input(INPUT_SHAPE)
     x = layers.Conv2D(32, 5, padding="same", activation="relu")(inputs)
-    x = layers.Conv2D(32, 5, padding="same", activation="relu")(x)
-    x = layers.MaxPooling2D()(x)
-    x = layers.Dropout(0.25)(x)
-    x = layers.Conv2D(64, 3, padding="same", activation="relu")(x)
-    x = layers.Conv2D(64, 3, padding="same", activation="relu")(x)
-    x = layers.MaxPooling2D()(x)
-    x = layers.Dropout(0.25)(x)
+    x = layers.MaxPooling2D()(x)  # 14×14
+    x = layers.Dropout(0.15)(x)
+    x = layers.MaxPooling2D()(x)  # 7×7
+    x = layers.Dropout(0.15)(x)
+    x = layers.Conv2D(128, 6, padding="same", activation="relu")(x)
+    x = layers.Conv2D(128, 6, padding="same", activation="relu")(x)
+    x = layers.MaxPooling2D()(x)  # 3×3
+    x = layers.Dropout(0.15)(x)
     x = layers.Flatten()(x)
     x = layers.Dense(256, activation="relu")(x)
     return keras.Model(inputs, _head(x, 0.5), name="kaggle-cnn")
 
 
+def _conv_bn_gelu(x, filters: int):
+    x = layers.Conv2D(filters, 3, padding="same")(x)
+    x = layers.BatchNormalization()(x)
+    return layers.Activation("gelu")(x)
+
+
 def vgg_bn() -> keras.Model:
-    """The prior VGG-style network: conv-BN-GELU blocks with staggered dropout."""
+    """The prior VGG-style PyTorch network: two conv(32)-BN-GELU, pool, Dropout2d(0.2);
+    two conv(64)-BN-GELU, pool, Dropout2d(0.25); one conv(128)-BN-GELU without
+    pooling, Dropout2d(0.3); flatten (7·7·128 = 6,272) → Dense(512)-BN-GELU →
+    Dropout(0.35) → 10. PyTorch's Dropout2d is Keras' SpatialDropout2D; its 10
+    logits end here in the softmax every model shares (cross-entropy on logits
+    is the same loss). Its label smoothing (0.1) is in its recipe."""
     inputs = keras.Input(INPUT_SHAPE)
     x = inputs
-    for filters, dropout in ((32, 0.1), (64, 0.2), (128, 0.3)):
-        x = _conv_bn(x, filters, activation="gelu")
-        x = _conv_bn(x, filters, activation="gelu")
+    for filters, dropout in ((32, 0.2), (64, 0.25)):
+        x = _conv_bn_gelu(x, filters)
+        x = _conv_bn_gelu(x, filters)
         x = layers.MaxPooling2D()(x)
-        x = layers.Dropout(dropout)(x)
+        x = layers.SpatialDropout2D(dropout)(x)
+    x = _conv_bn_gelu(x, 128)  # 7×7, no pooling
+    x = layers.SpatialDropout2D(0.3)(x)
     x = layers.Flatten()(x)
-    x = layers.Dense(256, activation="gelu")(x)
-    return keras.Model(inputs, _head(x, 0.4), name="vgg-bn")
+    x = layers.Dense(512)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.Activation("gelu")(x)
+    return keras.Model(inputs, _head(x, 0.35), name="vgg-bn")
 
 
 def deep_bn() -> keras.Model:
-    """The prior multi-dataset CNN: 3 conv blocks with BN + SpatialDropout,
-    dense 1050 with L2."""
+    """The prior multi-dataset CNN: blocks of two 3×3 convs (32, 96, 128 filters;
+    the first two blocks unpadded, the third ``same``), BatchNorm after every conv,
+    2×2 max-pool and SpatialDropout2D(0.2) per block; Dense(1050) with L2,
+    BatchNorm, Dropout(0.5), softmax. 28 → 24 → 12 → 8 → 4 → 4 → 2: 512 features."""
     inputs = keras.Input(INPUT_SHAPE)
     x = inputs
-    for filters in (32, 64, 128):
-        x = _conv_bn(x, filters)
-        x = _conv_bn(x, filters)
+    for filters, padding in ((32, "valid"), (96, "valid"), (128, "same")):
+        for _ in range(2):
+            x = layers.Conv2D(filters, 3, padding=padding, activation="relu")(x)
+            x = layers.BatchNormalization()(x)
         x = layers.MaxPooling2D()(x)
         x = layers.SpatialDropout2D(0.2)(x)
     x = layers.Flatten()(x)
     x = layers.Dense(1050, activation="relu", kernel_regularizer=regularizers.l2(1e-4))(x)
+    x = layers.BatchNormalization()(x)
     return keras.Model(inputs, _head(x, 0.5), name="deep-bn")
 
 
