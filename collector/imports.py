@@ -19,7 +19,7 @@ from pathlib import Path
 
 from classifier import canvas, preprocessing
 from collector import dataset
-from collector.formats import DatasetError, ndjson, unipen
+from collector.formats import DatasetError, image_folder, ndjson, unipen
 
 
 @dataclass
@@ -94,9 +94,8 @@ def ndjson_items(path: Path) -> Iterator[Item]:
 
 def folder_items(directory: Path) -> Iterator[Item]:
     """PNG files in one sub-folder per label: ``DIR/7/anything.png``."""
-    for label_dir in sorted(p for p in directory.iterdir() if p.is_dir()):
-        for png in sorted(label_dir.glob("*.png")):
-            yield Item(data=png.read_bytes, label=label_dir.name, source="import:folder")
+    for png, label in image_folder.files(directory, frozenset({".png"})):
+        yield Item(data=png.read_bytes, label=label, source="import:folder")
 
 
 def zip_items(path: Path) -> Iterator[Item]:

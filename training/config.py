@@ -18,7 +18,7 @@ from pathlib import Path
 
 # The names in ``training.architectures`` (which imports Keras), for choices.
 ARCHITECTURE_NAMES = ("digitnet", "canvas-cnn", "mlp", "kaggle-cnn", "vgg-bn", "deep-bn")
-SOURCES = ("mnist", "pendigits", "drawings", "kaggle")
+SOURCES = ("mnist", "pendigits", "drawings", "kaggle", "folder")
 EPOCHS_RANGE = (1, 200)
 # Below this many approved training drawings, they are mixed in at their natural share.
 DRAWINGS_FOR_SHARE = 50
@@ -27,10 +27,11 @@ BATCH_SIZE_RANGE = (8, 4096)
 # What a run row stores and staff may set, in the order forms show them.
 RUN_FIELDS = (
     "architecture", "epochs", "batch_size", "learning_rate", "augment", "use_mnist",
-    "use_pendigits", "use_drawings", "kaggle_csv", "limit", "seed", "start_from_active",
-    "drawings_share", "correction_weight",
+    "use_pendigits", "use_drawings", "kaggle_csv", "image_folder", "limit", "seed",
+    "start_from_active", "drawings_share", "correction_weight",
 )  # fmt: skip
-# Row switches for the sources with no further setting ("kaggle" is on with a CSV path).
+# Row switches for the sources with no further setting ("kaggle" is on with a CSV
+# path, "folder" with a folder of images).
 SOURCE_SWITCHES = {"use_mnist": "mnist", "use_pendigits": "pendigits", "use_drawings": "drawings"}
 
 
@@ -59,6 +60,8 @@ class TrainConfig:
     # For smoke runs and tests: cap each source's training set (None = all).
     limit: int | None = None
     kaggle_csv: str = ""
+    # A folder of images, one sub-folder per digit (scans, photos), under the datasets folder.
+    image_folder: str = ""
     # Fine-tuning: begin from the active model's weights (and its architecture).
     start_from_active: bool = False
     # Approved drawings' share of every batch once there are ``DRAWINGS_FOR_SHARE``
@@ -114,6 +117,13 @@ class TrainConfig:
                 dataset_file(self.kaggle_csv)
             except ValueError as exc:
                 found["kaggle_csv"] = str(exc)
+        if "folder" in self.sources and not self.image_folder:
+            found["image_folder"] = "The folder source needs the path of its folder."
+        if self.image_folder:
+            try:
+                dataset_folder(self.image_folder)
+            except ValueError as exc:
+                found["image_folder"] = str(exc)
         return found
 
     @classmethod
@@ -126,10 +136,36 @@ class TrainConfig:
         sources = [source for switch, source in SOURCE_SWITCHES.items() if values.pop(switch)]
         if values.get("kaggle_csv"):
             sources.append("kaggle")
+        if values.get("image_folder"):
+            sources.append("folder")
         return cls(**values, sources=tuple(sources))
 
     def as_dict(self) -> dict:
         return {**asdict(self), "sources": list(self.sources)}
+
+
+def _under_datasets(path: str | Path) -> Path:
+    from django.conf import settings
+
+    root = Path(settings.DIGITS_DATASETS_DIR)
+    candidate = Path(path)
+    resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
+    if not resolved.is_relative_to(root):
+        raise ValueError(f"Only files under the datasets folder ({root}) can be used.")
+    return resolved
+
+
+def dataset_folder(path: str | Path) -> Path:
+    """A folder staff named as training data: under ``DIGITS_DATASETS_DIR`` (after
+    following links) and a folder. Its images are checked one by one when read."""
+    from django.conf import settings
+
+    resolved = _under_datasets(path)
+    if not resolved.is_dir():
+        raise ValueError(
+            f"{path} is not a folder under the datasets folder ({settings.DIGITS_DATASETS_DIR})."
+        )
+    return resolved
 
 
 def dataset_file(path: str | Path) -> Path:
@@ -140,10 +176,7 @@ def dataset_file(path: str | Path) -> Path:
     from django.conf import settings
 
     root = Path(settings.DIGITS_DATASETS_DIR)
-    candidate = Path(path)
-    resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
-    if not resolved.is_relative_to(root):
-        raise ValueError(f"Only files under the datasets folder ({root}) can be used.")
+    resolved = _under_datasets(path)
     try:
         info = resolved.stat()
     except OSError:

@@ -90,6 +90,9 @@ class TrainingRun(models.Model):
     kaggle_csv = models.CharField(
         max_length=500, blank=True, help_text="path to a Kaggle train CSV"
     )
+    image_folder = models.CharField(
+        max_length=500, blank=True, help_text="a folder of images, one sub-folder per digit"
+    )
     limit = models.PositiveIntegerField(
         null=True, blank=True, help_text="cap each base dataset (quick runs)"
     )

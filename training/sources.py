@@ -26,11 +26,11 @@ from django.core.files.storage import default_storage
 
 from classifier import canvas, preprocessing
 from classifier.canvas import DEFAULT_RENDER_SIZE
-from collector.formats import DatasetError, idx, kaggle_csv, unipen
+from collector.formats import DatasetError, idx, image_folder, kaggle_csv, unipen
 from collector.models import Drawing
 from training import allographs
 from training import strokes as pen
-from training.config import DRAWINGS_FOR_SHARE, TrainConfig, dataset_file
+from training.config import DRAWINGS_FOR_SHARE, TrainConfig, dataset_file, dataset_folder
 
 logger = logging.getLogger(__name__)
 
@@ -524,6 +524,34 @@ def read_drawing(drawing: Drawing, skipped: list | None = None) -> np.ndarray | 
         return None
 
 
+FOLDER_VAL_FRACTION = 0.1  # held out of a folder source for validation, as for Kaggle's CSV
+
+
+def load_image_folder(path: str | Path, skipped: list | None = None) -> Images:
+    """Every image under ``path/<digit>/`` (a scan, a photo, a canvas PNG) through
+    the same preprocessing as an upload. Images it refuses (unreadable, blank, too
+    small, too large) are left out and listed in ``skipped`` as (file, why)."""
+    root = dataset_folder(path)
+    xs, ys = [], []
+    for file, name in image_folder.files(root):
+        label = image_folder.digit(name)
+        try:
+            if label is None:
+                raise preprocessing.PreprocessingError("not in a digit's folder (0 to 9)")
+            if file.stat().st_size > preprocessing.MAX_IMAGE_BYTES:
+                raise preprocessing.ImageTooLarge("larger than an upload may be")
+            x = preprocessing.to_model_input(file.read_bytes())
+        except (OSError, preprocessing.PreprocessingError) as exc:
+            if skipped is not None:
+                skipped.append((str(file.relative_to(root)), str(exc)))
+            continue
+        xs.append(np.round(x * 255).astype(np.uint8))
+        ys.append(label)
+    if not xs:
+        raise DatasetError(f"{path} holds no image that can be read (one sub-folder per digit).")
+    return Images(np.stack(xs), np.asarray(ys, np.uint8))
+
+
 def load_kaggle_csv(path: Path) -> Images:
     """The Kaggle digit-recognizer training CSV: ``label,pixel0,…,pixel783``, only
     from the datasets folder (``config.dataset_file``)."""
@@ -636,6 +664,16 @@ def load_training_data(config: TrainConfig, report: Report = _quiet) -> Training
         val.append(Images(kaggle.x[order[:cut]], kaggle.y[order[:cut]]))
         train.append(_take(Images(kaggle.x[order[cut:]], kaggle.y[order[cut:]]), config.limit, rng))
         manifest["kaggle"] = {config.kaggle_csv: sha256_of(dataset_file(config.kaggle_csv))}
+    if "folder" in config.sources:
+        report("reading the image folder", 0, 0)
+        folder = load_image_folder(config.image_folder, folder_skipped := [])
+        order = rng.permutation(len(folder))
+        cut = max(1, int(len(order) * FOLDER_VAL_FRACTION))
+        val.append(Images(folder.x[order[:cut]], folder.y[order[:cut]]))
+        train.append(_take(Images(folder.x[order[cut:]], folder.y[order[cut:]]), config.limit, rng))
+        manifest["folder"] = {
+            "path": config.image_folder, "images": len(folder), "skipped": folder_skipped,
+        }  # fmt: skip
     if not train and not pools:
         raise DatasetError("The chosen sources hold no training data.")
     train_images = (

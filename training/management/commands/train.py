@@ -29,10 +29,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--sources",
             default=",".join(DEFAULTS.sources),
-            help=f"comma-separated, from {', '.join(SOURCES)} (kaggle needs --kaggle-csv); "
+            help=f"comma-separated, from {', '.join(SOURCES)} (kaggle needs --kaggle-csv, "
+            "folder --image-folder); "
             "drawings are the approved contributions",
         )
         parser.add_argument("--kaggle-csv", default="", help="a Kaggle digit-recognizer train.csv")
+        parser.add_argument(
+            "--image-folder", default="", help="images in one sub-folder per digit (DIR/7/*.png)"
+        )
         parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
         parser.add_argument("--limit", type=int, default=None, help="cap each source (smoke runs)")
         parser.add_argument("--no-augment", action="store_true")
@@ -63,6 +67,7 @@ class Command(BaseCommand):
                 augment=not options["no_augment"],
                 variants=options["variants"],
                 kaggle_csv=options["kaggle_csv"],
+                image_folder=options["image_folder"],
             )
         except ConfigError as exc:
             raise CommandError(str(exc)) from exc
