@@ -66,6 +66,10 @@ def test_a_folder_source_is_checked_when_configured(folder, tmp_path):
         TrainConfig(sources=("folder",), image_folder="/etc")
     with pytest.raises(ConfigError, match="is not a folder"):
         TrainConfig(sources=("folder",), image_folder="scans/0/0.png")
+    with pytest.raises(ConfigError, match="image_folder"):  # a name no file system takes
+        TrainConfig(sources=("folder",), image_folder="0" * 5000)
+    with pytest.raises(ConfigError, match="kaggle_csv"):
+        TrainConfig(sources=("kaggle",), kaggle_csv="0" * 5000)
     assert TrainConfig.from_run_fields(image_folder="scans").sources[-1] == "folder"
 
 

@@ -149,7 +149,10 @@ def _under_datasets(path: str | Path) -> Path:
 
     root = Path(settings.DIGITS_DATASETS_DIR)
     candidate = Path(path)
-    resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
+    try:
+        resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
+    except (OSError, RuntimeError):  # a name too long, a loop of links
+        raise ValueError(f"{str(path)[:80]} cannot be a path under the datasets folder.") from None
     if not resolved.is_relative_to(root):
         raise ValueError(f"Only files under the datasets folder ({root}) can be used.")
     return resolved
@@ -161,7 +164,11 @@ def dataset_folder(path: str | Path) -> Path:
     from django.conf import settings
 
     resolved = _under_datasets(path)
-    if not resolved.is_dir():
+    try:
+        is_dir = resolved.is_dir()
+    except OSError:  # a name too long for the file system
+        is_dir = False
+    if not is_dir:
         raise ValueError(
             f"{path} is not a folder under the datasets folder ({settings.DIGITS_DATASETS_DIR})."
         )
