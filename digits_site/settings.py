@@ -248,6 +248,10 @@ DIGITS_DATASETS_DIR = Path(
     or (_SHARED_DATASETS if _SHARED_DATASETS.is_dir() else DIGITS_DATA_DIR / "datasets")
 ).resolve()
 DIGITS_MAX_DATASET_BYTES = int(os.environ.get("DIGITS_MAX_DATASET_BYTES", str(512 * 1024**2)))
+# The multi-dataset project's other sources, never downloaded: EMNIST Digits (its
+# four IDX .gz files) and USPS (zip.train/zip.test, gzipped or not, or usps.h5).
+DIGITS_EMNIST_DIR = Path(os.environ.get("DIGITS_EMNIST_DIR") or DIGITS_DATASETS_DIR / "emnist")
+DIGITS_USPS_DIR = Path(os.environ.get("DIGITS_USPS_DIR") or DIGITS_DATASETS_DIR / "usps")
 # New contributions are approved at once (else they wait for review).
 DIGITS_AUTO_APPROVE = env_bool("DIGITS_AUTO_APPROVE", False)
 # What one client may add (collector.abuse): drawings per 24 hours, and drawings

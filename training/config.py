@@ -18,7 +18,7 @@ from pathlib import Path
 
 # The names in ``training.architectures`` (which imports Keras), for choices.
 ARCHITECTURE_NAMES = ("digitnet", "canvas-cnn", "mlp", "kaggle-cnn", "vgg-bn", "deep-bn")
-SOURCES = ("mnist", "pendigits", "drawings", "kaggle", "folder")
+SOURCES = ("mnist", "pendigits", "drawings", "kaggle", "folder", "emnist", "usps")
 EPOCHS_RANGE = (1, 200)
 # Below this many approved training drawings, they are mixed in at their natural share.
 DRAWINGS_FOR_SHARE = 50
@@ -28,11 +28,17 @@ BATCH_SIZE_RANGE = (8, 4096)
 RUN_FIELDS = (
     "architecture", "epochs", "batch_size", "learning_rate", "augment", "use_mnist",
     "use_pendigits", "use_drawings", "kaggle_csv", "image_folder", "limit", "seed",
-    "start_from_active", "drawings_share", "correction_weight",
+    "start_from_active", "drawings_share", "correction_weight", "use_emnist", "use_usps",
 )  # fmt: skip
 # Row switches for the sources with no further setting ("kaggle" is on with a CSV
 # path, "folder" with a folder of images).
-SOURCE_SWITCHES = {"use_mnist": "mnist", "use_pendigits": "pendigits", "use_drawings": "drawings"}
+SOURCE_SWITCHES = {
+    "use_mnist": "mnist",
+    "use_pendigits": "pendigits",
+    "use_drawings": "drawings",
+    "use_emnist": "emnist",
+    "use_usps": "usps",
+}
 
 
 class ConfigError(ValueError):

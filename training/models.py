@@ -87,6 +87,12 @@ class TrainingRun(models.Model):
     use_drawings = models.BooleanField(
         default=_DEFAULT["use_drawings"], help_text="approved contributed drawings"
     )
+    use_emnist = models.BooleanField(
+        default=_DEFAULT["use_emnist"], help_text="EMNIST Digits (DIGITS_EMNIST_DIR)"
+    )
+    use_usps = models.BooleanField(
+        default=_DEFAULT["use_usps"], help_text="USPS scans (DIGITS_USPS_DIR)"
+    )
     kaggle_csv = models.CharField(
         max_length=500, blank=True, help_text="path to a Kaggle train CSV"
     )

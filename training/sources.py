@@ -26,7 +26,7 @@ from django.core.files.storage import default_storage
 
 from classifier import canvas, preprocessing
 from classifier.canvas import DEFAULT_RENDER_SIZE
-from collector.formats import DatasetError, idx, image_folder, kaggle_csv, unipen
+from collector.formats import DatasetError, emnist, idx, image_folder, kaggle_csv, unipen, usps
 from collector.models import Drawing
 from training import allographs
 from training import strokes as pen
@@ -525,6 +525,31 @@ def read_drawing(drawing: Drawing, skipped: list | None = None) -> np.ndarray | 
 
 
 FOLDER_VAL_FRACTION = 0.1  # held out of a folder source for validation, as for Kaggle's CSV
+EXTRA_VAL_FRACTION = 0.1  # EMNIST's and USPS's training parts: a tenth held out for validation
+
+
+def load_emnist() -> tuple[Images, Images]:
+    """EMNIST Digits ``(train, test)``, upright, from ``DIGITS_EMNIST_DIR``. Made to
+    MNIST's format (28×28, centred in a 20 px box), so used as MNIST is."""
+    directory = Path(settings.DIGITS_EMNIST_DIR)
+    return (Images(*emnist.read(directory, "train")), Images(*emnist.read(directory, "test")))
+
+
+def _preprocessed(inks: np.ndarray) -> np.ndarray:
+    return np.stack(
+        [np.round(preprocessing.ink_to_model_input(ink) * 255).astype(np.uint8) for ink in inks]
+    )
+
+
+def load_usps() -> tuple[Images, Images]:
+    """USPS ``(train, test)`` from ``DIGITS_USPS_DIR``: 16×16 scans made 28×28
+    model inputs by ``classifier.preprocessing``, like every other picture."""
+    directory = Path(settings.DIGITS_USPS_DIR)
+    parts = []
+    for part in ("train", "test"):
+        inks, labels = usps.read(directory, part)
+        parts.append(Images(_preprocessed(inks), labels))
+    return parts[0], parts[1]
 
 
 def load_image_folder(path: str | Path, skipped: list | None = None) -> Images:
@@ -664,6 +689,17 @@ def load_training_data(config: TrainConfig, report: Report = _quiet) -> Training
         val.append(Images(kaggle.x[order[:cut]], kaggle.y[order[:cut]]))
         train.append(_take(Images(kaggle.x[order[cut:]], kaggle.y[order[cut:]]), config.limit, rng))
         manifest["kaggle"] = {config.kaggle_csv: sha256_of(dataset_file(config.kaggle_csv))}
+    for name, loader in (("emnist", load_emnist), ("usps", load_usps)):
+        if name not in config.sources:
+            continue
+        report(f"reading {name.upper()}", 0, 0)
+        part, test = loader()
+        order = rng.permutation(len(part))
+        cut = max(1, int(len(order) * EXTRA_VAL_FRACTION))
+        val.append(_take(Images(part.x[order[:cut]], part.y[order[:cut]]), config.limit, rng))
+        train.append(_take(Images(part.x[order[cut:]], part.y[order[cut:]]), config.limit, rng))
+        tests[f"{name}-test"] = _take(test, config.limit, rng)
+        manifest[name] = {"train": len(part), "test": len(test)}
     if "folder" in config.sources:
         report("reading the image folder", 0, 0)
         folder = load_image_folder(config.image_folder, folder_skipped := [])
