@@ -62,6 +62,8 @@ def test_bad_run_configurations_are_refused(client, staff_user, db):
         ({"architecture": "resnet"}, "architecture"),
         ({"use_mnist": False, "use_pendigits": False, "use_drawings": False}, "data source"),
         ({"learning_rate": "fast"}, "learning_rate"),
+        ({"drawings_share": False}, "drawings_share"),  # a boolean is not 0.0
+        ({"learning_rate": True}, "learning_rate"),
     ]:
         response = post(client, "/api/training-runs/", body)
         assert response.status_code == 400 and fragment in response.json()["error"], body

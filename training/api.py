@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import models
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -17,7 +18,22 @@ from training.models import RunFinished, TrainingRun
 WRITABLE_FIELDS = ("preset", *RUN_FIELDS)
 
 
+class StrictFloatField(serializers.FloatField):
+    """A number, not ``true``/``false``: DRF's own takes a boolean as 1.0 or 0.0, so
+    ``"drawings_share": false`` would quietly mean 0."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class TrainingRunSerializer(serializers.ModelSerializer):
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.FloatField: StrictFloatField,
+    }
+
     progress = serializers.FloatField(read_only=True)
     model_version = serializers.SlugRelatedField(
         slug_field="version", read_only=True, allow_null=True
