@@ -179,6 +179,24 @@ def relabel_own(drawing: Drawing, label: int, client: str, source: str) -> bool:
     return changed
 
 
+def read_model_input(drawing: Drawing, skipped: list | None = None) -> np.ndarray | None:
+    """A stored drawing's model input, or None (noted in ``skipped`` as ``[id, why]``)
+    when its file is missing, is not what its hash says, or does not decode: one
+    damaged file must not abort a run or a scoring pass over thousands
+    (``check_storage`` lists them)."""
+    try:
+        with default_storage.open(drawing.image.name, "rb") as handle:
+            data = handle.read()
+        if hashlib.sha256(data).hexdigest() != drawing.sha256:
+            raise InvalidDrawing("its file does not match its hash (damaged)")
+        return preprocessing.to_model_input(data)
+    except (OSError, InvalidDrawing, preprocessing.PreprocessingError) as exc:
+        logger.warning("Skipping drawing %s: %s", drawing.pk, exc)
+        if skipped is not None:
+            skipped.append([drawing.pk, str(exc) or type(exc).__name__])
+        return None
+
+
 def stored_intact(name: str, sha256: str) -> bool:
     """Whether storage holds ``name`` with exactly the content whose hash is ``sha256``."""
     try:

@@ -10,16 +10,12 @@ in the background after an import and after each promotion).
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
-from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 
-from classifier import preprocessing, runtime, serving
+from classifier import runtime, serving
+from collector import dataset
 from collector.models import Drawing
-
-logger = logging.getLogger(__name__)
 
 BATCH = 512
 
@@ -27,15 +23,6 @@ BATCH = 512
 def needing_scores(version_id: int) -> QuerySet[Drawing]:
     """Drawings without a guess, or with another version's."""
     return Drawing.objects.exclude(model_version_id=version_id)
-
-
-def _model_input(drawing: Drawing) -> np.ndarray | None:
-    try:
-        with default_storage.open(drawing.image.name, "rb") as handle:
-            return preprocessing.to_model_input(handle.read())
-    except (OSError, preprocessing.PreprocessingError) as exc:
-        logger.warning("Drawing %s cannot be scored: %s", drawing.pk, exc)
-        return None
 
 
 def score(queryset: QuerySet[Drawing] | None = None) -> int:
@@ -48,7 +35,7 @@ def score(queryset: QuerySet[Drawing] | None = None) -> int:
     for start in range(0, len(ids), BATCH):
         drawings, inputs = [], []
         for drawing in Drawing.objects.filter(pk__in=ids[start : start + BATCH]):
-            model_input = _model_input(drawing)
+            model_input = dataset.read_model_input(drawing)
             if model_input is not None:
                 drawings.append(drawing)
                 inputs.append(model_input)

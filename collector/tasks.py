@@ -1,10 +1,13 @@
-"""The ``background`` queue's collector tasks: scoring drawings with the active model."""
+"""The ``background`` queue's collector tasks: scoring drawings with the active
+model, building dataset exports."""
 
 from __future__ import annotations
 
 import logging
 
 from celery import shared_task
+
+from digits_site.celery import BrokerUnavailable, send
 
 logger = logging.getLogger(__name__)
 
@@ -27,13 +30,9 @@ def score_drawings() -> int:
 def enqueue_scoring() -> bool:
     """Ask a background worker to score; False if the broker cannot be reached (the
     caller may score in-process instead, or leave it to the next promotion)."""
-    from kombu.exceptions import OperationalError
-
     try:
-        score_drawings.apply_async(
-            retry=True, retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5}
-        )
-    except (OperationalError, OSError, ConnectionError) as exc:
+        send(score_drawings)
+    except BrokerUnavailable as exc:
         logger.warning("Could not queue scoring of drawings: %s", exc)
         return False
     return True
@@ -67,15 +66,9 @@ def start_export(fmt: str, user=None):
 
 def enqueue_export(export_id: int) -> bool:
     """False if the broker cannot be reached (the caller builds it in-process)."""
-    from kombu.exceptions import OperationalError
-
     try:
-        build_export.apply_async(
-            args=[export_id],
-            retry=True,
-            retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5},
-        )
-    except (OperationalError, OSError, ConnectionError) as exc:
+        send(build_export, export_id)
+    except BrokerUnavailable as exc:
         logger.warning("Could not queue export %s: %s", export_id, exc)
         return False
     return True

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
-from django.core.files.storage import default_storage
 
 from classifier import canvas, preprocessing
 from classifier.canvas import DEFAULT_RENDER_SIZE
+from collector import dataset
 from collector.formats import DatasetError, emnist, idx, image_folder, kaggle_csv, unipen, usps
 from collector.models import Drawing
 from training import allographs
@@ -432,7 +432,8 @@ def drawings_pool(
     (for drawings with strokes) stroke-space variants. Once there are
     ``DRAWINGS_FOR_SHARE`` of them they fill ``config.drawings_share`` of every batch,
     and corrections are drawn ``config.correction_weight`` times as often.
-    Unreadable drawings are left out and listed in ``skipped`` (``read_drawing``)."""
+    Unreadable drawings are left out and listed in ``skipped``
+    (``collector.dataset.read_model_input``)."""
     rows = (
         Drawing.objects.filter(status=Drawing.Status.APPROVED, split=Drawing.Split.TRAIN)
         .exclude(source__in=exclude_sources)
@@ -444,7 +445,7 @@ def drawings_pool(
     for done, drawing in enumerate(rows.iterator(chunk_size=500), 1):
         if done % 500 == 0:
             report("reading approved drawings", done, total)
-        model_input = read_drawing(drawing, skipped)
+        model_input = dataset.read_model_input(drawing, skipped)
         if model_input is None:
             continue
         firsts.append(np.round(model_input * 255).astype(np.uint8))
@@ -492,7 +493,7 @@ def load_drawings(
         source__in=exclude_sources
     )
     for drawing in rows.order_by("id").iterator(chunk_size=500):
-        model_input = read_drawing(drawing, skipped)
+        model_input = dataset.read_model_input(drawing, skipped)
         if model_input is None:
             continue
         xs, ys = parts[drawing.split]
@@ -505,23 +506,6 @@ def load_drawings(
         )
         for split, (xs, ys) in parts.items()
     }
-
-
-def read_drawing(drawing: Drawing, skipped: list | None = None) -> np.ndarray | None:
-    """A stored drawing's model input, or None (noted in ``skipped`` as ``[id, why]``)
-    when its file is missing, is not what its hash says, or does not decode: one
-    damaged file must not abort a run over thousands (``check_storage`` lists them)."""
-    try:
-        with default_storage.open(drawing.image.name, "rb") as handle:
-            data = handle.read()
-        if hashlib.sha256(data).hexdigest() != drawing.sha256:
-            raise DatasetError("its file does not match its hash (damaged)")
-        return preprocessing.to_model_input(data)
-    except (OSError, DatasetError, preprocessing.PreprocessingError) as exc:
-        logger.warning("Skipping drawing %s: %s", drawing.pk, exc)
-        if skipped is not None:
-            skipped.append([drawing.pk, str(exc) or type(exc).__name__])
-        return None
 
 
 FOLDER_VAL_FRACTION = 0.1  # held out of a folder source for validation, as for Kaggle's CSV

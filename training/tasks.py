@@ -11,11 +11,10 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_ready
 from django.db import transaction
 
+from digits_site.celery import BrokerUnavailable, send
 from training.models import TrainingRun
 
-
-class BrokerUnavailable(RuntimeError):
-    """The task queue cannot be reached; nothing was queued."""
+__all__ = ["BrokerUnavailable", "enqueue", "run_training", "start_run"]
 
 
 @shared_task(
@@ -50,15 +49,9 @@ def fail_runs_of_dead_workers(**kwargs) -> None:
 
 def enqueue(run: TrainingRun) -> None:
     """Queue a run for a worker. Raises :class:`BrokerUnavailable` if Redis is down."""
-    from kombu.exceptions import OperationalError
-
     try:
-        run_training.apply_async(
-            args=[run.pk],
-            retry=True,
-            retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5},
-        )
-    except (OperationalError, OSError, ConnectionError) as exc:
+        send(run_training, run.pk)
+    except BrokerUnavailable as exc:
         raise BrokerUnavailable(
             "The training queue (Redis) is unreachable; no run was started. Try again later."
         ) from exc
