@@ -45,10 +45,14 @@ class PromoteForm(forms.Form):
         return cleaned
 
 
-def _accuracy(version: ModelVersion, name: str) -> str:
+def _tests(version: ModelVersion | None) -> dict:
+    return ((version.metrics if version else None) or {}).get("tests", {})
+
+
+def _accuracy(version: ModelVersion | None, name: str) -> str:
     """An accuracy and how many images it was measured on (a quick run's 4,000 is not
     a full test set's 10,000)."""
-    report = (version.metrics or {}).get("tests", {}).get(name) or {}
+    report = _tests(version).get(name) or {}
     if "accuracy" not in report:
         return "—"
     count = report.get("n")
@@ -69,12 +73,9 @@ def _per_class_rows(report: dict) -> list[dict]:
 def _comparison(version: ModelVersion, active: ModelVersion | None) -> list[dict]:
     """Each test's accuracy for the version and the one serving, side by side."""
 
-    def shown(v: ModelVersion | None, name: str) -> str:
-        return _accuracy(v, name) if v is not None else "—"
-
-    tests = [(v.metrics or {}).get("tests", {}) for v in (version, active) if v is not None]
-    names = sorted({name for reports in tests for name in reports})
-    return [{"name": n, "candidate": shown(version, n), "active": shown(active, n)} for n in names]
+    names = sorted({*_tests(version), *_tests(active)})
+    return [{"name": n, "candidate": _accuracy(version, n), "active": _accuracy(active, n)}
+            for n in names]  # fmt: skip
 
 
 @admin.register(ModelVersion)
@@ -142,7 +143,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
     @admin.display(description="per class")
     def per_class_tables(self, obj: ModelVersion):
         """Precision, recall and F1 of each digit on each test set (metrics.json, readable)."""
-        tests = (obj.metrics or {}).get("tests", {})
+        tests = _tests(obj)
         if not tests:
             return "—"
         full, single = [], []

@@ -28,7 +28,6 @@ from classifier.models import ArtifactError
 from classifier.preprocessing import MAX_IMAGE_BYTES, PreprocessingError
 from classifier.runtime import NoActiveModel
 from collector import abuse, dataset, exports, submissions, tasks
-from collector.api import predict_quietly
 from collector.formats import DatasetError, kaggle_csv
 from collector.models import DatasetExport, Drawing
 
@@ -68,9 +67,6 @@ class DrawingUploadForm(forms.ModelForm):
         except (PreprocessingError, dataset.InvalidDrawing) as exc:
             self.add_error("upload", str(exc))
             return cleaned
-        except OSError:
-            self.add_error("upload", "This is not an image Pillow can read.")
-            return cleaned
         try:  # stored here, so that a full disk is a form error rather than a 500
             self.stored, self.created = dataset.add_drawing(
                 data,
@@ -78,7 +74,7 @@ class DrawingUploadForm(forms.ModelForm):
                 source="admin",
                 status=cleaned.get("status") or None,
                 contributor=self.user,
-                prediction=predict_quietly(model_input),
+                prediction=dataset.predict_quietly(model_input),
                 model_input=model_input,
             )
         except dataset.StorageUnavailable as exc:

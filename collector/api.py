@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
-import numpy as np
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
@@ -18,8 +15,6 @@ from digits_site import limits
 from digits_site.clients import client_key
 from digits_site.errors import BadInput, QuotaExceeded, ServiceUnavailable
 from digits_site.schema import IMAGE_DATA_URL, STROKES, errors
-
-logger = logging.getLogger(__name__)
 
 SOURCES_FROM_API = {"canvas", "correction"}
 
@@ -39,20 +34,6 @@ _DRAWING = inline_serializer(
         "total": serializers.IntegerField(help_text="drawings in the dataset now"),
     },
 )
-
-
-def predict_quietly(model_input: np.ndarray) -> dataset.Prediction | None:
-    """The model's opinion of a contribution (what makes likely mislabels findable);
-    contributing never fails for lack of it."""
-    try:
-        verdicts = serving.classify(model_input[None])
-    except Exception:
-        logger.warning("No prediction stored with a contribution", exc_info=True)
-        return None
-    digit = int(verdicts.digits[0])
-    return dataset.Prediction(
-        digit, float(verdicts.probabilities[0, digit]), verdicts.model_version_id
-    )
 
 
 class DrawingsView(APIView):
@@ -117,7 +98,7 @@ class DrawingsView(APIView):
                 data,
                 label,
                 source=source,
-                prediction=predict_quietly(model_input),
+                prediction=dataset.predict_quietly(model_input),
                 contributor=request.user,
                 session_key=request.session.session_key or "",
                 client=client,

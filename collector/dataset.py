@@ -21,7 +21,7 @@ from django.db.models import Count
 from django.utils import timezone
 from PIL import Image
 
-from classifier import canvas, preprocessing
+from classifier import canvas, preprocessing, serving
 from collector import abuse, splits
 from collector.models import Drawing, SplitCounter, drawing_path
 
@@ -43,6 +43,18 @@ class Prediction:
     digit: int
     confidence: float
     model_version_id: int | None
+
+
+def predict_quietly(model_input: np.ndarray) -> Prediction | None:
+    """The model's opinion of a contribution (what makes likely mislabels findable);
+    contributing never fails for lack of it."""
+    try:
+        verdicts = serving.classify(model_input[None])
+    except Exception:
+        logger.warning("No prediction stored with a contribution", exc_info=True)
+        return None
+    digit = int(verdicts.digits[0])
+    return Prediction(digit, float(verdicts.probabilities[0, digit]), verdicts.model_version_id)
 
 
 def validate_label(label) -> int:

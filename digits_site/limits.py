@@ -15,6 +15,7 @@ never fails a request; the database's quotas on contributions
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
@@ -66,7 +67,14 @@ class Rate:
 
 def rate_for(scope: str) -> Rate | None:
     text = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].get(scope)
-    return Rate.parse(text) if text else None
+    return _parsed(text) if text else None
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(text: str) -> Rate:
+    """Parsed once per spelling, not on every request (keyed by the text, so a
+    changed setting is read afresh)."""
+    return Rate.parse(text)
 
 
 def _redis_client() -> redis.Redis:
