@@ -17,8 +17,9 @@ With ``idle`` or ``nice`` the run also leaves ``DIGITS_TRAINING_SPARE_CPUS``
 measured by ``benchmarks/predict_during_training.py`` on 2 cores: the kernel
 does not preempt a training thread while it runs kernel code (page faults,
 pipes to the rendering processes, memory), and prediction p99 still rose 1.4 to
-1.9× during a run. With one CPU kept free it rose 1.04×. TensorFlow and the
-rendering pool size themselves to the CPUs they may use.
+1.9× during a run. With one CPU kept free it rose 1.28× (2.16× at normal
+priority). TensorFlow and the rendering pool size themselves to the CPUs they
+may use.
 """
 
 from __future__ import annotations

@@ -34,7 +34,9 @@ from training.config import DRAWINGS_FOR_SHARE, TrainConfig, dataset_file, datas
 
 logger = logging.getLogger(__name__)
 
-KAGGLE_VAL_FRACTION = 0.1
+# Sources without a validation split of their own (Kaggle's CSV, a folder of images,
+# EMNIST's and USPS's training parts) hold this share of it back.
+VAL_FRACTION = 0.1
 MNIST_VAL_SIZE = 5000
 
 MNIST_FILES = {
@@ -508,8 +510,12 @@ def load_drawings(
     }
 
 
-FOLDER_VAL_FRACTION = 0.1  # held out of a folder source for validation, as for Kaggle's CSV
-EXTRA_VAL_FRACTION = 0.1  # EMNIST's and USPS's training parts: a tenth held out for validation
+def _hold_out(images: Images, rng: np.random.Generator) -> tuple[Images, Images]:
+    """``(train, val)``: a random ``VAL_FRACTION`` of the images (at least one) held back."""
+    order = rng.permutation(len(images))
+    cut = max(1, int(len(order) * VAL_FRACTION))
+    val, train = order[:cut], order[cut:]
+    return Images(images.x[train], images.y[train]), Images(images.x[val], images.y[val])
 
 
 def load_emnist() -> tuple[Images, Images]:
@@ -667,30 +673,26 @@ def load_training_data(config: TrainConfig, report: Report = _quiet) -> Training
             pools.append(contributed)
         manifest["drawings"] = {**_drawings_manifest(imported), "skipped": skipped}
     if "kaggle" in config.sources:
-        kaggle = load_kaggle_csv(config.kaggle_csv)
-        order = rng.permutation(len(kaggle))
-        cut = max(1, int(len(order) * KAGGLE_VAL_FRACTION))
-        val.append(Images(kaggle.x[order[:cut]], kaggle.y[order[:cut]]))
-        train.append(_take(Images(kaggle.x[order[cut:]], kaggle.y[order[cut:]]), config.limit, rng))
+        kaggle_train, kaggle_val = _hold_out(load_kaggle_csv(config.kaggle_csv), rng)
+        val.append(kaggle_val)
+        train.append(_take(kaggle_train, config.limit, rng))
         manifest["kaggle"] = {config.kaggle_csv: sha256_of(dataset_file(config.kaggle_csv))}
     for name, loader in (("emnist", load_emnist), ("usps", load_usps)):
         if name not in config.sources:
             continue
         report(f"reading {name.upper()}", 0, 0)
         part, test = loader()
-        order = rng.permutation(len(part))
-        cut = max(1, int(len(order) * EXTRA_VAL_FRACTION))
-        val.append(_take(Images(part.x[order[:cut]], part.y[order[:cut]]), config.limit, rng))
-        train.append(_take(Images(part.x[order[cut:]], part.y[order[cut:]]), config.limit, rng))
+        part_train, part_val = _hold_out(part, rng)
+        val.append(_take(part_val, config.limit, rng))
+        train.append(_take(part_train, config.limit, rng))
         tests[f"{name}-test"] = _take(test, config.limit, rng)
         manifest[name] = {"train": len(part), "test": len(test)}
     if "folder" in config.sources:
         report("reading the image folder", 0, 0)
         folder = load_image_folder(config.image_folder, folder_skipped := [])
-        order = rng.permutation(len(folder))
-        cut = max(1, int(len(order) * FOLDER_VAL_FRACTION))
-        val.append(Images(folder.x[order[:cut]], folder.y[order[:cut]]))
-        train.append(_take(Images(folder.x[order[cut:]], folder.y[order[cut:]]), config.limit, rng))
+        folder_train, folder_val = _hold_out(folder, rng)
+        val.append(folder_val)
+        train.append(_take(folder_train, config.limit, rng))
         manifest["folder"] = {
             "path": config.image_folder, "images": len(folder), "skipped": folder_skipped,
         }  # fmt: skip
