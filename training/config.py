@@ -16,6 +16,8 @@ import stat
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from training.recipes import OURS, RECIPE_NAMES, RECIPES
+
 # The names in ``training.architectures`` (which imports Keras), for choices.
 ARCHITECTURE_NAMES = ("digitnet", "canvas-cnn", "mlp", "kaggle-cnn", "vgg-bn", "deep-bn")
 SOURCES = ("mnist", "pendigits", "drawings", "kaggle", "folder", "emnist", "usps")
@@ -26,9 +28,10 @@ BATCH_SIZE_RANGE = (8, 4096)
 
 # What a run row stores and staff may set, in the order forms show them.
 RUN_FIELDS = (
-    "architecture", "epochs", "batch_size", "learning_rate", "augment", "use_mnist",
-    "use_pendigits", "use_drawings", "kaggle_csv", "image_folder", "limit", "seed",
-    "start_from_active", "drawings_share", "correction_weight", "use_emnist", "use_usps",
+    "architecture", "recipe", "epochs", "batch_size", "learning_rate", "augment",
+    "use_mnist", "use_pendigits", "use_drawings", "kaggle_csv", "image_folder", "limit",
+    "seed", "start_from_active", "drawings_share", "correction_weight", "use_emnist",
+    "use_usps",
 )  # fmt: skip
 # Row switches for the sources with no further setting ("kaggle" is on with a CSV
 # path, "folder" with a folder of images).
@@ -51,18 +54,18 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    # The bootstrap model's recipe (see classifier/bootstrap/metrics.json).
+    # The bootstrap model's recipe (see classifier/bootstrap/metrics.json); a
+    # recipe's optimizer, schedule, callbacks and augmentation ranges live in
+    # ``training.recipes``, and a run may change its epochs, batch and rate.
     architecture: str = "digitnet"
-    epochs: int = 22
-    batch_size: int = 128
-    learning_rate: float = 3e-3
-    weight_decay: float = 1e-4
-    label_smoothing: float = 0.1
+    recipe: str = "digitnet"
+    epochs: int = OURS.epochs
+    batch_size: int = OURS.batch_size
+    learning_rate: float = OURS.learning_rate
     # Approved contributions count by default: they are how the model improves.
     sources: tuple[str, ...] = ("mnist", "pendigits", "drawings")
     augment: bool = True
-    seed: int = 1234
-    patience: int = 8
+    seed: int = OURS.seed
     # For smoke runs and tests: cap each source's training set (None = all).
     limit: int | None = None
     kaggle_csv: str = ""
@@ -93,6 +96,8 @@ class TrainConfig:
         found: dict[str, str] = {}
         if self.architecture not in ARCHITECTURE_NAMES:
             found["architecture"] = f"Choose one of {', '.join(ARCHITECTURE_NAMES)}."
+        if self.recipe not in RECIPE_NAMES:
+            found["recipe"] = f"Choose one of {', '.join(RECIPE_NAMES)}."
         low, high = EPOCHS_RANGE
         if not low <= self.epochs <= high:
             found["epochs"] = f"Between {low} and {high} epochs."
@@ -232,10 +237,27 @@ PRESETS: dict[str, dict] = {
         "use_drawings": True,
     },
     # The bootstrap model's recipe: about 20 minutes on the 2-core CPU.
-    "default": {"architecture": DEFAULTS.architecture, "epochs": DEFAULTS.epochs},
-    # The prior work's models, for comparison on the same data and test sets.
+    "default": {
+        "architecture": DEFAULTS.architecture,
+        "recipe": DEFAULTS.recipe,
+        "epochs": OURS.epochs,
+        "batch_size": OURS.batch_size,
+        "learning_rate": OURS.learning_rate,
+        "seed": OURS.seed,
+        "augment": True,
+    },
+    # The prior work's models, each trained with its own project's recipe, for
+    # comparison on the same data and test sets.
     **{
-        name: {"architecture": name, "epochs": 15}
+        name: {
+            "architecture": name,
+            "recipe": name,
+            "epochs": RECIPES[name].epochs,
+            "batch_size": RECIPES[name].batch_size,
+            "learning_rate": RECIPES[name].learning_rate,
+            "seed": RECIPES[name].seed,
+            "augment": RECIPES[name].augmentation is not None,
+        }
         for name in ARCHITECTURE_NAMES
         if name != DEFAULTS.architecture
     },
@@ -249,7 +271,8 @@ PRESET_SUMMARIES: dict[str, str] = {
     "batch: minutes, the loop's retrain",
     "default": "the bootstrap recipe from new weights (22 epochs: about 20 minutes on 2 cores)",
     **{
-        name: f"the prior work's {name} architecture, 15 epochs"
+        name: f"the {RECIPES[name].project}'s model with its own recipe "
+        f"({RECIPES[name].epochs} epochs, batch {RECIPES[name].batch_size})"
         for name in ARCHITECTURE_NAMES
         if name != DEFAULTS.architecture
     },

@@ -16,6 +16,7 @@ from django.db import models
 from django.utils import timezone
 
 from training.config import ARCHITECTURE_NAMES, DEFAULTS, RUN_FIELDS, TrainConfig, run_fields
+from training.recipes import RECIPES
 
 LOG_TAIL_LINES = 200
 _DEFAULT = run_fields(DEFAULTS)
@@ -77,6 +78,12 @@ class TrainingRun(models.Model):
         max_length=32,
         choices=[(name, name) for name in ARCHITECTURE_NAMES],
         default=_DEFAULT["architecture"],
+    )
+    recipe = models.CharField(
+        max_length=32,
+        choices=[(name, f"{name} ({r.project})") for name, r in RECIPES.items()],
+        default=_DEFAULT["recipe"],
+        help_text="how it trains: optimizer, schedule, callbacks, augmentation ranges",
     )
     epochs = models.PositiveSmallIntegerField(default=_DEFAULT["epochs"])
     batch_size = models.PositiveSmallIntegerField(default=_DEFAULT["batch_size"])

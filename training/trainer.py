@@ -13,12 +13,12 @@ never a web process.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import logging
 import platform
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -27,9 +27,10 @@ import tensorflow as tf
 
 from classifier import calibration, serving
 from classifier.predictor import Predictor
-from training import architectures, evaluation
+from training import architectures, evaluation, recipes
 from training.augmentation import DigitAugment
 from training.config import TrainConfig
+from training.recipes import Recipe
 from training.sources import Pool, TrainingData, load_training_data
 
 logger = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ class _KerasBridge(keras.callbacks.Callback):
         self.callback.on_epoch(epoch + 1, logs if logs is not None else {})
 
 
-@dataclass
+@dataclasses.dataclass
 class TrainResult:
     out_dir: Path
     metrics: dict
@@ -120,32 +121,83 @@ def export_tflite(model: keras.Model, path: Path) -> bytes:
     return flatbuffer
 
 
+def optimizer(recipe: Recipe, learning_rate: float, steps_per_epoch: int, epochs: int):
+    """The recipe's optimizer at ``learning_rate`` (the run's, which may differ from
+    the recipe's), with its schedule over ``epochs`` epochs and its clipping."""
+    steps = epochs * steps_per_epoch
+    if recipe.schedule == "warmup-cosine":
+        rate = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=learning_rate / 10,
+            decay_steps=max(1, steps - steps // 20),
+            warmup_target=learning_rate,
+            warmup_steps=steps // 20,
+            alpha=0.01,
+        )
+    elif recipe.schedule == "step":  # PyTorch's StepLR, stepped once an epoch
+        rate = keras.optimizers.schedules.ExponentialDecay(
+            learning_rate,
+            decay_steps=recipe.step_epochs * steps_per_epoch,
+            decay_rate=recipe.step_factor,
+            staircase=True,
+        )
+    else:  # constant, or lowered by the recipe's ReduceLROnPlateau
+        rate = learning_rate
+    clip = {"clipnorm": recipe.clipnorm} if recipe.clipnorm else {}
+    if recipe.optimizer == "adamw":
+        return keras.optimizers.AdamW(rate, weight_decay=recipe.weight_decay, **clip)
+    if recipe.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(rate, rho=0.9, epsilon=1e-8, **clip)
+    return keras.optimizers.Adam(rate, **clip)
+
+
 def build_model(
-    config: TrainConfig, steps: int, initial: Path | None = None
+    config: TrainConfig, steps_per_epoch: int, initial: Path | None = None
 ) -> tuple[keras.Model, keras.Model]:
     """``(model, fitted)``: the architecture that is exported, and the same model
-    behind the augmentation layer (on the same device), compiled for training.
-    ``initial``: a saved Keras model to start from (fine-tuning) instead of new weights."""
+    behind the recipe's augmentation layer (on the same device), compiled with the
+    recipe's optimizer, schedule and loss. ``initial``: a saved Keras model to start
+    from (fine-tuning) instead of new weights."""
+    recipe = recipes.recipe(config.recipe)
     if initial is not None:
         model = keras.models.load_model(initial, compile=False)
     else:
         model = architectures.build(config.architecture)
     inputs = keras.Input(architectures.INPUT_SHAPE)
-    augmented = DigitAugment()(inputs) if config.augment else inputs
+    augmented = inputs
+    if config.augment and recipe.augmentation is not None:
+        augmented = DigitAugment(recipe.augmentation)(inputs)
     fitted = keras.Model(inputs, model(augmented))
-    schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=config.learning_rate / 10,
-        decay_steps=max(1, steps - steps // 20),
-        warmup_target=config.learning_rate,
-        warmup_steps=steps // 20,
-        alpha=0.01,
-    )
     fitted.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay, clipnorm=1.0),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        optimizer=optimizer(recipe, config.learning_rate, steps_per_epoch, config.epochs),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
         metrics=["accuracy"],
     )
     return model, fitted
+
+
+def recipe_callbacks(recipe: Recipe, epochs: int) -> list[keras.callbacks.Callback]:
+    """The recipe's callbacks: ReduceLROnPlateau, early stopping on validation
+    accuracy, and keeping the best epoch's weights (a best-only checkpoint)."""
+    found: list[keras.callbacks.Callback] = []
+    if recipe.plateau is not None:
+        found.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=recipe.plateau.monitor,
+                factor=recipe.plateau.factor,
+                patience=recipe.plateau.patience,
+                min_lr=recipe.plateau.min_lr,
+            )
+        )
+    if recipe.early_stopping is not None or recipe.keep_best:
+        found.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_accuracy",
+                # Without early stopping, patience past the last epoch: it only keeps the best.
+                patience=recipe.early_stopping if recipe.early_stopping is not None else epochs,
+                restore_best_weights=recipe.keep_best,
+            )
+        )
+    return found
 
 
 def _pool_dataset(pool: Pool) -> tf.data.Dataset:
@@ -217,8 +269,8 @@ def fit(
     steps_per_epoch: int,
     verbose: int,
 ) -> tuple[dict, list[float]]:
-    """Early stopping on validation accuracy, keeping the best weights; returns the
-    history and the wall-clock seconds at the end of each epoch."""
+    """Fit with the recipe's callbacks; returns the history and the wall-clock
+    seconds at the end of each epoch."""
     x_val = data.val.as_inputs()[..., None]
     y_val = keras.utils.to_categorical(data.val.y, 10)
     train_ds = training_dataset(data, config)
@@ -232,12 +284,7 @@ def fit(
         steps_per_epoch=steps_per_epoch,
         shuffle=False,  # the dataset shuffles and samples itself
         verbose=verbose,
-        callbacks=[
-            keras.callbacks.EarlyStopping(
-                monitor="val_accuracy", patience=config.patience, restore_best_weights=True
-            ),
-            bridge,
-        ],
+        callbacks=[*recipe_callbacks(recipes.recipe(config.recipe), config.epochs), bridge],
     ).history
     return history, bridge.epoch_seconds
 
@@ -331,7 +378,7 @@ def train(
     data = data or load_training_data(config)
     # 2. Model.
     steps_per_epoch = int(np.ceil(len(data) / config.batch_size))
-    model, fitted = build_model(config, config.epochs * steps_per_epoch, initial)
+    model, fitted = build_model(config, steps_per_epoch, initial)
     # 3. Fit.
     history, epoch_seconds = fit(model, fitted, data, config, callback, steps_per_epoch, verbose)
     train_seconds = time.monotonic() - started
@@ -342,6 +389,7 @@ def train(
     metrics = {
         "architecture": config.architecture,
         "config": config.as_dict(),
+        "recipe": dataclasses.asdict(recipes.recipe(config.recipe)),
         "parameters": int(model.count_params()),
         "device": device,
         "epochs_run": len(history.get("loss", [])),

@@ -1,10 +1,13 @@
 """``manage.py train``: train a named architecture and write a model directory.
 
-Every option's default is ``training.config.DEFAULTS``: the bootstrap recipe.
+Every option's default is ``training.config.DEFAULTS`` (the bootstrap recipe),
+or the ``--preset``'s value when one is named: ``train --preset kaggle-cnn``
+trains the Kaggle project's model with that project's own recipe.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from django.conf import settings
@@ -13,7 +16,22 @@ from django.utils import timezone
 
 from collector.formats import DatasetError
 from training import priority
-from training.config import ARCHITECTURE_NAMES, DEFAULTS, SOURCES, ConfigError, TrainConfig
+from training.config import (
+    ARCHITECTURE_NAMES,
+    DEFAULTS,
+    PRESETS,
+    SOURCES,
+    ConfigError,
+    TrainConfig,
+    preset_fields,
+)
+from training.recipes import RECIPE_NAMES
+
+# The options that set a ``TrainConfig`` field of the same name (``--sources`` is parsed).
+_SETTINGS = (
+    "architecture", "recipe", "epochs", "batch_size", "learning_rate", "seed", "limit",
+    "augment", "variants", "kaggle_csv", "image_folder",
+)  # fmt: skip
 
 
 class Command(BaseCommand):
@@ -21,30 +39,39 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--architecture", default=DEFAULTS.architecture, choices=sorted(ARCHITECTURE_NAMES)
+            "--preset",
+            default="",
+            choices=sorted(PRESETS),
+            help="start from a preset's settings (a prior-work name trains with that "
+            "project's recipe); the options below override them",
         )
-        parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
-        parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
-        parser.add_argument("--learning-rate", type=float, default=DEFAULTS.learning_rate)
+        parser.add_argument("--architecture", choices=sorted(ARCHITECTURE_NAMES))
+        parser.add_argument(
+            "--recipe",
+            choices=sorted(RECIPE_NAMES),
+            help="optimizer, schedule, callbacks and augmentation ranges (training/recipes.py)",
+        )
+        parser.add_argument("--epochs", type=int)
+        parser.add_argument("--batch-size", type=int)
+        parser.add_argument("--learning-rate", type=float)
         parser.add_argument(
             "--sources",
-            default=",".join(DEFAULTS.sources),
             help=f"comma-separated, from {', '.join(SOURCES)} (kaggle needs --kaggle-csv, "
-            "folder --image-folder); "
-            "drawings are the approved contributions",
+            "folder --image-folder); drawings are the approved contributions "
+            f"(default: {','.join(DEFAULTS.sources)})",
         )
-        parser.add_argument("--kaggle-csv", default="", help="a Kaggle digit-recognizer train.csv")
+        parser.add_argument("--kaggle-csv", help="a Kaggle digit-recognizer train.csv")
         parser.add_argument(
-            "--image-folder", default="", help="images in one sub-folder per digit (DIR/7/*.png)"
+            "--image-folder", help="images in one sub-folder per digit (DIR/7/*.png)"
         )
-        parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
-        parser.add_argument("--limit", type=int, default=None, help="cap each source (smoke runs)")
-        parser.add_argument("--no-augment", action="store_true")
+        parser.add_argument("--seed", type=int)
+        parser.add_argument("--limit", type=int, help="cap each source (smoke runs)")
+        parser.add_argument("--no-augment", action="store_const", const=False, dest="augment")
         parser.add_argument(
             "--variants",
             type=int,
-            default=DEFAULTS.variants,
-            help="stroke-space variants per pen digit and drawing (1: none)",
+            help=f"stroke-space variants per pen digit and drawing (1: none; "
+            f"default {DEFAULTS.variants})",
         )
         parser.add_argument("--out", type=Path, default=None, help="output directory")
         parser.add_argument(
@@ -55,19 +82,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         priority.lower()  # on a serving host, predictions come first
+        given = {name: options[name] for name in _SETTINGS if options[name] is not None}
+        if options["sources"] is not None:
+            given["sources"] = tuple(s.strip() for s in options["sources"].split(",") if s.strip())
         try:
-            config = TrainConfig(
-                architecture=options["architecture"],
-                epochs=options["epochs"],
-                batch_size=options["batch_size"],
-                learning_rate=options["learning_rate"],
-                sources=tuple(s.strip() for s in options["sources"].split(",") if s.strip()),
-                seed=options["seed"],
-                limit=options["limit"],
-                augment=not options["no_augment"],
-                variants=options["variants"],
-                kaggle_csv=options["kaggle_csv"],
-                image_folder=options["image_folder"],
+            config = dataclasses.replace(
+                TrainConfig.from_run_fields(**preset_fields(options["preset"])), **given
             )
         except ConfigError as exc:
             raise CommandError(str(exc)) from exc
