@@ -1,7 +1,8 @@
 # One image for web and workers. EXTRAS picks optional dependencies:
-# "postgres" for web, "postgres,gpu" for GPU training workers.
+# "postgres,s3" for web (a bucket is optional: DIGITS_STORAGE), "postgres,s3,gpu" for
+# GPU training workers.
 FROM python:3.11-slim
-ARG EXTRAS=postgres
+ARG EXTRAS=postgres,s3
 ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     TF_CPP_MIN_LOG_LEVEL=2 \

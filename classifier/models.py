@@ -160,14 +160,20 @@ class ModelVersion(models.Model):
         if problem:
             raise ArtifactError(f"Version {self.version} cannot be served: {problem}")
         with transaction.atomic():
-            previous = (
-                ModelVersion.objects.select_for_update()
-                .filter(status=self.Status.ACTIVE)
-                .exclude(pk=self.pk)
-                .first()
+            # Every version row, locked in one order, before reading which is active:
+            # two promotions at once (a promotion racing a rollback) then take turns.
+            # Locking only the active row is not enough on PostgreSQL: the second
+            # one waits on that row, finds it no longer active once the first commits,
+            # and would leave two versions active.
+            list(ModelVersion.objects.select_for_update().order_by("pk").values_list("pk"))
+            serving = list(
+                ModelVersion.objects.filter(status=self.Status.ACTIVE).exclude(pk=self.pk)
             )
-            if previous is not None:
-                ModelVersion.objects.filter(pk=previous.pk).update(status=self.Status.RETIRED)
+            previous = serving[0] if serving else None
+            if serving:
+                ModelVersion.objects.filter(pk__in=[v.pk for v in serving]).update(
+                    status=self.Status.RETIRED
+                )
             ModelVersion.objects.filter(pk=self.pk).update(
                 status=self.Status.ACTIVE, serving_error="", serving_error_at=None
             )

@@ -43,6 +43,14 @@ def _parse(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return address
 
 
+def login_address(request) -> str | None:
+    """:func:`client_address` for django-axes, which stores it in an IP column:
+    None when the socket gave none (a unix socket, Django's ``force_login``), since
+    PostgreSQL's ``inet`` refuses the text 'unknown' (SQLite took it)."""
+    address = client_address(request)
+    return None if address == "unknown" else address
+
+
 def client_address(request) -> str:
     """The client's IP address as text ('unknown' if the socket gave none)."""
     meta = request.META

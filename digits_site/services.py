@@ -62,28 +62,31 @@ def start_embedded_redis(socket_path: Path, log_dir: Path, timeout: float = 10) 
     raise ServiceError("redis-server did not start in time")
 
 
-def worker_command(log_dir: Path, concurrency: int = 1, queue: str = "training") -> list[str]:
+def worker_command(
+    log_dir: Path, concurrency: int = 1, queue: str = "training", name: str = ""
+) -> list[str]:
     """A worker for one queue. ``training``: one process per task (and per GPU),
     TensorFlow imported in the task's child process, replaced after every task.
-    ``background``: light jobs (scoring drawings), a child kept for many tasks."""
+    ``background``: light jobs (scoring drawings), a child kept for many tasks.
+    ``name``: its Celery node name on this host (several workers on one machine)."""
     return [
         sys.executable, "-m", "celery", "--quiet", "-A", "digits_site", "worker",
         "--queues", queue,
         "--concurrency", str(concurrency),
         "--pool", "prefork",
         "--max-tasks-per-child", "1" if queue == "training" else "100",
-        "--hostname", f"{queue}-{os.getpid()}@%h",
+        "--hostname", f"{name or f'{queue}-{os.getpid()}'}@%h",
         "--loglevel", "INFO",
         "--logfile", str(log_dir / ("worker.log" if queue == "training" else f"{queue}.log")),
     ]  # fmt: skip
 
 
 def start_worker(
-    log_dir: Path, env: dict | None = None, queue: str = "training"
+    log_dir: Path, env: dict | None = None, queue: str = "training", name: str = ""
 ) -> subprocess.Popen:
     log_dir.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
-        worker_command(log_dir, queue=queue),
+        worker_command(log_dir, queue=queue, name=name),
         cwd=ROOT,
         env=env or os.environ.copy(),
         stdin=subprocess.DEVNULL,
@@ -107,12 +110,17 @@ def stop(*processes: subprocess.Popen | None, timeout: float = 15) -> None:
 NGINX_TEMPLATE = ROOT / "deploy" / "nginx" / "digits.conf.template"
 
 
-def render_nginx_template(values: dict[str, str]) -> str:
+def render_nginx_template(values: dict[str, str], more_upstreams: list[str] = ()) -> str:
     """``deploy/nginx/digits.conf.template`` with its ``${VARS}`` filled, as the nginx
-    image does for compose; nginx's own ``$variables`` are left alone."""
+    image does for compose; nginx's own ``$variables`` are left alone. Compose has
+    one upstream name that resolves to every web container; on loopback each other
+    web server gets a copy of the upstream's ``server`` line."""
     import re
 
     text = NGINX_TEMPLATE.read_text()
+    line = next(x for x in text.splitlines() if "${DIGITS_WEB_UPSTREAM}" in x)
+    copies = [line.replace("${DIGITS_WEB_UPSTREAM}", extra) for extra in more_upstreams]
+    text = text.replace(line, "\n".join([line, *copies]))
     missing = set(re.findall(r"\$\{([A-Z_]+)\}", text)) - set(values)
     if missing:
         raise ServiceError(f"the nginx template needs {', '.join(sorted(missing))}")
@@ -120,11 +128,12 @@ def render_nginx_template(values: dict[str, str]) -> str:
 
 
 def start_nginx(
-    port: int, upstream: str, folder: Path, *, api_rate: str = "50r/s", api_burst: int = 100,
-    timeout: float = 10,
+    port: int, upstream: str | list[str], folder: Path, *, api_rate: str = "50r/s",
+    api_burst: int = 100, timeout: float = 10,
 ) -> subprocess.Popen:  # fmt: skip
     """Debian's nginx on loopback with compose's very configuration, in front of
-    ``upstream`` (host:port), its files under ``folder``."""
+    ``upstream`` (host:port, or several: one ``server`` line each), its files under
+    ``folder``."""
     import shutil
     import socket
 
@@ -132,13 +141,15 @@ def start_nginx(
     if not Path(binary).exists():
         raise ServiceError("nginx is not installed (apt-get install nginx-light)")
     folder.mkdir(parents=True, exist_ok=True)
+    upstreams = [upstream] if isinstance(upstream, str) else list(upstream)
     site = render_nginx_template(
         {
             "NGINX_LISTEN": f"127.0.0.1:{port}",
-            "DIGITS_WEB_UPSTREAM": upstream,
+            "DIGITS_WEB_UPSTREAM": upstreams[0],
             "NGINX_API_RATE": api_rate,
             "NGINX_API_BURST": str(api_burst),
-        }
+        },
+        more_upstreams=upstreams[1:],
     )
     temp = {name: folder / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
     (folder / "site.conf").write_text(site)

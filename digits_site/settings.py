@@ -97,7 +97,7 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = int(os.environ.get("DIGITS_LOGIN_ATTEMPTS", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("DIGITS_LOGIN_COOLOFF_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_CLIENT_IP_CALLABLE = "digits_site.clients.client_address"
+AXES_CLIENT_IP_CALLABLE = "digits_site.clients.login_address"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 
@@ -182,9 +182,36 @@ STATIC_ROOT = Path(os.environ.get("DIGITS_STATIC_ROOT") or DIGITS_DATA_DIR / "st
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("DIGITS_MEDIA_ROOT") or DIGITS_DATA_DIR / "media")
-STORAGES = {
+# Where drawings, model artifacts, reports and exports live. "local": a folder
+# (MEDIA_ROOT), shared by every host that runs web servers or workers (one machine,
+# or a network file system); "s3": an S3-compatible bucket, for hosts that share
+# nothing else. Every read and write goes through Django's storage API.
+DIGITS_STORAGE = os.environ.get("DIGITS_STORAGE", "local")
+if DIGITS_STORAGE == "local":
     # Whole files or none: temporary name, fsync, rename (digits_site.storage).
-    "default": {"BACKEND": "digits_site.storage.AtomicFileSystemStorage"},
+    _FILES = {"BACKEND": "digits_site.storage.AtomicFileSystemStorage"}
+elif DIGITS_STORAGE == "s3":
+    # django-storages (the "s3" extra). Credentials come from boto3's own
+    # environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or the host's role.
+    _FILES = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": os.environ.get("DIGITS_S3_BUCKET", ""),
+            "endpoint_url": os.environ.get("DIGITS_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("DIGITS_S3_REGION") or None,
+            "location": os.environ.get("DIGITS_S3_PREFIX", ""),
+            # Never overwrite a name another host just wrote; never public.
+            "file_overwrite": False,
+            "default_acl": None,
+            "querystring_auth": True,
+        },
+    }
+    if not _FILES["OPTIONS"]["bucket_name"]:
+        raise ValueError("DIGITS_STORAGE=s3 needs DIGITS_S3_BUCKET")
+else:
+    raise ValueError("DIGITS_STORAGE must be local or s3")
+STORAGES = {
+    "default": _FILES,
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
         if not DEBUG

@@ -17,6 +17,70 @@ def data_url(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
+def database_url() -> str:
+    """This test run's database as a ``DATABASE_URL``, for the processes a test
+    starts (workers, servers) to share it: SQLite's file, or the test database on
+    the PostgreSQL server the suite runs against."""
+    from urllib.parse import quote
+
+    from django.db import connection
+
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    credentials = f"{quote(db['USER'], safe='')}:{quote(db['PASSWORD'] or '', safe='')}"
+    return f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+# Another instance's data folder → its database on the PostgreSQL server.
+_instance_databases: dict[str, str] = {}
+
+
+def instance_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of another Digits instance with ``data_dir`` as its data
+    folder and a database of its own, empty at first: SQLite in that folder, or,
+    when the suite runs on PostgreSQL, a new database on the same server (the same
+    one for the same folder; dropped when the session ends)."""
+    import uuid
+
+    from django.db import connection
+
+    env = {**os.environ, "DIGITS_DATA_DIR": str(data_dir), **extra}
+    if connection.vendor == "sqlite":
+        env.pop("DATABASE_URL", None)
+        return env
+    name = _instance_databases.get(str(data_dir))
+    if name is None:
+        name = f"digits_instance_{uuid.uuid4().hex[:12]}"
+        with _maintenance_connection() as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        _instance_databases[str(data_dir)] = name
+    env["DATABASE_URL"] = database_url().rsplit("/", 1)[0] + "/" + name
+    return env
+
+
+def _maintenance_connection():
+    """An autocommit connection to the server's ``postgres`` database (CREATE and
+    DROP DATABASE cannot run in a transaction, nor in the database they name)."""
+    import psycopg
+    from django.db import connection
+
+    db = connection.settings_dict
+    return psycopg.connect(
+        dbname="postgres", user=db["USER"], password=db["PASSWORD"], host=db["HOST"],
+        port=db["PORT"], autocommit=True,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_instance_databases(django_db_setup):
+    yield
+    if _instance_databases:
+        with _maintenance_connection() as admin:
+            for name in _instance_databases.values():
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _datasets_from_files_only():
     """Tests read datasets from files, never from the network (see settings)."""
@@ -220,8 +284,6 @@ def celery_worker_process(transactional_db, settings, tmp_path):
     import json
     import time
 
-    from django.db import connection
-
     from digits_site.celery import app
 
     socket = tmp_path / "redis.sock"
@@ -231,7 +293,7 @@ def celery_worker_process(transactional_db, settings, tmp_path):
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "digits_site.settings",
-        "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
+        "DATABASE_URL": database_url(),
         "DIGITS_MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "DIGITS_DATA_DIR": str(settings.DIGITS_DATA_DIR),
         "CELERY_BROKER_URL": broker,

@@ -15,6 +15,8 @@ from classifier.registry import BOOTSTRAP_DIR, register_directory
 from collector import dataset
 from collector.models import Drawing, SplitCounter
 
+from .conftest import instance_env
+
 
 def snapshot() -> dict:
     drawings = {}
@@ -116,7 +118,6 @@ def test_restore_into_an_instance_that_make_run_prepared(active_model, canvas_pn
 
 def test_restore_into_an_empty_data_directory(active_model, canvas_png, tmp_path):
     """A new machine: nothing but the backup. restore creates and migrates the database."""
-    import os
     import subprocess
     import sys
     from pathlib import Path
@@ -125,8 +126,7 @@ def test_restore_into_an_empty_data_directory(active_model, canvas_png, tmp_path
     call_command("backup", str(tmp_path / "b.zip"), stdout=io.StringIO())
     fresh = tmp_path / "new-machine"
     root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "DIGITS_DATA_DIR": str(fresh)}
-    env.pop("DATABASE_URL", None)
+    env = instance_env(fresh)
     run = subprocess.run(
         [sys.executable, str(root / "manage.py"), "restore", str(tmp_path / "b.zip")],
         env=env, capture_output=True, text=True,
@@ -140,3 +140,64 @@ def test_restore_into_an_empty_data_directory(active_model, canvas_png, tmp_path
         env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert count.stdout.splitlines()[-1].split() == ["1", str(active_model.version)]
+
+
+def _manage(env: dict, *args: str) -> str:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, str(root / "manage.py"), *args],
+        env=env, cwd=root, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def _snapshot_of(env: dict) -> dict:
+    import json
+
+    code = (
+        "import json; from tests.test_backup_restore import snapshot; print(json.dumps(snapshot()))"
+    )
+    return json.loads(_manage(env, "shell", "-c", code).splitlines()[-1])
+
+
+def test_a_backup_moves_between_sqlite_and_postgresql(active_model, canvas_png, tmp_path):
+    """From this suite's database into a fresh SQLite instance, and from there into
+    a fresh instance on this suite's engine: on CI's PostgreSQL run, PostgreSQL →
+    SQLite → PostgreSQL, with the same drawings, splits, versions and active model."""
+    import json
+    import os
+
+    # given drawings in every split and status, a second version that served, a
+    # rejected candidate, and a rollback to the first
+    for i in range(30):  # ten of each of three digits: 8 train, 1 val, 1 test each
+        dataset.add_drawing(canvas_png(i % 3, i // 3), i % 3)
+    Drawing.objects.filter(label=1).update(status="approved")
+    register_directory(BOOTSTRAP_DIR, activate=True, note="v2")
+    register_directory(BOOTSTRAP_DIR, activate=False, note="v3").reject(["worse"])
+    active_model.promote(reason="roll back")
+    before = json.loads(json.dumps(snapshot()))
+    assert {split for _, split, _, _ in before["drawings"].values()} == {"train", "val", "test"}
+    call_command("backup", str(tmp_path / "here.zip"), stdout=io.StringIO())
+    # when restored into SQLite, backed up there, and restored into this engine
+    on_sqlite = {**os.environ, "DIGITS_DATA_DIR": str(tmp_path / "sqlite-instance")}
+    on_sqlite.pop("DATABASE_URL", None)
+    _manage(on_sqlite, "restore", str(tmp_path / "here.zip"))
+    assert _snapshot_of(on_sqlite) == before
+    _manage(on_sqlite, "backup", str(tmp_path / "there.zip"))
+    back = instance_env(tmp_path / "back-again")
+    _manage(back, "restore", str(tmp_path / "there.zip"))
+    # then both hold exactly what this one held, and the restored instance goes on
+    # numbering where the backup left off (PostgreSQL's sequences were reset)
+    assert _snapshot_of(back) == before
+    code = (
+        "from classifier.registry import BOOTSTRAP_DIR, register_directory; "
+        "print(register_directory(BOOTSTRAP_DIR, activate=False, note='after').version)"
+    )
+    assert _manage(back, "shell", "-c", code).splitlines()[-1] == str(
+        max(map(int, before["versions"])) + 1
+    )

@@ -75,8 +75,43 @@ def test_only_nginx_is_published_and_the_web_trusts_only_it():
         volume.startswith(template + ":/etc/nginx/templates/") for volume in nginx["volumes"]
     )
     assert (ROOT / template).is_file()
-    # Every ${VAR} of the template is given by the service.
+    # Every ${VAR} of the template is given by the service (or its shared env_file).
+    from digits_site import cluster
+
+    given = set(nginx["environment"]) | set(cluster.shared_settings())
     needed = set(re.findall(r"\$\{([A-Z_]+)\}", (ROOT / template).read_text()))
-    assert needed <= set(nginx["environment"]), needed - set(nginx["environment"])
+    assert needed <= given, needed - given
     nginx_address = nginx["networks"]["edge"]["ipv4_address"]
     assert services["web"]["environment"]["DIGITS_TRUSTED_PROXIES"] == nginx_address
+
+
+def test_compose_and_the_cluster_share_one_settings_file():
+    """``deploy/digits.env`` is the one place for what every process shares: compose
+    reads it for each Django service and nginx, ``manage.py cluster`` reads it too,
+    and compose does not set any of its names again elsewhere."""
+    from digits_site import cluster
+
+    shared = cluster.shared_settings()
+    assert shared and "DIGITS_MODEL_CHECK_SECONDS" in shared
+    services = compose()["services"]
+    for name in ("migrate", "web", "worker", "background", "nginx"):
+        assert services[name]["env_file"] == ["deploy/digits.env"], name
+        assert not set(shared) & set(services[name].get("environment") or {}), name
+    assert not set(shared) & set(compose()["x-settings"])
+    template = (ROOT / "deploy/nginx/digits.conf.template").read_text()
+    for key in shared:
+        read = re.search(rf'["\']{key}["\']', SETTINGS_SOURCE) or "${" + key + "}" in template
+        assert read, f"{key} is in deploy/digits.env but nothing reads it"
+
+
+def test_the_nginx_template_takes_one_server_line_per_web_host():
+    from digits_site import services
+
+    site = services.render_nginx_template(
+        {"NGINX_LISTEN": "8080", "DIGITS_WEB_UPSTREAM": "10.0.0.1:8000", "NGINX_API_RATE": "5r/s",
+         "NGINX_API_BURST": "10"},
+        more_upstreams=["10.0.0.2:8000"],
+    )  # fmt: skip
+    upstream = site[site.index("upstream digits_web") : site.index("}", site.index("upstream"))]
+    assert upstream.count("server 10.0.0.1:8000 max_fails") == 1
+    assert upstream.count("server 10.0.0.2:8000 max_fails") == 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ from PIL import Image
 
 from collector.models import Drawing
 
-from .conftest import data_url, set_rates
+from .conftest import data_url, instance_env, set_rates
 
 URL = "/api/drawings/"
 
@@ -152,16 +151,15 @@ def test_the_limit_is_shared_by_every_web_process(
         "r = Client().post('/api/drawings/', sys.stdin.read(), content_type='application/json')\n"
         "print(r.status_code)\n"
     )
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "digits_site.settings",
-        "REDIS_URL": limits_redis,
+    # Its own empty database: were it let through, it could not store anything.
+    env = instance_env(
+        tmp_path / "another-process",
+        DJANGO_SETTINGS_MODULE="digits_site.settings",
+        REDIS_URL=limits_redis,
         # Counters are keyed by the client's address, keyed in turn by the secret.
-        "DJANGO_SECRET_KEY": settings.SECRET_KEY,
-        "DIGITS_CONTRIBUTE_RATE": "3/min",
-        # Its own empty database: were it let through, it could not store anything.
-        "DIGITS_DATA_DIR": str(tmp_path / "another-process"),
-    }
+        DJANGO_SECRET_KEY=settings.SECRET_KEY,
+        DIGITS_CONTRIBUTE_RATE="3/min",
+    )
     answer = subprocess.run(
         [sys.executable, "-c", another_process],
         input=json.dumps({"image": data_url(canvas_png(4)), "label": 4}),

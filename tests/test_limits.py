@@ -242,3 +242,14 @@ def test_redis_comes_back(client, active_model, canvas_png, settings, monkeypatc
     assert predict(client, canvas_png(1)).status_code == 200
     keys = list(limits._redis_client().scan_iter("digits:rl:predict:*"))
     assert keys, "the count went back to Redis"
+
+
+def test_sign_in_records_no_address_rather_than_a_word_when_there_is_none():
+    from django.test import RequestFactory
+
+    from digits_site import clients
+
+    request = RequestFactory().get("/", REMOTE_ADDR="")
+    assert clients.client_address(request) == "unknown"  # one shared rate-limit key
+    assert clients.login_address(request) is None  # an IP column takes no words
+    assert clients.login_address(RequestFactory().get("/", REMOTE_ADDR="192.0.2.4")) == "192.0.2.4"

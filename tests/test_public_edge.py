@@ -9,7 +9,6 @@ import base64
 import contextlib
 import http.client
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import pytest
 
 from digits_site import services
 
+from .conftest import instance_env
 from .slowloris import SlowClients
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +55,7 @@ def call(port, method, path, body=None, source="127.0.0.1", headers=None, timeou
 def served(tmp_path: Path, **env: str):
     """``manage.py serve`` exactly as ``make run`` runs it (embedded Redis, no worker)."""
     data = tmp_path / "data"
-    environment = {**os.environ, "DIGITS_DATA_DIR": str(data), "DIGITS_RUN_WORKER": "0", **env}
+    environment = instance_env(data, **{"DIGITS_RUN_WORKER": "0", **env})
     manage = [sys.executable, str(ROOT / "manage.py")]
     for command in (["migrate", "-v0"], ["ensure_model"]):
         subprocess.run(manage + command, env=environment, check=True, capture_output=True)

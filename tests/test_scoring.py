@@ -4,7 +4,6 @@ the admin's "model disagrees" filter sees every drawing."""
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from django.core.management import call_command
 from classifier.registry import BOOTSTRAP_DIR, register_directory
 from collector import dataset, scoring
 from collector.models import Drawing
+
+from .conftest import instance_env
 
 
 def test_drawings_without_a_guess_are_scored(active_model, canvas_png):
@@ -71,7 +72,7 @@ def test_the_background_worker_scores_an_import(tmp_path, canvas_png):
         (folder / str(label)).mkdir(parents=True)
         (folder / str(label) / "a.png").write_bytes(canvas_png(label))
     with served(tmp_path, DIGITS_RUN_WORKER="1") as port:
-        env = {**os.environ, "DIGITS_DATA_DIR": str(tmp_path / "data")}
+        env = instance_env(tmp_path / "data")  # the served instance's
         root = Path(__file__).resolve().parent.parent
         out = subprocess.run(
             [sys.executable, str(root / "manage.py"), "import_drawings", "folder", str(folder)],

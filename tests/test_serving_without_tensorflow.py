@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from .conftest import instance_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,11 +33,7 @@ print(json.dumps({"status": response.status_code, "digit": answer.get("digit"), 
 
 
 def test_a_prediction_never_imports_tensorflow(tmp_path):
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "digits_site.settings",
-        "DIGITS_DATA_DIR": str(tmp_path),
-    }
+    env = instance_env(tmp_path, DJANGO_SETTINGS_MODULE="digits_site.settings")
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT],
         cwd=ROOT,

@@ -22,6 +22,7 @@ def post(client, url, body=None, **extra):
         ("get", "/api/training-runs/"),
         ("get", "/api/training-runs/1/"),
         ("post", "/api/training-runs/1/cancel/"),
+        ("post", "/api/training-runs/1/again/"),
         ("get", "/api/models/"),
         ("post", "/api/models/1/promote/"),
     ],
@@ -52,6 +53,30 @@ def test_staff_start_watch_and_cancel_a_run(client, staff_user, active_model, mo
     assert cancelled["status"] == "cancelled"
     again = post(client, f"/api/training-runs/{run['id']}/cancel/")
     assert again.status_code == 400 and "already finished" in again.json()["error"]
+
+
+def test_a_finished_run_runs_again_with_the_same_settings(client, staff_user, db, monkeypatch):
+    from training import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks, "enqueue", queued.append)
+    client.force_login(staff_user)
+    body = {"preset": "kaggle-cnn", "epochs": 4, "limit": 300, "use_drawings": False}
+    first = post(client, "/api/training-runs/", body).json()
+    # still queued: not yet
+    early = post(client, f"/api/training-runs/{first['id']}/again/")
+    assert early.status_code == 400 and "still queued" in early.json()["error"]
+    TrainingRun.objects.filter(pk=first["id"]).update(status="failed", error="worker died")
+    response = post(client, f"/api/training-runs/{first['id']}/again/")
+    assert response.status_code == 202, response.content
+    again = response.json()
+    assert again["id"] != first["id"] and again["status"] == "queued"
+    same = ("preset", "architecture", "recipe", "epochs", "batch_size", "learning_rate",
+            "limit", "use_drawings", "seed", "augment")  # fmt: skip
+    assert {k: again[k] for k in same} == {k: first[k] for k in same}
+    assert again["recipe"] == "kaggle-cnn" and again["epochs"] == 4
+    assert [r.pk for r in queued] == [first["id"], again["id"]]
+    assert post(client, "/api/training-runs/999/again/").status_code == 404
 
 
 def test_bad_run_configurations_are_refused(client, staff_user, db):

@@ -18,7 +18,7 @@ from training.config import (
     TrainConfig,
     preset_fields,
 )
-from training.models import RunFinished, TrainingRun
+from training.models import RunFinished, RunNotFinished, TrainingRun
 
 
 class RetrainForm(forms.ModelForm):
@@ -190,6 +190,11 @@ class TrainingRunAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.cancel_view),
                 name="training_trainingrun_cancel",
             ),
+            path(
+                "<int:pk>/again/",
+                self.admin_site.admin_view(self.again_view),
+                name="training_trainingrun_again",
+            ),
             *super().get_urls(),
         ]
 
@@ -202,3 +207,16 @@ class TrainingRunAdmin(admin.ModelAdmin):
             except RunFinished as exc:
                 self.message_user(request, str(exc), level=messages.WARNING)
         return HttpResponseRedirect(reverse("admin:training_trainingrun_change", args=[pk]))
+
+    def again_view(self, request, pk: int):
+        """A new run with this finished run's settings (POST only)."""
+        run = get_object_or_404(TrainingRun, pk=pk)
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:training_trainingrun_change", args=[pk]))
+        try:
+            again = tasks.start_run(**run.settings_again(), started_by=request.user)
+        except (RunNotFinished, tasks.BrokerUnavailable) as exc:
+            self.message_user(request, str(exc), level=messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:training_trainingrun_change", args=[pk]))
+        self.message_user(request, f"Run {again.pk} is queued with run {pk}'s settings.")
+        return HttpResponseRedirect(reverse("admin:training_trainingrun_change", args=[again.pk]))

@@ -13,7 +13,7 @@ from digits_site.errors import BadInput, ServiceUnavailable
 from digits_site.schema import errors
 from training import tasks
 from training.config import RUN_FIELDS, ConfigError, TrainConfig, preset_fields
-from training.models import RunFinished, TrainingRun
+from training.models import RunFinished, RunNotFinished, TrainingRun
 
 WRITABLE_FIELDS = ("preset", *RUN_FIELDS)
 
@@ -108,3 +108,22 @@ class CancelTrainingRunView(StaffOnly):
         except RunFinished as exc:
             raise BadInput(str(exc)) from None
         return Response(TrainingRunSerializer(run).data)
+
+
+class RunAgainView(StaffOnly):
+    @extend_schema(
+        summary="Start a new run with a finished run's settings",
+        description="For a run that failed (its worker died, the queue was down) or was "
+        "cancelled: a new queued run with exactly the same configuration.",
+        request=None,
+        responses={202: TrainingRunSerializer, **errors(400, 401, 403, 404, 503)},
+    )
+    def post(self, request, pk: int):
+        run = get_object_or_404(TrainingRun, pk=pk)
+        try:
+            again = tasks.start_run(**run.settings_again(), started_by=request.user)
+        except RunNotFinished as exc:
+            raise BadInput(str(exc)) from None
+        except tasks.BrokerUnavailable as exc:
+            raise ServiceUnavailable(str(exc)) from None
+        return Response(TrainingRunSerializer(again).data, status=status.HTTP_202_ACCEPTED)

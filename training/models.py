@@ -41,6 +41,10 @@ class RunFinished(ValueError):
     """The run has already ended; there is nothing left to cancel."""
 
 
+class RunNotFinished(ValueError):
+    """The run is queued or running; it cannot be started again yet."""
+
+
 class TrainingRunQuerySet(models.QuerySet):
     def fail_orphaned(self) -> int:
         """Runs whose worker is gone end ``failed`` with a reason: a dead process on this
@@ -185,6 +189,15 @@ class TrainingRun(models.Model):
         total = self.epochs * max(self.steps_per_epoch, 1)
         done = max(self.epoch - 1, 0) * max(self.steps_per_epoch, 1) + self.step
         return min(done / total, 1.0) if total else 0.0
+
+    def settings_again(self) -> dict:
+        """The fields a new run needs to train exactly as this one did: how a run that
+        failed (its worker died, the broker went away) is started again."""
+        if not self.is_finished:
+            raise RunNotFinished(
+                f"Run {self.pk} is still {self.status}; it can run again once it ends."
+            )
+        return {"preset": self.preset, **{name: getattr(self, name) for name in RUN_FIELDS}}
 
     def config(self) -> TrainConfig:
         """What this run trains (raises ``ConfigError`` for a row no form would accept)."""

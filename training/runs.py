@@ -154,6 +154,7 @@ def execute(run_id: int) -> str | None:
             # Our message came back because the worker running it died.
             run.finish(TrainingRun.Status.FAILED, error=run.died_message())
         return None
+    logger.info("Run %s claimed by %s", run_id, run.worker)
     if run.cancel_requested:
         run.finish(TrainingRun.Status.CANCELLED)
         return TrainingRun.Status.CANCELLED

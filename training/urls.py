@@ -10,4 +10,9 @@ urlpatterns = [
         api.CancelTrainingRunView.as_view(),
         name="api-training-run-cancel",
     ),
+    path(
+        "api/training-runs/<int:pk>/again/",
+        api.RunAgainView.as_view(),
+        name="api-training-run-again",
+    ),
 ]
