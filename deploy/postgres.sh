@@ -5,6 +5,7 @@
 #
 #   deploy/postgres.sh start DIR PORT    # prints the DATABASE_URL
 #   deploy/postgres.sh stop DIR
+#   deploy/postgres.sh remove DIR        # stop, and delete its data
 #
 # DIGITS_PG_FSYNC=off (CI) trades crash safety for speed: for throwaway clusters only.
 #
@@ -12,7 +13,7 @@
 # that Debian's package creates, and DIR becomes that user's.
 set -euo pipefail
 
-usage() { echo "usage: $0 start DIR PORT | stop DIR" >&2; exit 2; }
+usage() { echo "usage: $0 start DIR PORT | stop DIR | remove DIR" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 command=$1
 dir=$(mkdir -p "$2" && cd "$2" && pwd)
@@ -23,43 +24,57 @@ if [ -z "$bin" ]; then
 fi
 [ -x "$bin/pg_ctl" ] || { echo "PostgreSQL's server is not installed (apt-get install postgresql)" >&2; exit 1; }
 
+# Where the cluster lives: DIR itself, or, when we are root and the `postgres` user
+# cannot reach DIR (a parent folder is private, as pytest's and the data folder
+# are), a folder of that user's named after DIR.
 as=()
+home="$dir"
 if [ "$(id -u)" = 0 ]; then
   as=(runuser -u postgres --)
   chown postgres: "$dir"
+  if ! runuser -u postgres -- test -x "$dir"; then
+    home="$(getent passwd postgres | cut -d: -f6)/digits-$(printf %s "$dir" | sha256sum | cut -c1-16)"
+    mkdir -p "$home"
+    chown postgres: "$home"
+  fi
 fi
-chmod 700 "$dir"
+chmod 700 "$home"
 
 case "$command" in
   start)
     [ $# -eq 3 ] || usage
     port=$3
-    if [ ! -f "$dir/data/PG_VERSION" ]; then
-      # The socket lives in DIR (0700): only its owner connects without a password.
-      "${as[@]}" "$bin/initdb" --pgdata "$dir/data" --username postgres --encoding UTF8 \
-        --locale C --auth-local trust --auth-host scram-sha-256 >"$dir/initdb.log"
-      head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/password"
-      [ ${#as[@]} -eq 0 ] || chown postgres: "$dir/password"
-      chmod 600 "$dir/password"
+    if [ ! -f "$home/data/PG_VERSION" ]; then
+      # The socket lives in the cluster's folder (0700): only its owner connects
+      # without a password; everyone else needs the role's.
+      "${as[@]}" "$bin/initdb" --pgdata "$home/data" --username postgres --encoding UTF8 \
+        --locale C --auth-local trust --auth-host scram-sha-256 >"$home/initdb.log"
+      head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$home/password"
+      [ ${#as[@]} -eq 0 ] || chown postgres: "$home/password"
+      chmod 600 "$home/password"
       fresh=1
     fi
-    if ! "${as[@]}" "$bin/pg_ctl" --pgdata "$dir/data" status >/dev/null 2>&1; then
-      "${as[@]}" "$bin/pg_ctl" --pgdata "$dir/data" --log "$dir/server.log" --wait --silent \
-        -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=200" \
+    if ! "${as[@]}" "$bin/pg_ctl" --pgdata "$home/data" status >/dev/null 2>&1; then
+      "${as[@]}" "$bin/pg_ctl" --pgdata "$home/data" --log "$home/server.log" --wait --silent \
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $home -c max_connections=200" \
         -o "-c fsync=${DIGITS_PG_FSYNC:-on} -c synchronous_commit=${DIGITS_PG_FSYNC:-on}" \
         start >/dev/null
     fi
-    password=$(cat "$dir/password")
+    password=$(cat "$home/password")
     if [ "${fresh:-0}" = 1 ]; then
-      "${as[@]}" "$bin/psql" -h "$dir" -p "$port" -U postgres -d postgres -qAt -v ON_ERROR_STOP=1 \
+      "${as[@]}" "$bin/psql" -h "$home" -p "$port" -U postgres -d postgres -qAt -v ON_ERROR_STOP=1 \
         -c "CREATE ROLE digits LOGIN CREATEDB PASSWORD '$password'" \
         -c "CREATE DATABASE digits OWNER digits" >/dev/null
     fi
     echo "postgres://digits:$password@127.0.0.1:$port/digits"
     ;;
-  stop)
-    if [ -f "$dir/data/postmaster.pid" ]; then
-      "${as[@]}" "$bin/pg_ctl" --pgdata "$dir/data" --mode fast --wait --silent stop
+  stop|remove)
+    if [ -f "$home/data/postmaster.pid" ]; then
+      "${as[@]}" "$bin/pg_ctl" --pgdata "$home/data" --mode fast --wait --silent stop
+    fi
+    if [ "$command" = remove ]; then
+      rm -rf "$home"
+      [ "$home" = "$dir" ] || rm -rf "$dir"
     fi
     ;;
   *) usage ;;

@@ -206,8 +206,9 @@ class Cluster:
             raise
         return self
 
-    def stop(self) -> None:
-        """Edge first, database last."""
+    def stop(self, remove_database: bool = False) -> None:
+        """Edge first, database last (its data kept for the next start, unless
+        ``remove_database``)."""
         names = list(self.processes)
         order = [
             "nginx",
@@ -219,7 +220,8 @@ class Cluster:
         if self.own_postgres:
             with contextlib.suppress(OSError):
                 subprocess.run(
-                    [str(POSTGRES_SCRIPT), "stop", str(self.folder / "postgres")],
+                    [str(POSTGRES_SCRIPT), "remove" if remove_database else "stop",
+                     str(self.folder / "postgres")],
                     capture_output=True, timeout=60,
                 )  # fmt: skip
             self.own_postgres = False
