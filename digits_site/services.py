@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from django.conf import settings
@@ -110,7 +111,7 @@ def stop(*processes: subprocess.Popen | None, timeout: float = 15) -> None:
 NGINX_TEMPLATE = ROOT / "deploy" / "nginx" / "digits.conf.template"
 
 
-def render_nginx_template(values: dict[str, str], more_upstreams: list[str] = ()) -> str:
+def render_nginx_template(values: dict[str, str], more_upstreams: Sequence[str] = ()) -> str:
     """``deploy/nginx/digits.conf.template`` with its ``${VARS}`` filled, as the nginx
     image does for compose; nginx's own ``$variables`` are left alone. Compose has
     one upstream name that resolves to every web container; on loopback each other

@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from training import tasks
 from training.config import (
@@ -29,10 +29,16 @@ class RetrainForm(forms.ModelForm):
         ],
         required=False,
         initial="finetune",
-        help_text="A preset overrides the fields it names: "
-        + "; ".join(
-            f"{name}: {', '.join(f'{k}={v}' for k, v in cfg.items())}"
-            for name, cfg in PRESETS.items()
+        help_text=format_html(
+            "A preset overrides the fields it names:<ul>{}</ul>",
+            format_html_join(
+                "",
+                "<li><b>{}</b>: {}</li>",
+                (
+                    (name, ", ".join(f"{k}={v}" for k, v in cfg.items()))
+                    for name, cfg in PRESETS.items()
+                ),
+            ),
         ),
     )
 

@@ -121,7 +121,9 @@ def export_tflite(model: keras.Model, path: Path) -> bytes:
     return flatbuffer
 
 
-def optimizer(recipe: Recipe, learning_rate: float, steps_per_epoch: int, epochs: int):
+def optimizer(
+    recipe: Recipe, learning_rate: float, steps_per_epoch: int, epochs: int
+) -> keras.optimizers.Optimizer:
     """The recipe's optimizer at ``learning_rate`` (the run's, which may differ from
     the recipe's), with its schedule over ``epochs`` epochs and its clipping."""
     steps = epochs * steps_per_epoch
