@@ -26,10 +26,19 @@ run: install
 	$(BIN)/python manage.py ensure_model
 	$(BIN)/python manage.py serve
 
-# The whole suite: lint, unit, API, training, and the real-browser test.
+# The whole suite (lint, unit, API, training, browser, the cluster) on SQLite,
+# then the whole suite again on a private PostgreSQL when its server is
+# installed (.ci/run installs it) and DATABASE_URL does not already name one.
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+	@if [ -n "$$DATABASE_URL" ]; then \
+	  echo "DATABASE_URL is set: the suite ran on it; no second run"; \
+	elif ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+	  deploy/with-postgres.sh $(BIN)/python -m pytest; \
+	else \
+	  echo "PostgreSQL's server is not installed: the second run, on PostgreSQL, was skipped"; \
+	fi
 
 lint: install
 	$(BIN)/ruff check .
