@@ -19,10 +19,8 @@ import contextlib
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,26 +41,6 @@ def shared_settings() -> dict[str, str]:
             key, _, value = line.partition("=")
             values[key.strip()] = value.strip()
     return values
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_for_port(port: int, process: subprocess.Popen, what: str, log: Path, timeout: float):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = log.read_text()[-2000:] if log.exists() else ""
-            raise services.ServiceError(f"{what} exited with {process.returncode}: {tail}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise services.ServiceError(f"{what} did not open port {port} in {timeout:.0f} s")
 
 
 @dataclass
@@ -153,7 +131,9 @@ class Cluster:
              "--appendonly", "no", "--dir", str(folder), "--logfile", str(folder / "redis.log")],
             stdin=subprocess.DEVNULL,
         )  # fmt: skip
-        _wait_for_port(self.redis_port, self.processes["redis"], "redis", folder / "redis.log", 10)
+        services.wait_for_port(
+            self.redis_port, self.processes["redis"], "redis", folder / "redis.log", 10
+        )
 
     def start_web(self, index: int) -> None:
         name = f"web{index + 1}"
@@ -167,7 +147,7 @@ class Cluster:
             env=self.env(name), cwd=ROOT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # a host of its own: it can go away, workers and all
         )  # fmt: skip
-        _wait_for_port(port, self.processes[name], name, log, 60)
+        services.wait_for_port(port, self.processes[name], name, log, 60)
 
     def start_worker(self, name: str, queue: str) -> None:
         self.processes[name] = services.start_worker(
@@ -225,7 +205,3 @@ class Cluster:
                     capture_output=True, timeout=60,
                 )  # fmt: skip
             self.own_postgres = False
-
-    def dead(self) -> list[str]:
-        """The processes that have exited."""
-        return [name for name, process in self.processes.items() if process.poll() is not None]

@@ -22,6 +22,60 @@ class ServiceError(RuntimeError):
     pass
 
 
+def free_port() -> int:
+    """A TCP port nothing on loopback listens on right now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(
+    port: int, process: subprocess.Popen, what: str, log: Path, timeout: float
+) -> None:
+    """Until ``process`` accepts connections on ``port``; :class:`ServiceError` with
+    the tail of ``log`` if it exits first, or when ``timeout`` seconds pass."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log.read_text()[-2000:] if log.exists() else ""
+            raise ServiceError(f"{what} exited with {process.returncode}: {tail}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    process.terminate()
+    raise ServiceError(f"{what} did not open port {port} in {timeout:.0f} s")
+
+
+class StopSignal:
+    """Ctrl-C and SIGTERM as a flag, caught from construction on (so one that
+    arrives while services start still stops them all cleanly)."""
+
+    def __init__(self) -> None:
+        import signal
+
+        self.stopping = False
+        signal.signal(signal.SIGINT, self._stop)
+        signal.signal(signal.SIGTERM, self._stop)
+
+    def _stop(self, signum, frame) -> None:
+        self.stopping = True
+
+    def wait(self, processes: dict[str, subprocess.Popen | None]) -> list[str]:
+        """Until a signal (``[]``) or until processes exit (their names)."""
+        while not self.stopping:
+            dead = [n for n, p in processes.items() if p is not None and p.poll() is not None]
+            if dead:
+                return dead
+            time.sleep(0.5)
+        return []
+
+
 def uses_embedded_redis() -> bool:
     return f"redis+socket://{settings.EMBEDDED_REDIS_SOCKET}" == settings.CELERY_BROKER_URL
 
@@ -136,7 +190,6 @@ def start_nginx(
     ``upstream`` (host:port, or several: one ``server`` line each), its files under
     ``folder``."""
     import shutil
-    import socket
 
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(binary).exists():
@@ -173,17 +226,5 @@ def start_nginx(
         stdin=subprocess.DEVNULL,
         stderr=open(folder / "stderr.log", "wb"),  # noqa: SIM115 (nginx keeps it)
     )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise ServiceError(
-                f"nginx exited with {process.returncode}: "
-                + (folder / "stderr.log").read_text()[-2000:]
-            )
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return process
-        except OSError:
-            time.sleep(0.05)
-    process.terminate()
-    raise ServiceError("nginx did not start in time")
+    wait_for_port(port, process, "nginx", folder / "stderr.log", timeout)
+    return process

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from digits_site import cluster as topology
-from digits_site.cluster import Cluster, free_port
+from digits_site.cluster import Cluster
+from digits_site.services import free_port
 
 pytestmark = [
     pytest.mark.integration,

@@ -8,9 +8,7 @@ test runs (``digits_site/cluster.py`` says what each piece is).
 
 from __future__ import annotations
 
-import signal
 import sys
-import time
 from pathlib import Path
 
 from django.conf import settings
@@ -57,14 +55,7 @@ class Command(BaseCommand):
             training_workers=options["training_workers"],
             database_url=options["database_url"],
         )
-        stopping = False
-
-        def stop(signum, frame):
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
+        stop = services.StopSignal()
         self.stdout.write(f"Starting the cluster in {folder}…")
         try:
             cluster.start()
@@ -78,16 +69,11 @@ class Command(BaseCommand):
             f"Redis 127.0.0.1:{cluster.redis_port} · media {cluster.media} · logs {cluster.logs}"
         )
         self.stdout.write("  Press Ctrl-C to stop.")
-        code = 0
-        while not stopping:
-            dead = cluster.dead()
-            if dead:
-                self.stderr.write(f"Stopped by itself: {', '.join(dead)}; see {cluster.logs}.")
-                code = 1
-                break
-            time.sleep(0.5)
+        dead = stop.wait(cluster.processes)
+        if dead:
+            self.stderr.write(f"Stopped by itself: {', '.join(dead)}; see {cluster.logs}.")
         self.stdout.write("Stopping…")
         cluster.stop()
         self.stdout.write("Stopped.")
-        if code:
-            sys.exit(code)
+        if dead:
+            sys.exit(1)

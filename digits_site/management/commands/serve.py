@@ -9,10 +9,8 @@ data directory's ``logs/``.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from django.conf import settings
@@ -39,14 +37,7 @@ class Command(BaseCommand):
         log_dir = Path(settings.LOG_DIR)
         log_dir.mkdir(parents=True, exist_ok=True)
         redis = worker = background = web = None
-        stopping = False
-
-        def stop(signum, frame):
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
+        stop = services.StopSignal()
         try:
             if services.uses_embedded_redis():
                 redis = services.start_embedded_redis(settings.EMBEDDED_REDIS_SOCKET, log_dir)
@@ -76,23 +67,15 @@ class Command(BaseCommand):
             f"{broker} · data in {settings.DIGITS_DATA_DIR} · logs in {log_dir}"
         )
         self.stdout.write("  Press Ctrl-C to stop.")
-        code = 0
-        while not stopping:
-            for name, process in (
-                ("web server", web),
-                ("worker", worker),
-                ("background worker", background),
-                ("redis", redis),
-            ):
-                if process is not None and process.poll() is not None:
-                    self.stderr.write(
-                        f"The {name} stopped (exit {process.returncode}); see {log_dir}."
-                    )
-                    code = 1
-                    stopping = True
-            time.sleep(0.5)
+        processes = {
+            "web server": web, "worker": worker, "background worker": background, "redis": redis
+        }  # fmt: skip
+        dead = stop.wait(processes)
+        for name in dead:
+            code = processes[name].returncode
+            self.stderr.write(f"The {name} stopped (exit {code}); see {log_dir}.")
         self.stdout.write("Stopping…")
         services.stop(web, worker, background, redis)
         self.stdout.write("Stopped.")
-        if code:
-            sys.exit(code)
+        if dead:
+            sys.exit(1)
