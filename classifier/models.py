@@ -160,12 +160,7 @@ class ModelVersion(models.Model):
         if problem:
             raise ArtifactError(f"Version {self.version} cannot be served: {problem}")
         with transaction.atomic():
-            # Every version row, locked in one order, before reading which is active:
-            # two promotions at once (a promotion racing a rollback) then take turns.
-            # Locking only the active row is not enough on PostgreSQL: the second
-            # one waits on that row, finds it no longer active once the first commits,
-            # and would leave two versions active.
-            list(ModelVersion.objects.select_for_update().order_by("pk").values_list("pk"))
+            ModelVersion.lock_all()
             serving = list(
                 ModelVersion.objects.filter(status=self.Status.ACTIVE).exclude(pk=self.pk)
             )
@@ -215,6 +210,16 @@ class ModelVersion(models.Model):
             "Web processes keep answering with the previously active version. "
             "Restore the artifact (manage.py restore) or promote another version."
         )
+
+    @classmethod
+    def lock_all(cls) -> None:
+        """Lock every version row, in one order, until the transaction ends: two
+        promotions at once (a promotion racing a rollback), or two runs registering
+        at once, then take turns. Locking only the active row is not enough on
+        PostgreSQL: the second promotion waits on that row, finds it no longer
+        active once the first commits, and would leave two versions active; two
+        registrations would both number themselves ``max + 1``."""
+        list(cls.objects.select_for_update().order_by("pk").values_list("pk"))
 
     @classmethod
     def next_version(cls) -> int:

@@ -50,6 +50,7 @@ def register_directory(directory: Path, *, activate: bool, note: str = "", by=No
     saved: list[str] = []
     try:
         with transaction.atomic():
+            ModelVersion.lock_all()  # another worker may be registering at this moment
             version = ModelVersion(
                 version=ModelVersion.next_version(),
                 architecture=metrics.get("architecture", "unknown"),
