@@ -53,5 +53,5 @@ bench: install
 	$(BIN)/python benchmarks/load.py
 
 bench-training: install
-	$(BIN)/python benchmarks/train_speed.py --epochs 22
+	$(BIN)/python benchmarks/train_speed.py
 	$(BIN)/python benchmarks/stroke_normalisation.py

@@ -180,7 +180,9 @@ def test_loading_reports_its_steps_and_can_be_cancelled(active_model, tiny_run_c
     assert seen and {phase for phase, *_ in seen} == {"loading"}
     assert any(detail == "reading MNIST" for _, detail, *_ in seen)
     run.refresh_from_db()
-    assert run.phase == "training" and "reading MNIST" in run.log_tail
+    # then it trained, and ended testing and exporting (the admin's bar says so)
+    assert run.phase == "testing" and "reading MNIST" in run.log_tail
+    assert "testing and exporting the model" in run.log_tail
 
     # a cancel while loading stops the run at the next step
     def cancelled_while_loading(config, report):

@@ -135,6 +135,8 @@ class TrainingRunAdmin(admin.ModelAdmin):
             percent = round(100 * obj.phase_done / obj.phase_total) if obj.phase_total else 0
             counts = f" {obj.phase_done:,} of {obj.phase_total:,}" if obj.phase_total else ""
             line = f"Loading data: {obj.phase_detail}{counts}"
+        elif obj.status == TrainingRun.Status.RUNNING and obj.phase == "testing":
+            percent, line = 100, "Training done · testing and exporting the model"
         elif obj.steps_per_epoch:
             line += f" · epoch {obj.epoch} of {obj.epochs}"
         return format_html(

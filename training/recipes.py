@@ -77,8 +77,9 @@ class Recipe:
     clipnorm: float | None = None
     weight_decay: float = 0.0  # AdamW's decoupled weight decay
     # "constant" (or lowered by ``plateau``), "warmup-cosine" (a 5 % warm-up, then
-    # cosine decay to 1 %), or "step": × ``step_factor`` every ``step_epochs`` epochs
-    # (PyTorch's StepLR).
+    # cosine decay to 1 %), "one-cycle" (super-convergence: 30 % of the steps up
+    # from a 25th of the rate, then cosine decay to a thousandth of it), or "step":
+    # × ``step_factor`` every ``step_epochs`` epochs (PyTorch's StepLR).
     schedule: str = "constant"
     step_epochs: int = 10
     step_factor: float = 0.5
@@ -98,7 +99,7 @@ class Recipe:
     def __post_init__(self) -> None:
         if self.optimizer not in ("adamw", "adam", "rmsprop"):
             raise ValueError(f"{self.project}: unknown optimizer {self.optimizer!r}")
-        if self.schedule not in ("constant", "warmup-cosine", "step"):
+        if self.schedule not in ("constant", "warmup-cosine", "one-cycle", "step"):
             raise ValueError(f"{self.project}: unknown schedule {self.schedule!r}")
         if self.plateau is not None and self.schedule != "constant":
             # ReduceLROnPlateau sets the rate itself; it cannot steer a schedule.
@@ -125,6 +126,22 @@ RECIPES: dict[str, Recipe] = {
         early_stopping=8,
         keep_best=True,
         label_smoothing=0.1,
+        augmentation=AugmentConfig(),
+        mnist_val=5000,
+    ),
+    # Ours in one epoch, for a usable model in under a minute: one-cycle at twice
+    # the rate (super-convergence), no label smoothing, nothing to early-stop.
+    # Measured on the 2-core CPU: MNIST test 99.2 % after ~23 s (README, "Training speed").
+    "sprint": Recipe(
+        project="ours, one epoch",
+        optimizer="adamw",
+        learning_rate=6e-3,
+        batch_size=128,
+        epochs=1,
+        seed=1234,
+        clipnorm=1.0,
+        weight_decay=1e-4,
+        schedule="one-cycle",
         augmentation=AugmentConfig(),
         mnist_val=5000,
     ),

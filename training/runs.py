@@ -100,7 +100,6 @@ class _Progress(trainer.Callback):
 
     def __init__(self, run: TrainingRun):
         self.run = run
-        self.started = time.monotonic()
         self.last_write = 0.0
         self.cancelled = False
 
@@ -109,16 +108,13 @@ class _Progress(trainer.Callback):
         if now - self.last_write < PROGRESS_EVERY_SECONDS and step != steps_per_epoch:
             return
         self.last_write = now
-        total = self.run.epochs * steps_per_epoch
-        done = (epoch - 1) * steps_per_epoch + step
-        elapsed = now - self.started
         TrainingRun.objects.filter(pk=self.run.pk).update(
             epoch=epoch,
             step=step,
             steps_per_epoch=steps_per_epoch,
             loss=_finite(logs.get("loss")),
             accuracy=_finite(logs.get("accuracy")),
-            eta_seconds=elapsed / done * (total - done) if done else None,
+            eta_seconds=self.eta_seconds,
             heartbeat_at=timezone.now(),
         )
         self.cancelled = TrainingRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists()
@@ -130,6 +126,12 @@ class _Progress(trainer.Callback):
         )
         TrainingRun.objects.filter(pk=self.run.pk).update(
             val_accuracy=_finite(logs.get("val_accuracy"))
+        )
+
+    def on_testing(self) -> None:
+        self.run.log("testing and exporting the model")
+        TrainingRun.objects.filter(pk=self.run.pk).update(
+            phase="testing", eta_seconds=self.eta_seconds, heartbeat_at=timezone.now()
         )
 
     def should_stop(self) -> bool:

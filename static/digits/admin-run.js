@@ -20,7 +20,8 @@
   }
 
   // Loading (before the first epoch): the step, its counts and its own ETA. Then
-  // training: percent, epoch and ETA. The bar follows whichever phase is on.
+  // training: percent, epoch and the ETA of the whole run; then testing and export.
+  // The bar follows whichever phase is on.
   function showProgress(run) {
     const loading = run.status === "running" && run.phase === "loading";
     const eta = run.status === "running" ? left(run.eta_seconds) : "";
@@ -30,6 +31,9 @@
       percent = run.phase_total ? Math.floor((run.phase_done / run.phase_total) * 100) : null;
       const counts = run.phase_total ? ` ${run.phase_done.toLocaleString()} of ${run.phase_total.toLocaleString()}` : "";
       line = `Loading data: ${run.phase_detail}${counts}${eta}`;
+    } else if (run.status === "running" && run.phase === "testing") {
+      percent = 100;
+      line = `Training done · testing and exporting the model${eta}`;
     } else {
       percent = Math.round(run.progress * 100);
       const epoch = run.steps_per_epoch ? ` · epoch ${run.epoch} of ${run.epochs}` : "";
