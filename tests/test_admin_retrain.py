@@ -115,9 +115,7 @@ def test_the_run_page_shows_loading_progress_and_its_live_status(staff_browser, 
     )
     assert text.inner_text() == "38% · epoch 2 of 4 · about 30 s left"
     # then the last epoch is done: the model is tested and exported, still counted down
-    TrainingRun.objects.filter(pk=run.pk).update(
-        phase="testing", epoch=4, step=10, eta_seconds=9
-    )
+    TrainingRun.objects.filter(pk=run.pk).update(phase="testing", epoch=4, step=10, eta_seconds=9)
     page.wait_for_function(
         "() => document.querySelector('.run-progress-text').textContent.includes('testing')"
     )

@@ -64,7 +64,9 @@ def test_the_same_seed_gives_the_same_stream_and_another_seed_another():
 
     def stream(seed):
         config = TrainConfig(sources=("mnist",), batch_size=50, seed=seed)
-        return np.concatenate([indices(x.numpy()) for x, _ in training_dataset(data, config).take(4)])
+        return np.concatenate(
+            [indices(x.numpy()) for x, _ in training_dataset(data, config).take(4)]
+        )
 
     assert np.array_equal(stream(1), stream(1))
     assert not np.array_equal(stream(1), stream(2))
