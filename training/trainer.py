@@ -81,8 +81,9 @@ class RemainingTime:
 
     EXPORT_SECONDS = 6.0  # TFLite conversion, saving and the report's plots, measured
 
-    def __init__(self, epochs: int, steps_per_epoch: int, batch_size: int, val_images: int,
-                 test_images: int):  # fmt: skip
+    def __init__(
+        self, epochs: int, steps_per_epoch: int, batch_size: int, val_images: int, test_images: int
+    ):
         self.epochs = epochs
         self.steps_per_epoch = steps_per_epoch
         self.batch_size = batch_size
@@ -143,8 +144,9 @@ class RemainingTime:
 class _KerasBridge(keras.callbacks.Callback):
     """Keras' callback protocol, translated to :class:`Callback` (1-based epochs)."""
 
-    def __init__(self, callback: Callback, steps_per_epoch: int, started: float,
-                 remaining: RemainingTime):  # fmt: skip
+    def __init__(
+        self, callback: Callback, steps_per_epoch: int, started: float, remaining: RemainingTime
+    ):
         super().__init__()
         self.callback = callback
         self.steps_per_epoch = steps_per_epoch
