@@ -282,7 +282,7 @@ PRESET_SUMMARIES: dict[str, str] = {
     "sprint": "our model in one epoch with a one-cycle rate: MNIST ≥ 99 % in about half "
     "a minute on 2 cores",
     "finetune": "the serving model, 3 short epochs with the approved drawings in every "
-    "batch: minutes, the loop's retrain",
+    "batch: about a minute on 2 cores, the loop's retrain",
     "default": "the bootstrap recipe from new weights (22 epochs: about 7 minutes on 2 cores)",
     **{
         name: f"the {RECIPES[name].project}'s model with its own recipe "
