@@ -42,7 +42,6 @@ os.environ["DATABASE_URL"] = (
 import _django  # noqa: F401
 from django.core.management import call_command
 
-from classifier import serving
 from classifier.predictor import Predictor
 from classifier.registry import BOOTSTRAP_DIR
 from training import evaluation
@@ -97,11 +96,7 @@ def run_preset(name: str, out: Path) -> dict:
     result = train(config, out / name, verbose=0, data=data, callback=watch, initial=initial)
     fitted_at = watch.elapsed()
     # What the worker does next: the gate scores the active model on the same images.
-    active = Predictor(BOOTSTRAP_DIR / "model.tflite")
-    for images in data.tests.values():
-        evaluation.classification_report(
-            images.y, serving.classify(images.as_inputs(), active).probabilities
-        )
+    evaluation.score(Predictor(BOOTSTRAP_DIR / "model.tflite"), data.tests)
     ended = watch.elapsed()
     metrics = result.metrics
     eta, eta_at = watch.first_eta or (0.0, 0.0)

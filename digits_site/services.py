@@ -7,6 +7,8 @@ exactly what users run.
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,8 +26,6 @@ class ServiceError(RuntimeError):
 
 def free_port() -> int:
     """A TCP port nothing on loopback listens on right now."""
-    import socket
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -36,8 +36,6 @@ def wait_for_port(
 ) -> None:
     """Until ``process`` accepts connections on ``port``; :class:`ServiceError` with
     the tail of ``log`` if it exits first, or when ``timeout`` seconds pass."""
-    import socket
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -57,8 +55,6 @@ class StopSignal:
     arrives while services start still stops them all cleanly)."""
 
     def __init__(self) -> None:
-        import signal
-
         self.stopping = False
         signal.signal(signal.SIGINT, self._stop)
         signal.signal(signal.SIGTERM, self._stop)

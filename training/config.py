@@ -218,6 +218,21 @@ def run_fields(config: TrainConfig) -> dict:
 
 DEFAULTS = TrainConfig()
 
+
+def _recipe_preset(architecture: str, recipe_name: str) -> dict:
+    """A preset that trains ``architecture`` with every setting of its recipe."""
+    chosen = RECIPES[recipe_name]
+    return {
+        "architecture": architecture,
+        "recipe": recipe_name,
+        "epochs": chosen.epochs,
+        "batch_size": chosen.batch_size,
+        "learning_rate": chosen.learning_rate,
+        "seed": chosen.seed,
+        "augment": chosen.augmentation is not None,
+    }
+
+
 # Named configurations for the admin's Retrain form, the staff API and ``retrain``:
 # each names only the run fields it changes from ``DEFAULTS``.
 PRESETS: dict[str, dict] = {
@@ -225,15 +240,7 @@ PRESETS: dict[str, dict] = {
     "quick": {"architecture": DEFAULTS.architecture, "epochs": 2, "limit": 4000},
     # A usable model in under a minute: our model, one epoch of every source with
     # a one-cycle rate (MNIST test ≥ 99 % after about 25 s on the 2-core CPU).
-    "sprint": {
-        "architecture": DEFAULTS.architecture,
-        "recipe": "sprint",
-        "epochs": RECIPES["sprint"].epochs,
-        "batch_size": RECIPES["sprint"].batch_size,
-        "learning_rate": RECIPES["sprint"].learning_rate,
-        "seed": RECIPES["sprint"].seed,
-        "augment": True,
-    },
+    "sprint": _recipe_preset(DEFAULTS.architecture, "sprint"),
     # The loop's own retrain: the active model's weights, a few short epochs on a
     # sample of every source with approved drawings at a quarter of each batch,
     # through the same gate. A few minutes on the 2-core CPU.
@@ -249,27 +256,11 @@ PRESETS: dict[str, dict] = {
     },
     # The bootstrap model's recipe: about 7 minutes on the 2-core CPU
     # (benchmarks/train_speed.py).
-    "default": {
-        "architecture": DEFAULTS.architecture,
-        "recipe": DEFAULTS.recipe,
-        "epochs": OURS.epochs,
-        "batch_size": OURS.batch_size,
-        "learning_rate": OURS.learning_rate,
-        "seed": OURS.seed,
-        "augment": True,
-    },
+    "default": _recipe_preset(DEFAULTS.architecture, DEFAULTS.recipe),
     # The prior work's models, each trained with its own project's recipe, for
     # comparison on the same data and test sets.
     **{
-        name: {
-            "architecture": name,
-            "recipe": name,
-            "epochs": RECIPES[name].epochs,
-            "batch_size": RECIPES[name].batch_size,
-            "learning_rate": RECIPES[name].learning_rate,
-            "seed": RECIPES[name].seed,
-            "augment": RECIPES[name].augmentation is not None,
-        }
+        name: _recipe_preset(name, name)
         for name in ARCHITECTURE_NAMES
         if name != DEFAULTS.architecture
     },

@@ -45,6 +45,19 @@ def classification_report(y_true: np.ndarray, probabilities: np.ndarray) -> dict
     }
 
 
+def score(predictor, tests: dict) -> dict[str, dict]:
+    """A served model's (``classifier.predictor.Predictor``) report on each test set
+    (``name → sources.Images``), through the same path as a request."""
+    from classifier import serving
+
+    return {
+        name: classification_report(
+            images.y, serving.classify(images.as_inputs(), predictor).probabilities
+        )
+        for name, images in tests.items()
+    }
+
+
 def format_report(name: str, report: dict) -> str:
     """The report as a terminal table, sklearn-style."""
     lines = [f"== {name}: accuracy {report['accuracy'] * 100:.2f}% on {report['n']} images", ""]

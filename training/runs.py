@@ -21,7 +21,6 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from classifier import serving
 from classifier.models import ArtifactError, ModelVersion
 from classifier.registry import register_directory
 from training import evaluation, gate, sources, trainer
@@ -227,12 +226,7 @@ def score_active(tests: dict[str, sources.Images]) -> dict[str, dict] | None:
     except ArtifactError:
         logger.warning("The active model cannot be loaded: the gate judges by floors only")
         return None
-    return {
-        name: evaluation.classification_report(
-            images.y, serving.classify(images.as_inputs(), predictor).probabilities
-        )
-        for name, images in tests.items()
-    }
+    return evaluation.score(predictor, tests)
 
 
 def _train_and_register(run: TrainingRun, out_dir: Path) -> str:

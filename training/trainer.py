@@ -359,6 +359,7 @@ def training_dataset(data: TrainingData, config: TrainConfig) -> tf.data.Dataset
     seed = tf.constant(config.seed, tf.int64)
     fixed_x, fixed_y = tf.constant(data.train.x), tf.constant(data.train.y)
     n_fixed = len(data.train)
+    period = max(n_fixed, 1)  # stream positions in one pass over the fixed images
     fixed_share = weights[0] if n_fixed else 0.0
     # Every pool's variants as rows of one table, with each row's chance of a draw.
     rows_x, rows_y, chances = [], [], []
@@ -382,14 +383,14 @@ def training_dataset(data: TrainingData, config: TrainConfig) -> tf.data.Dataset
         first = tf.cast(tf.round(tf.cast(number, tf.float64) * batch * fixed_share), tf.int64)
         last = tf.cast(tf.round(tf.cast(number + 1, tf.float64) * batch * fixed_share), tf.int64)
         position = tf.range(first, last)
-        passes = position // max(n_fixed, 1)  # a batch spans at most two passes
+        passes = position // period  # a batch spans at most two passes
 
         def shuffled(pass_number):
             return tf.random.experimental.index_shuffle(
-                position % max(n_fixed, 1), tf.stack([seed, pass_number]), max(n_fixed - 1, 0)
+                position % period, tf.stack([seed, pass_number]), period - 1
             )
 
-        first_pass = first // max(n_fixed, 1)
+        first_pass = first // period
         index = tf.where(passes == first_pass, shuffled(first_pass), shuffled(first_pass + 1))
         draws = batch - tf.cast(last - first, tf.int32)
         u = tf.random.stateless_uniform([draws], tf.stack([seed + 1, number]), dtype=tf.float64)
