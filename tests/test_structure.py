@@ -14,6 +14,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ("digits_site", "classifier", "collector", "training")
 # Shared web plumbing that every app imports: it imports no app itself.
@@ -180,3 +182,18 @@ def test_every_module_imports_first_in_a_fresh_process():
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.stdout.strip().splitlines()[-1] == "FAILED", done.stderr[-3000:]
+
+
+@pytest.mark.django_db
+def test_every_model_change_has_its_migration():
+    """A model change without its migration (a new choice included) fails here, not
+    in a deployment: ``makemigrations --check`` finds nothing to write."""
+    import io
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    try:
+        call_command("makemigrations", "--check", "--dry-run", stdout=out)
+    except SystemExit:
+        raise AssertionError(f"Missing migrations:\n{out.getvalue()}") from None
