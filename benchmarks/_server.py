@@ -75,10 +75,12 @@ def canvas_bodies(n: int = 50) -> list[bytes]:
     import _django  # noqa: F401
 
     from classifier import canvas
-    from training import sources
+    from training.sources import pendigits as pen_source
 
     digits = [
-        d for d in sources.load_pendigit_strokes() if d.writer in sources.PENDIGITS_TEST_WRITERS
+        d
+        for d in pen_source.load_pendigit_strokes()
+        if d.writer in pen_source.PENDIGITS_TEST_WRITERS
     ]
     return [
         json.dumps(

@@ -28,8 +28,9 @@ django.setup()
 from PIL import Image  # noqa: E402
 
 from classifier import canvas, preprocessing  # noqa: E402
-from training import allographs, sources  # noqa: E402
+from training import allographs  # noqa: E402
 from training import strokes as pen  # noqa: E402
+from training.sources import pendigits as pen_source  # noqa: E402
 
 TILE = 64
 
@@ -84,7 +85,9 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(7)
     digits = [
-        d for d in sources.load_pendigit_strokes() if d.writer in sources.PENDIGITS_TEST_WRITERS
+        d
+        for d in pen_source.load_pendigit_strokes()
+        if d.writer in pen_source.PENDIGITS_TEST_WRITERS
     ]
     by_label = {label: [d for d in digits if d.label == label] for label in range(10)}
 

@@ -40,7 +40,8 @@ import numpy as np
 from _server import ROOT, running_app
 
 from classifier import canvas
-from training import allographs, sources
+from training import allographs
+from training.sources import pendigits as pen_source
 
 BATCH = 64
 
@@ -148,9 +149,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
 
-    digits = sources.load_pendigit_strokes()
-    judged = [d for d in digits if d.writer in sources.PENDIGITS_TEST_WRITERS]
-    held_out = sources.PENDIGITS_TEST_WRITERS | sources.PENDIGITS_VAL_WRITERS
+    digits = pen_source.load_pendigit_strokes()
+    judged = [d for d in digits if d.writer in pen_source.PENDIGITS_TEST_WRITERS]
+    held_out = pen_source.PENDIGITS_TEST_WRITERS | pen_source.PENDIGITS_VAL_WRITERS
     train_writers = sorted({d.writer for d in digits} - held_out)
     contributors = set(train_writers[: args.contributors])
 

@@ -57,9 +57,9 @@ class Tally:
 def contributions(limit: int) -> list[tuple[int, bytes]]:
     """Distinct (label, PNG) pairs: each pen digit, shifted by a few pixels."""
     from classifier import canvas
-    from training import sources
+    from training.sources import pendigits as pen_source
 
-    digits = sources.load_pendigit_strokes()
+    digits = pen_source.load_pendigit_strokes()
     offsets = [(dx, dy) for dx in (-6, -3, 0, 3, 6) for dy in (-6, -3, 0, 3, 6)]
     out: list[tuple[int, bytes]] = []
     for dx, dy in offsets:

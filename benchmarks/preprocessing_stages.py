@@ -21,7 +21,7 @@ from classifier import canvas
 from classifier import preprocessing as pp
 from classifier.predictor import Predictor
 from classifier.registry import BOOTSTRAP_DIR
-from training import sources
+from training.sources import pendigits as pen_source
 
 
 def main() -> None:
@@ -29,7 +29,9 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=300)
     args = parser.parse_args()
     digits = [
-        d for d in sources.load_pendigit_strokes() if d.writer in sources.PENDIGITS_TEST_WRITERS
+        d
+        for d in pen_source.load_pendigit_strokes()
+        if d.writer in pen_source.PENDIGITS_TEST_WRITERS
     ]
     encoded = [
         base64.b64encode(canvas.render_strokes(d.strokes)).decode() for d in digits[: args.images]

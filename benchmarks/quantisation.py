@@ -19,8 +19,9 @@ import numpy as np
 
 from classifier.predictor import Predictor
 from classifier.registry import BOOTSTRAP_DIR
-from training import sources
 from training.evaluation import classification_report
+from training.sources import mnist as mnist_source
+from training.sources import pendigits as pen_source
 
 
 def convert(model, mode: str) -> bytes:
@@ -41,8 +42,8 @@ def main() -> None:
 
     model = keras.saving.load_model(BOOTSTRAP_DIR / "model.keras")
     tests = {
-        "mnist-test": sources.load_mnist().test,
-        "pendigits": sources.pendigits_test_split(),
+        "mnist-test": mnist_source.load_mnist().test,
+        "pendigits": pen_source.pendigits_test_split(),
     }
     results = {}
     for mode in ("float32", "float16", "dynamic-range"):

@@ -18,7 +18,7 @@ import _django  # noqa: F401
 import numpy as np
 
 from classifier import canvas, preprocessing
-from training import sources
+from training.sources import pendigits as pen_source
 from training.trainer import TrainConfig, train
 
 SIZES = (80, 120, 180, 240)
@@ -37,7 +37,7 @@ def main() -> None:
         predictor = Predictor(result.tflite_path)
         mnist_accuracy = result.metrics["tests"]["mnist-test"]["accuracy"]
 
-    digits = sources.load_pendigit_strokes()[:: args.every]
+    digits = pen_source.load_pendigit_strokes()[:: args.every]
     labels = np.array([d.label for d in digits])
     print(f"MNIST-only digitnet ({args.epochs} epochs): MNIST test {mnist_accuracy * 100:.2f}%")
     print(f"{len(digits)} pen digits by 30 writers, stroke {preprocessing.CANVAS_STROKE_WIDTH} px")

@@ -268,6 +268,8 @@ DIGITS_MNIST_DIR = os.environ.get("DIGITS_MNIST_DIR") or (
     str(_SHARED_DATASETS / "mnist") if (_SHARED_DATASETS / "mnist").is_dir() else None
 )
 DIGITS_PENDIGITS_DIR = os.environ.get("DIGITS_PENDIGITS_DIR") or str(_SHARED_DATASETS / "pendigits")
+# The UJI pen digits (60 continental writers, strokes): a training source and test set.
+DIGITS_UJIPEN_DIR = os.environ.get("DIGITS_UJIPEN_DIR") or str(_SHARED_DATASETS / "ujipen")
 # The only folder whose files staff may name as training data (a Kaggle CSV): the
 # worker opens nothing else, nothing but regular files, and none larger than this.
 DIGITS_DATASETS_DIR = Path(

@@ -150,19 +150,19 @@ def active_model(db):
 
 @pytest.fixture(scope="session")
 def pen_digits():
-    from training import sources
+    from training.sources import pendigits as pen_source
 
-    return sources.load_pendigit_strokes()
+    return pen_source.load_pendigit_strokes()
 
 
 @pytest.fixture(scope="session")
 def unseen_pen_digits(pen_digits):
     """Digits by writers no shipped model trained on, two per class per writer at most."""
-    from training import sources
+    from training.sources import pendigits as pen_source
 
     chosen, seen = [], {}
     for digit in pen_digits:
-        if digit.writer not in sources.PENDIGITS_TEST_WRITERS:
+        if digit.writer not in pen_source.PENDIGITS_TEST_WRITERS:
             continue
         key = (digit.writer, digit.label)
         if seen.get(key, 0) < 2:
@@ -176,11 +176,11 @@ def canvas_png(pen_digits):
     """A function: (label, index) → the canvas PNG that a person the models never
     saw sends when drawing that digit."""
     from classifier import canvas
-    from training import sources
+    from training.sources import pendigits as pen_source
 
     by_label: dict[int, list] = {}
     for digit in pen_digits:
-        if digit.writer not in sources.PENDIGITS_TEST_WRITERS:
+        if digit.writer not in pen_source.PENDIGITS_TEST_WRITERS:
             continue
         by_label.setdefault(digit.label, []).append(digit)
 

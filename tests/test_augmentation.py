@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from training import augmentation, sources
+from training import augmentation
+from training.sources import mnist as mnist_source
 
 
 def digits(n: int = 64) -> np.ndarray:
-    return (sources.load_mnist().test.x[:n].astype(np.float32) / 255.0)[..., None]
+    return (mnist_source.load_mnist().test.x[:n].astype(np.float32) / 255.0)[..., None]
 
 
 def test_the_identity_warp_returns_the_image():

@@ -86,11 +86,11 @@ def running(tmp_path_factory):
 
 def png_data_url(label: int, index: int) -> str:
     from classifier import canvas
-    from training import sources
+    from training.sources import pendigits as pen_source
 
     digits = [
-        d for d in sources.load_pendigit_strokes()
-        if d.writer in sources.PENDIGITS_TEST_WRITERS and d.label == label
+        d for d in pen_source.load_pendigit_strokes()
+        if d.writer in pen_source.PENDIGITS_TEST_WRITERS and d.label == label
     ]  # fmt: skip
     png = canvas.render_strokes(digits[index].strokes)
     return "data:image/png;base64," + base64.b64encode(png).decode()

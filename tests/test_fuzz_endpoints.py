@@ -22,9 +22,9 @@ pytestmark = pytest.mark.slow
 def valid_png() -> list[bytes]:
     """Twenty real drawings: the fuzzer damages them, and sends some intact."""
     from classifier import canvas
-    from training import sources
+    from training.sources import pendigits as pen_source
 
-    digits = [d for d in sources.load_pendigit_strokes() if d.writer == 3][:20]
+    digits = [d for d in pen_source.load_pendigit_strokes() if d.writer == 3][:20]
     return [canvas.render_strokes(d.strokes) for d in digits]
 
 

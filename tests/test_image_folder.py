@@ -10,6 +10,7 @@ from PIL import Image
 from collector.formats import DatasetError, image_folder
 from training import sources
 from training.config import ConfigError, TrainConfig
+from training.sources import image_folder as folder_source
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def test_images_are_preprocessed_and_bad_ones_reported(folder, canvas_png):
     (folder / "seven").mkdir()
     (folder / "seven" / "a.png").write_bytes(canvas_png(7))  # a typo is named, not used
     skipped = []
-    images = sources.load_image_folder("scans", skipped)
+    images = folder_source.load_image_folder("scans", skipped)
     assert len(images) == 31 and images.x.shape == (31, 28, 28)
     assert sorted(name for name, _ in skipped) == ["2/blank.png", "7/damaged.png", "seven/a.png"]
     assert (images.y == 4).sum() == 4  # the JPEG photo is read like an upload
@@ -77,4 +78,4 @@ def test_a_folder_with_nothing_readable_is_refused(tmp_path, settings):
     settings.DIGITS_DATASETS_DIR = tmp_path
     (tmp_path / "empty" / "3").mkdir(parents=True)
     with pytest.raises(DatasetError, match="holds no image"):
-        sources.load_image_folder("empty")
+        folder_source.load_image_folder("empty")

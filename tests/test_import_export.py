@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from collector import dataset
 from collector.formats import idx
 from collector.models import Drawing
-from training import sources
+from training.sources import pendigits as pen_source
 
 
 def run(*args) -> str:
@@ -26,7 +26,7 @@ def run(*args) -> str:
 @pytest.fixture
 def small_pendigits(tmp_path):
     """The first 60 digits of the shared UNIPEN file, as a UNIPEN file of their own."""
-    text = gzip.decompress(sources.pendigits_path().read_bytes()).decode("ascii")
+    text = gzip.decompress(pen_source.pendigits_path().read_bytes()).decode("ascii")
     segments = text.split(".SEGMENT")
     small = ".SEGMENT".join(segments[:61])
     path = tmp_path / "small.tra.gz"

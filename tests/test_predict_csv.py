@@ -15,9 +15,9 @@ from collector.formats import kaggle_csv
 
 @pytest.fixture(scope="module")
 def mnist_sample():
-    from training import sources
+    from training.sources import mnist as mnist_source
 
-    mnist = sources.load_mnist()
+    mnist = mnist_source.load_mnist()
     return mnist.test.x[:60], mnist.test.y[:60]
 
 

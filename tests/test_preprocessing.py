@@ -12,7 +12,7 @@ from PIL import Image
 
 from classifier import canvas
 from classifier import preprocessing as pp
-from training import sources
+from training.sources import pendigits as pen_source
 
 
 def png(image: Image.Image, **save) -> bytes:
@@ -38,7 +38,7 @@ def centre_of_mass(x: np.ndarray) -> tuple[float, float]:
 
 @pytest.fixture(scope="module")
 def strokes():
-    return sources.load_pendigit_strokes()[:60]
+    return pen_source.load_pendigit_strokes()[:60]
 
 
 def test_canvas_alpha_is_the_ink(canvas_png):

@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from training import augmentation, sources
+from training import augmentation
 from training.config import PRESETS, TrainConfig, preset_fields
 from training.recipes import RECIPES, AugmentConfig, Recipe
 from training.sources import TrainingData, load_training_data
+from training.sources import base as source_base
+from training.sources import mnist as mnist_source
 from training.trainer import build_model, optimizer, recipe_callbacks, train
 
 PRIOR = ("canvas-cnn", "deep-bn", "vgg-bn", "mlp", "kaggle-cnn")
@@ -213,11 +215,11 @@ def test_brightness_scales_the_ink():
 
 @pytest.fixture(scope="module")
 def tiny_mnist():
-    mnist = sources.load_mnist()
+    mnist = mnist_source.load_mnist()
     return TrainingData(
-        train=sources.Images(mnist.train.x[:1500], mnist.train.y[:1500]),
-        val=sources.Images(mnist.train.x[-300:], mnist.train.y[-300:]),
-        tests={"mnist-test": sources.Images(mnist.test.x[:300], mnist.test.y[:300])},
+        train=source_base.Images(mnist.train.x[:1500], mnist.train.y[:1500]),
+        val=source_base.Images(mnist.train.x[-300:], mnist.train.y[-300:]),
+        tests={"mnist-test": source_base.Images(mnist.test.x[:300], mnist.test.y[:300])},
     )
 
 

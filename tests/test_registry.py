@@ -30,14 +30,16 @@ def test_the_bootstrap_model_meets_the_targets(db):
 
     from classifier import serving
     from classifier.predictor import Predictor
-    from training import evaluation, sources
+    from training import evaluation
+    from training.sources import mnist as mnist_source
+    from training.sources import pendigits as pen_source
 
     metrics = json.loads((BOOTSTRAP_DIR / "metrics.json").read_text())
     predictor = Predictor(BOOTSTRAP_DIR / "model.tflite")
     measured = {}
     for name, images in (
-        ("mnist-test", sources.load_mnist().test),
-        ("pendigits", sources.pendigits_test_split()),
+        ("mnist-test", mnist_source.load_mnist().test),
+        ("pendigits", pen_source.pendigits_test_split()),
     ):
         probabilities = serving.classify(images.as_inputs(), predictor).probabilities
         measured[name] = evaluation.classification_report(images.y, probabilities)["accuracy"]

@@ -31,9 +31,9 @@ def test_a_given_predictor_is_used_and_named_by_no_version(db, canvas_png):
 
 
 def test_large_inputs_go_in_chunks_with_the_same_answers(db, monkeypatch):
-    from training import sources
+    from training.sources import mnist as mnist_source
 
-    images = sources.load_mnist().test.as_inputs()[:250]
+    images = mnist_source.load_mnist().test.as_inputs()[:250]
     predictor = Predictor(BOOTSTRAP_DIR / "model.tflite")
     whole = serving.classify(images, predictor).probabilities
     monkeypatch.setattr(serving, "CHUNK", 64)

@@ -8,11 +8,13 @@ import shutil
 import numpy as np
 import pytest
 
-from training import sources
+from training.sources import base as source_base
+from training.sources import mnist as mnist_source
+from training.sources import pendigits as pen_source
 
 
 def test_mnist_loads_from_the_configured_directory():
-    mnist = sources.load_mnist()
+    mnist = mnist_source.load_mnist()
     assert mnist.train.x.shape == (60_000, 28, 28) and mnist.train.x.dtype == np.uint8
     assert mnist.test.x.shape == (10_000, 28, 28)
     assert np.bincount(mnist.test.y, minlength=10).tolist() == [
@@ -31,20 +33,20 @@ def test_mnist_loads_from_the_configured_directory():
 
 def test_a_file_with_a_wrong_checksum_is_refused(tmp_path, settings):
     # given a copy of MNIST where one byte of one file differs
-    for name, _ in sources.MNIST_FILES.values():
-        shutil.copy(sources.mnist_dir() / name, tmp_path / name)
-    target = tmp_path / sources.MNIST_FILES["test_labels"][0]
+    for name, _ in mnist_source.MNIST_FILES.values():
+        shutil.copy(mnist_source.mnist_dir() / name, tmp_path / name)
+    target = tmp_path / mnist_source.MNIST_FILES["test_labels"][0]
     data = bytearray(target.read_bytes())
     data[-1] ^= 0xFF
     target.write_bytes(bytes(data))
     # when / then
-    with pytest.raises(sources.ChecksumMismatch, match="t10k-labels"):
-        sources.load_mnist(tmp_path)
+    with pytest.raises(source_base.ChecksumMismatch, match="t10k-labels"):
+        mnist_source.load_mnist(tmp_path)
 
 
 def test_a_configured_directory_without_the_files_does_not_download(tmp_path):
-    with pytest.raises(sources.DatasetError, match="missing"):
-        sources.load_mnist(tmp_path)
+    with pytest.raises(source_base.DatasetError, match="missing"):
+        mnist_source.load_mnist(tmp_path)
 
 
 def test_pen_digits_parse_into_30_writers_with_the_documented_class_counts(pen_digits):
@@ -56,20 +58,20 @@ def test_pen_digits_parse_into_30_writers_with_the_documented_class_counts(pen_d
 
 
 def test_writers_are_split_not_drawings():
-    arrays = sources.PenDigitArrays(
+    arrays = pen_source.PenDigitArrays(
         x=np.zeros((30, 28, 28), np.uint8),
         y=np.zeros(30, np.uint8),
         writer=np.arange(1, 31, dtype=np.int16),
         size=np.zeros(30, np.int16),
     )
-    roles = sources.pendigits_by_role(arrays)
+    roles = pen_source.pendigits_by_role(arrays)
     writers = {role: set(part.writer.tolist()) for role, part in roles.items()}
-    assert writers["test"] == set(sources.PENDIGITS_TEST_WRITERS)
-    assert writers["val"] == set(sources.PENDIGITS_VAL_WRITERS)
+    assert writers["test"] == set(pen_source.PENDIGITS_TEST_WRITERS)
+    assert writers["val"] == set(pen_source.PENDIGITS_VAL_WRITERS)
     assert not writers["train"] & (writers["test"] | writers["val"])
     assert sum(len(w) for w in writers.values()) == 30
 
 
 def test_gzip_of_the_shared_file_is_what_we_parse():
-    raw = gzip.decompress(sources.pendigits_path().read_bytes())
+    raw = gzip.decompress(pen_source.pendigits_path().read_bytes())
     assert len(raw) == 3_641_673

@@ -19,7 +19,8 @@ from django.core.management import call_command
 from collector import dataset
 from collector.models import Drawing
 from training import config as run_config
-from training import sources
+from training.sources import drawings as drawing_source
+from training.sources import kaggle as kaggle_source
 
 from .conftest import data_url, instance_env
 
@@ -101,7 +102,7 @@ def test_training_skips_and_reports_a_damaged_drawing(active_model, canvas_png, 
     Path(default_storage.path(broken.image.name)).write_bytes(b"\x89PNG truncated")
     default_storage.delete(gone.image.name)
     skipped: list = []
-    loaded = sources.load_drawings(skipped=skipped)
+    loaded = drawing_source.load_drawings(skipped=skipped)
     assert sum(len(images) for images in loaded.values()) == 10
     assert {pk for pk, _ in skipped} == {broken.pk, gone.pk}
     assert any("hash" in why for _, why in skipped)
@@ -279,4 +280,4 @@ def test_the_worker_checks_the_path_again_when_it_opens_it(settings, tmp_path):
     (root / "train.csv").symlink_to("/dev/zero")
     settings.DIGITS_DATASETS_DIR = root
     with pytest.raises(DatasetError, match="Only files under the datasets folder"):
-        sources.load_kaggle_csv("train.csv")
+        kaggle_source.load_kaggle_csv("train.csv")

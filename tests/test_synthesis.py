@@ -13,6 +13,8 @@ from classifier import calibration, canvas, preprocessing
 from training import allographs, sources
 from training import strokes as pen
 from training.config import DRAWINGS_FOR_SHARE, PRESETS, TrainConfig
+from training.sources import base as source_base
+from training.sources import drawings as drawing_source
 
 
 def on_canvas(digit) -> list[np.ndarray]:
@@ -188,8 +190,8 @@ def test_the_not_sure_threshold_leaves_clear_answers_sure():
 # Drawings' share of each batch.
 
 
-def pool(name: str, n: int, share: float | None = None) -> sources.Pool:
-    return sources.Pool(
+def pool(name: str, n: int, share: float | None = None) -> source_base.Pool:
+    return source_base.Pool(
         name,
         np.zeros((n, 2, 28, 28), np.uint8),
         np.zeros(n, np.uint8),
@@ -203,8 +205,8 @@ def test_drawings_take_their_share_of_every_batch():
     from training.trainer import mixture_weights
 
     data = sources.TrainingData(
-        sources.Images(np.zeros((60000, 28, 28), np.uint8), np.zeros(60000, np.uint8)),
-        sources.Images(np.zeros((1, 28, 28), np.uint8), np.zeros(1, np.uint8)),
+        source_base.Images(np.zeros((60000, 28, 28), np.uint8), np.zeros(60000, np.uint8)),
+        source_base.Images(np.zeros((1, 28, 28), np.uint8), np.zeros(1, np.uint8)),
         pools=[pool("pendigits", 15000), pool("drawings", 300, share=0.25)],
     )
     images, pendigits, drawings = mixture_weights(data)
@@ -216,8 +218,8 @@ def test_drawings_take_their_share_of_every_batch():
 def test_the_stream_really_draws_that_share_and_weights_corrections():
     from training.trainer import training_dataset
 
-    base = sources.Images(np.zeros((5000, 28, 28), np.uint8), np.full(5000, 1, np.uint8))
-    drawings = sources.Pool(
+    base = source_base.Images(np.zeros((5000, 28, 28), np.uint8), np.full(5000, 1, np.uint8))
+    drawings = source_base.Pool(
         "drawings",
         np.full((10, 2, 28, 28), 255, np.uint8),
         np.array([7] * 5 + [3] * 5, np.uint8),
@@ -253,9 +255,9 @@ def test_a_few_drawings_mix_in_naturally_and_enough_take_the_share(pen_digits, s
             strokes=strokes if i % 3 else None,
         )
         if i == 9:
-            few = sources.drawings_pool(config)
+            few = drawing_source.drawings_pool(config)
             assert few.share is None and len(few) == 10
-    many = sources.drawings_pool(config)
+    many = drawing_source.drawings_pool(config)
     assert many.share == config.drawings_share and len(many) == DRAWINGS_FOR_SHARE + 5
     assert many.x.shape[1] == 3
     # a drawing without strokes repeats its picture; one with strokes is varied

@@ -8,19 +8,21 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from training import sources
 from training.config import TrainConfig
-from training.sources import TrainingData, load_training_data
+from training.sources import TrainingData, load_training_data, synthetic
+from training.sources import base as source_base
+from training.sources import mnist as mnist_source
+from training.sources import pendigits as pen_source
 from training.trainer import train
 
 
 @pytest.fixture(scope="module")
 def tiny_mnist():
-    mnist = sources.load_mnist()
+    mnist = mnist_source.load_mnist()
     return TrainingData(
-        train=sources.Images(mnist.train.x[:3000], mnist.train.y[:3000]),
-        val=sources.Images(mnist.train.x[-500:], mnist.train.y[-500:]),
-        tests={"mnist-test": sources.Images(mnist.test.x[:1000], mnist.test.y[:1000])},
+        train=source_base.Images(mnist.train.x[:3000], mnist.train.y[:3000]),
+        val=source_base.Images(mnist.train.x[-500:], mnist.train.y[-500:]),
+        tests={"mnist-test": source_base.Images(mnist.test.x[:1000], mnist.test.y[:1000])},
     )
 
 
@@ -95,13 +97,13 @@ def test_drawings_join_by_their_split_and_imported_pen_digits_never_leak(
     assert len(drawings_only.train) == 0 and len(drawings_only) == 81
     assert len(drawings_only.pools[0]) + len(drawings_only.val) == 91
     # with the pendigits source too (a stand-in for its renderings: this is about drawings)
-    tiny = sources.PenDigitArrays(
+    tiny = pen_source.PenDigitArrays(
         np.zeros((30, 28, 28), np.uint8), np.zeros(30, np.uint8),
         np.arange(1, 31, dtype=np.int16), np.zeros(30, np.int16),
     )  # fmt: skip
-    monkeypatch.setattr(sources, "load_pendigits", lambda *args, **kwargs: tiny)
-    monkeypatch.setattr(sources, "style_test_sets", dict)
-    monkeypatch.setattr(sources, "scan_test_set", lambda: tiny.images())
+    monkeypatch.setattr(pen_source, "load_pendigits", lambda *args, **kwargs: tiny)
+    monkeypatch.setattr(synthetic, "style_test_sets", dict)
+    monkeypatch.setattr(synthetic, "scan_test_set", lambda: tiny.images())
     config = TrainConfig(sources=("drawings", "pendigits"), augment=False)
     manifest = load_training_data(config).manifest["drawings"]
     used = {sha for rows in manifest.values() for _, sha in rows}

@@ -11,6 +11,7 @@ from classifier import runtime
 from classifier.models import ModelVersion
 from training import runs, sources, tasks
 from training.models import TrainingRun, worker_id
+from training.sources import variants
 
 pytestmark = pytest.mark.slow
 
@@ -203,7 +204,7 @@ def test_variant_rendering_reports_counts(pen_digits):
         for i, d in enumerate(pen_digits[:300])
     ]
     reports = []
-    sources.build_variants(jobs, lambda step, done, total: reports.append((step, done, total)))
+    variants.build_variants(jobs, lambda step, done, total: reports.append((step, done, total)))
     assert reports[0][1:] == (0, 300) and reports[-1][1:] == (300, 300)
     assert [done for _, done, _ in reports] == sorted(done for _, done, _ in reports)
     assert len(reports) >= 3  # it moves while it renders, not only at the ends

@@ -21,10 +21,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from training import architectures, sources, trainer
+from training import architectures, trainer
 from training.config import TrainConfig, preset_fields
 from training.recipes import RECIPES
 from training.sources import Images, TrainingData
+from training.sources import base as source_base
+from training.sources import mnist as mnist_source
 from training.trainer import RemainingTime, optimizer, training_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,7 +75,7 @@ def test_the_same_seed_gives_the_same_stream_and_another_seed_another():
 
 
 def test_pools_fill_their_share_of_every_batch_with_all_their_variants():
-    pool = sources.Pool(
+    pool = source_base.Pool(
         "pendigits",
         np.stack([numbered(300).x + 0, numbered(300).x + 0], axis=1),  # 2 variants each
         np.full(300, 3, np.uint8),
@@ -172,7 +174,7 @@ class Recorder(trainer.Callback):
 
 @pytest.mark.slow
 def test_a_run_reports_its_eta_from_the_first_epoch_to_testing(tmp_path):
-    mnist = sources.load_mnist()
+    mnist = mnist_source.load_mnist()
     data = TrainingData(
         train=Images(mnist.train.x[:2000], mnist.train.y[:2000]),
         val=Images(mnist.train.x[-300:], mnist.train.y[-300:]),

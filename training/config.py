@@ -20,7 +20,7 @@ from training.recipes import OURS, RECIPE_NAMES, RECIPES
 
 # The names in ``training.architectures`` (which imports Keras), for choices.
 ARCHITECTURE_NAMES = ("digitnet", "canvas-cnn", "mlp", "kaggle-cnn", "vgg-bn", "deep-bn")
-SOURCES = ("mnist", "pendigits", "drawings", "kaggle", "folder", "emnist", "usps")
+SOURCES = ("mnist", "pendigits", "drawings", "kaggle", "folder", "emnist", "usps", "ujipen")
 EPOCHS_RANGE = (1, 200)
 # Below this many approved training drawings, they are mixed in at their natural share.
 DRAWINGS_FOR_SHARE = 50
@@ -31,7 +31,7 @@ RUN_FIELDS = (
     "architecture", "recipe", "epochs", "batch_size", "learning_rate", "augment",
     "use_mnist", "use_pendigits", "use_drawings", "kaggle_csv", "image_folder", "limit",
     "seed", "start_from_active", "drawings_share", "correction_weight", "use_emnist",
-    "use_usps",
+    "use_usps", "use_ujipen",
 )  # fmt: skip
 # Row switches for the sources with no further setting ("kaggle" is on with a CSV
 # path, "folder" with a folder of images).
@@ -41,6 +41,7 @@ SOURCE_SWITCHES = {
     "use_drawings": "drawings",
     "use_emnist": "emnist",
     "use_usps": "usps",
+    "use_ujipen": "ujipen",
 }
 
 

@@ -47,7 +47,7 @@ def classification_report(y_true: np.ndarray, probabilities: np.ndarray) -> dict
 
 def score(predictor, tests: dict) -> dict[str, dict]:
     """A served model's (``classifier.predictor.Predictor``) report on each test set
-    (``name → sources.Images``), through the same path as a request."""
+    (``name → Images``), through the same path as a request."""
     from classifier import serving
 
     return {

@@ -104,6 +104,10 @@ class TrainingRun(models.Model):
     use_usps = models.BooleanField(
         default=_DEFAULT["use_usps"], help_text="USPS scans (DIGITS_USPS_DIR)"
     )
+    use_ujipen = models.BooleanField(
+        default=_DEFAULT["use_ujipen"],
+        help_text="UJI pen digits: 60 continental writers (DIGITS_UJIPEN_DIR)",
+    )
     kaggle_csv = models.CharField(
         max_length=500, blank=True, help_text="path to a Kaggle train CSV"
     )

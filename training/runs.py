@@ -26,6 +26,7 @@ from classifier.registry import register_directory
 from training import evaluation, gate, sources, trainer
 from training.config import ARCHITECTURE_NAMES, TrainConfig
 from training.models import TrainingRun, worker_id
+from training.sources import base as source_base
 
 logger = logging.getLogger(__name__)
 
@@ -215,7 +216,7 @@ def initial_model(config: TrainConfig, out_dir: Path) -> tuple[TrainConfig, Path
     return config, path
 
 
-def score_active(tests: dict[str, sources.Images]) -> dict[str, dict] | None:
+def score_active(tests: dict[str, source_base.Images]) -> dict[str, dict] | None:
     """The active model's report on each of the run's test sets (None if none is
     active or it cannot be loaded), for the gate to compare on the same images."""
     active = ModelVersion.active()

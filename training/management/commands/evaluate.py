@@ -18,24 +18,27 @@ from django.core.management.base import BaseCommand, CommandError
 from classifier import calibration, runtime, serving
 from classifier.predictor import Predictor
 from collector.formats import DatasetError
-from training import sources
 from training.evaluation import classification_report, format_report
+from training.sources import base as source_base
+from training.sources import mnist as mnist_source
+from training.sources import pendigits as pen_source
+from training.sources import synthetic
 
 DATASETS = ("mnist-test", "pendigits", "pendigits-scans", "styles")
 
 
-def load_test_set(name: str) -> sources.Images:
+def load_test_set(name: str) -> source_base.Images:
     if name == "mnist-test":
-        return sources.load_mnist().test
+        return mnist_source.load_mnist().test
     if name == "pendigits-scans":
-        return sources.scan_test_set()
+        return synthetic.scan_test_set()
     if name == "styles":
-        sets = sources.style_test_sets()
-        return sources.Images(
+        sets = synthetic.style_test_sets()
+        return source_base.Images(
             np.concatenate([s.x for s in sets.values()]),
             np.concatenate([s.y for s in sets.values()]),
         )
-    return sources.pendigits_test_split()
+    return pen_source.pendigits_test_split()
 
 
 class _KerasPredictor:
@@ -88,7 +91,7 @@ class Command(BaseCommand):
         self.stdout.write(format_report(dataset, report))
         if dataset == "styles":
             self.stdout.write("\nper style (held-out writers; probe: kept out of training)")
-            for name, style in sources.style_test_sets().items():
+            for name, style in synthetic.style_test_sets().items():
                 scored = serving.classify(style.as_inputs(), predictor)
                 accuracy = float((scored.digits == style.y).mean())
                 self.stdout.write(f"  {name:32} {accuracy * 100:6.2f}%  n={len(style)}")
