@@ -6,19 +6,22 @@ a 500 (``digits_site.errors``).
 
 from __future__ import annotations
 
+import base64
+import io
+
 import numpy as np
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from PIL import Image
 from rest_framework import serializers
 from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from classifier import preprocessing, serving
+from classifier import canvas, preprocessing, serving
 from classifier.models import ArtifactError, ModelVersion
-from digits_site import limits
+from digits_site import bodies, limits
 from digits_site.access import StaffOnly
-from digits_site.bodies import request_data
 from digits_site.errors import BadInput, Conflict, PayloadTooLarge
 from digits_site.schema import IMAGE_DATA_URL, STROKES, errors
 
@@ -72,15 +75,24 @@ class PredictView(APIView):
         ],
     )
     def post(self, request):
-        data = serving.image_bytes_from_request(request)
-        serving.strokes_from_request(request)  # checked, so clients learn of bad ones
-        serving.charge_for_image(request, self.throttle_scope, data)
-        model_input = serving.model_input(data)
-        payload = serving.classify_for_request(model_input[None]).answer()
+        data = bodies.image_from_request(request)
+        strokes = bodies.strokes_from_request(request)
+        if strokes is not None:
+            canvas.parse_strokes(strokes)  # checked, so clients learn of bad ones
+        limits.charge_for_image(request, self.throttle_scope, preprocessing.header_pixels(data))
+        model_input = preprocessing.to_model_input(data)
+        payload = serving.classify(model_input[None]).answer()
         include = request.data.get("include_input") or request.query_params.get("include_input")
         if include in (True, "1", "true", "yes"):
-            payload["input"] = serving.input_as_data_url(model_input)
+            payload["input"] = input_as_data_url(model_input)
         return Response(payload)
+
+
+def input_as_data_url(model_input: np.ndarray) -> str:
+    """The 28×28 the model saw, as a tiny grey PNG the page can show."""
+    out = io.BytesIO()
+    Image.fromarray(np.round(model_input * 255).astype(np.uint8), mode="L").save(out, "PNG")
+    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii")
 
 
 MAX_BATCH_ITEMS = 64
@@ -124,7 +136,7 @@ class PredictBatchView(APIView):
         },
     )
     def post(self, request):
-        data = request_data(request, '{"images": ["data:image/png;base64,...", ...]}')
+        data = bodies.request_data(request, '{"images": ["data:image/png;base64,...", ...]}')
         images = data.get("images")
         if not isinstance(images, list) or not images:
             raise BadInput('Send {"images": ["data:image/png;base64,...", ...]}.')
@@ -141,7 +153,7 @@ class PredictBatchView(APIView):
             try:
                 if not isinstance(value, str):
                     raise BadInput("must be a data URL string")
-                data = serving.image_from_data_url(value)
+                data = bodies.image_from_data_url(value)
                 size = preprocessing.declared_pixels(data)
             except (APIException, preprocessing.PreprocessingError) as exc:
                 items.append(None)
@@ -151,7 +163,7 @@ class PredictBatchView(APIView):
             items.append(data)
             results.append(None)
             pixels += size
-            cost += serving.units(size)
+            cost += limits.units(size)
         if pixels > MAX_BATCH_PIXELS:
             raise PayloadTooLarge(
                 f"The images declare {pixels:,} pixels in all; at most {MAX_BATCH_PIXELS:,} "
@@ -166,7 +178,7 @@ class PredictBatchView(APIView):
                 inputs.append((index, preprocessing.to_model_input(data)))
             except preprocessing.PreprocessingError as exc:
                 results[index] = _item_error(exc)
-        verdicts = serving.classify_for_request(
+        verdicts = serving.classify(
             np.stack([x for _, x in inputs]) if inputs else np.zeros((0, 28, 28), np.float32)
         )
         for position, (index, _) in enumerate(inputs):

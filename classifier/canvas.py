@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from classifier.preprocessing import CANVAS_SIZE, CANVAS_STROKE_WIDTH
+from digits_site.refusals import Refused
 
 # How big people draw on the 256 px canvas: the digit's longer side in px.
 DEFAULT_RENDER_SIZE = 180
@@ -103,8 +104,9 @@ MAX_DURATION_MS = 10 * 60 * 1000
 COORDINATE_SLACK = 32
 
 
-class InvalidStrokes(ValueError):
-    """The strokes are not what the page records; the message says what is wrong."""
+class InvalidStrokes(Refused, ValueError):
+    """The strokes are not what the page records; the message says what is wrong (an
+    API answers it as a 400)."""
 
     code = "invalid_strokes"
 

@@ -20,7 +20,10 @@ import warnings
 from collections.abc import Iterator
 
 import numpy as np
+from django.conf import settings
 from PIL import Image, ImageFile, UnidentifiedImageError
+
+from digits_site.refusals import Refused
 
 # Bump when the algorithm below changes: cached renderings of pen digits (and
 # any model trained on them) belong to one version.
@@ -31,7 +34,8 @@ PREPROCESSING_VERSION = 3
 CANVAS_SIZE = 256
 CANVAS_STROKE_WIDTH = 16
 
-MAX_IMAGE_BYTES = 2 * 1024 * 1024
+# Derived from the request-body limit, the one setting (``DIGITS_MAX_REQUEST_BYTES``).
+MAX_IMAGE_BYTES = settings.DIGITS_MAX_IMAGE_BYTES
 MAX_SIDE = 1024
 MODEL_SIDE = 28
 DIGIT_BOX = 20
@@ -60,13 +64,15 @@ _WORK_SIDE = DIGIT_BOX * 4
 ALLOWED_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "BMP", "GIF"})
 
 
-class PreprocessingError(ValueError):
-    """Base class: the input cannot become a model input. The message is for users."""
+class PreprocessingError(Refused, ValueError):
+    """Base class: the input cannot become a model input. The message is for users,
+    and an API answers it as a 400 with ``code`` (a 413 for :class:`ImageTooLarge`)."""
 
     code = "invalid_image"
 
 
 class ImageTooLarge(PreprocessingError):
+    status = 413
     code = "image_too_large"
 
 
@@ -107,6 +113,16 @@ def declared_pixels(data: bytes) -> int:
     with _image_errors():
         width, height = _open_checked(data).size
     return width * height
+
+
+def header_pixels(data: bytes) -> int | None:
+    """:func:`declared_pixels`, or None for a header it would refuse: what a request
+    is charged for before any work is done (the refusal itself comes, with its own
+    message, when the image is preprocessed)."""
+    try:
+        return declared_pixels(data)
+    except PreprocessingError:
+        return None
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ from django.conf import settings
 
 from classifier.models import ArtifactError, ModelVersion
 from classifier.predictor import Predictor
+from digits_site.refusals import Refused
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +29,12 @@ class LoadedModel:
     threshold: float | None  # the version's "not sure" threshold (None: the setting's)
 
 
-class NoActiveModel(RuntimeError):
-    """There is no model to answer with (run ``manage.py ensure_model``)."""
+class NoActiveModel(Refused, RuntimeError):
+    """There is no model to answer with (run ``manage.py ensure_model``); an API
+    answers 503."""
+
+    status = 503
+    code = "unavailable"
 
 
 # A version that failed to load is tried again this often (seconds), not on every

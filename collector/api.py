@@ -8,10 +8,10 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from classifier import serving
+from classifier import canvas, preprocessing
 from collector import abuse, dataset
 from collector.models import Drawing
-from digits_site import limits
+from digits_site import bodies, limits
 from digits_site.clients import client_key
 from digits_site.errors import BadInput, QuotaExceeded, ServiceUnavailable
 from digits_site.schema import IMAGE_DATA_URL, STROKES, errors
@@ -74,9 +74,11 @@ class DrawingsView(APIView):
         },
     )
     def post(self, request):
-        data = serving.image_bytes_from_request(request)
-        serving.charge_for_image(request, self.throttle_scope, data)
-        strokes = serving.strokes_from_request(request)
+        data = bodies.image_from_request(request)
+        limits.charge_for_image(request, self.throttle_scope, preprocessing.header_pixels(data))
+        strokes = bodies.strokes_from_request(request)
+        if strokes is not None:
+            strokes = canvas.parse_strokes(strokes)
         label = request.data.get("label")
         if label is None:
             raise BadInput('The field "label" is missing.')
@@ -88,7 +90,7 @@ class DrawingsView(APIView):
             label = dataset.validate_label(label)  # before any work on the image
             abuse.check_allowed(client)
             # Preprocessed once: for the model's opinion and for add_drawing's check.
-            model_input = serving.model_input(data)
+            model_input = preprocessing.to_model_input(data)
             copy = abuse.near_duplicate(client, abuse.fingerprint(model_input))
             if copy is not None:
                 return self._answer(copy, False, dataset.relabel_own(copy, label, client, source))

@@ -1,10 +1,17 @@
 """Reading request bodies, for every API view: a body becomes data, or a clear 4xx
-saying what is wrong, never a 500."""
+saying what is wrong, never a 500.
+
+Here too the parts every drawing request carries: its image (a data URL in JSON,
+or a multipart file), bounded by ``DIGITS_MAX_IMAGE_BYTES`` before it is
+decoded, and its optional ``strokes`` field, handed on as sent for the
+classifier's strict check (``classifier.canvas.parse_strokes``).
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 
 from django.conf import settings
@@ -57,3 +64,37 @@ def decode_data_url(value: str, max_bytes: int) -> bytes:
         return base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
         raise BadInput('"image" is not valid base64.') from None
+
+
+def image_from_data_url(value: object) -> bytes:
+    """A drawing's bytes from its ``"image"`` data URL, within the image limit."""
+    if not isinstance(value, str):
+        raise BadInput('The field "image" must be a data URL string.')
+    return decode_data_url(value, settings.DIGITS_MAX_IMAGE_BYTES)
+
+
+def image_from_request(request) -> bytes:
+    """The image bytes, from JSON ``{"image": "data:image/png;base64,..."}`` or a
+    multipart ``image`` file."""
+    data = request_data(request, '{"image": "data:image/png;base64,..."}')
+    upload = request.FILES.get("image") if hasattr(request, "FILES") else None
+    if upload is not None:
+        limit = settings.DIGITS_MAX_IMAGE_BYTES
+        if upload.size > limit:
+            raise PayloadTooLarge(f"The image is {upload.size} bytes; the limit is {limit}.")
+        return upload.read()
+    if "image" not in data:
+        raise BadInput('The field "image" is missing.')
+    return image_from_data_url(data.get("image"))
+
+
+def strokes_from_request(request) -> object | None:
+    """The optional ``strokes`` field as sent (multipart forms carry it as JSON
+    text), or None when it is absent."""
+    value = request.data.get("strokes") if hasattr(request.data, "get") else None
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise BadInput('"strokes" is not valid JSON.', code="invalid_strokes") from None
+    return value

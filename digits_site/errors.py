@@ -17,6 +17,8 @@ from rest_framework import status
 from rest_framework.exceptions import APIException
 from rest_framework.views import exception_handler
 
+from digits_site.refusals import Refused
+
 logger = logging.getLogger(__name__)
 
 
@@ -60,6 +62,8 @@ def json_exception_handler(exc, context):
     """DRF's handler, reshaped to ``{"error": message}`` (plus ``code``)."""
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge("The request body is larger than the limit.")
+    if isinstance(exc, Refused):
+        exc = _as_api_exception(exc)
     if isinstance(exc, OperationalError):
         logger.warning("Database unavailable: %s", exc)
         exc = DatabaseBusy()
@@ -84,6 +88,14 @@ def json_exception_handler(exc, context):
         code = codes if isinstance(codes, str) else code
     response.data = {"error": message, "code": code}
     return response
+
+
+def _as_api_exception(exc: Refused) -> APIException:
+    if exc.status == status.HTTP_413_REQUEST_ENTITY_TOO_LARGE:
+        return PayloadTooLarge(str(exc))
+    if exc.status == status.HTTP_503_SERVICE_UNAVAILABLE:
+        return ServiceUnavailable(str(exc))
+    return BadInput(str(exc), code=exc.code)
 
 
 def _is_api(request) -> bool:

@@ -166,6 +166,25 @@ def charge(request, scope: str, cost: int) -> None:
         raise Throttled(wait=math.ceil(wait))
 
 
+# A request is charged one unit against its rate limit per image, and one more per
+# started quarter megapixel beyond the first (the page's canvas is one unit; a
+# 1024×1024 upload, which costs about five times the work, is five).
+PIXELS_PER_UNIT = 250_000
+
+
+def units(pixels: int) -> int:
+    """What an image of ``pixels`` costs against the rate limits."""
+    return max(1, -(-pixels // PIXELS_PER_UNIT))
+
+
+def charge_for_image(request, scope: str, pixels: int | None) -> None:
+    """Charge a large image's extra units (the request itself paid one) before any
+    pixel is decoded; a 429 if they do not fit. ``None``, an unreadable header,
+    costs nothing more: preprocessing refuses it with its own message."""
+    if pixels is not None:
+        charge(request, scope, units(pixels) - 1)
+
+
 class ScopedLimit(BaseThrottle):
     """DRF throttle: one unit of the view's ``throttle_scope`` per request."""
 

@@ -165,9 +165,12 @@ def render_nginx_template(values: dict[str, str], more_upstreams: Sequence[str] 
     """``deploy/nginx/digits.conf.template`` with its ``${VARS}`` filled, as the nginx
     image does for compose; nginx's own ``$variables`` are left alone. Compose has
     one upstream name that resolves to every web container; on loopback each other
-    web server gets a copy of the upstream's ``server`` line."""
+    web server gets a copy of the upstream's ``server`` line. The body limit is the
+    app's ``DIGITS_MAX_REQUEST_BYTES`` unless ``values`` names it."""
     import re
 
+    # The body limit is the app's own (one setting), unless a topology sets it.
+    values = {"DIGITS_MAX_REQUEST_BYTES": str(settings.DATA_UPLOAD_MAX_MEMORY_SIZE), **values}
     text = NGINX_TEMPLATE.read_text()
     line = next(x for x in text.splitlines() if "${DIGITS_WEB_UPSTREAM}" in x)
     copies = [line.replace("${DIGITS_WEB_UPSTREAM}", extra) for extra in more_upstreams]

@@ -224,6 +224,9 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 # Requests larger than this are refused before the body is read in full.
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DIGITS_MAX_REQUEST_BYTES", str(3 * 1024 * 1024)))
+# An image inside a request: two thirds of the body, which leaves room for base64's
+# third and the drawing's strokes (8,000 points take about 160 kB): 2 MiB of 3.
+DIGITS_MAX_IMAGE_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE * 2 // 3
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 
 # Nothing shared lives in Django's cache: rate limits are counters in Redis
