@@ -25,7 +25,7 @@ import _django  # noqa: F401
 from _server import canvas_bodies, free_port, percentile, predict_client, running_app
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from digits_site import services
+from operations import services
 from tests.slowloris import SlowClients
 
 SETUPS = {

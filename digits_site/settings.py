@@ -67,10 +67,10 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "axes",
     "csp",
-    "digits_site",
     "classifier",
     "collector",
     "training",
+    "operations",
 ]
 
 MIDDLEWARE = [

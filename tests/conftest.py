@@ -97,7 +97,7 @@ def limits_redis(tmp_path_factory):
     yields its URL, which subprocesses get as REDIS_URL."""
     from django.conf import settings
 
-    from digits_site import services
+    from operations import services
 
     folder = tmp_path_factory.mktemp("limits-redis")
     process = services.start_embedded_redis(folder / "redis.sock", folder)
@@ -250,20 +250,20 @@ class WorkerStack:
     to inject an outage."""
 
     def __init__(self, socket: Path, logs: Path, env: dict):
-        from digits_site import services
+        from operations import services
 
         self.socket, self.logs = socket, logs
         self.redis = services.start_embedded_redis(socket, logs)
         self.worker = services.start_worker(logs, env=env)
 
     def stop_redis(self) -> None:
-        from digits_site import services
+        from operations import services
 
         services.stop(self.redis)
         self.redis = None
 
     def start_redis(self) -> None:
-        from digits_site import services
+        from operations import services
 
         self.redis = services.start_embedded_redis(self.socket, self.logs)
 
@@ -272,7 +272,7 @@ class WorkerStack:
         return path.read_text() if path.exists() else ""
 
     def stop(self) -> None:
-        from digits_site import services
+        from operations import services
 
         services.stop(self.worker, self.redis)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from digits_site.services import free_port
+from operations.services import free_port
 
 from .conftest import instance_env
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from digits_site import cluster as topology
-from digits_site.cluster import Cluster
-from digits_site.services import free_port
+from operations import cluster as topology
+from operations.cluster import Cluster
+from operations.services import free_port
 
 pytestmark = [
     pytest.mark.integration,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from digits_site.services import free_port
+from operations.services import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [

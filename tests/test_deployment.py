@@ -76,7 +76,7 @@ def test_only_nginx_is_published_and_the_web_trusts_only_it():
     )
     assert (ROOT / template).is_file()
     # Every ${VAR} of the template is given by the service (or its shared env_file).
-    from digits_site import cluster
+    from operations import cluster
 
     given = set(nginx["environment"]) | set(cluster.shared_settings())
     needed = set(re.findall(r"\$\{([A-Z_]+)\}", (ROOT / template).read_text()))
@@ -89,7 +89,7 @@ def test_compose_and_the_cluster_share_one_settings_file():
     """``deploy/digits.env`` is the one place for what every process shares: compose
     reads it for each Django service and nginx, ``manage.py cluster`` reads it too,
     and compose does not set any of its names again elsewhere."""
-    from digits_site import cluster
+    from operations import cluster
 
     shared = cluster.shared_settings()
     assert shared and "DIGITS_MODEL_CHECK_SECONDS" in shared
@@ -105,7 +105,7 @@ def test_compose_and_the_cluster_share_one_settings_file():
 
 
 def test_the_nginx_template_takes_one_server_line_per_web_host():
-    from digits_site import services
+    from operations import services
 
     site = services.render_nginx_template(
         {"NGINX_LISTEN": "8080", "DIGITS_WEB_UPSTREAM": "10.0.0.1:8000", "NGINX_API_RATE": "5r/s",

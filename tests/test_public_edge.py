@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from digits_site import services
+from operations import services
 
 from .conftest import instance_env
 from .slowloris import SlowClients

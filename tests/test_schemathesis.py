@@ -24,7 +24,7 @@ def staff_token(live_server, staff_user, active_model, tmp_path, settings):
     that starting a run queues it instead of answering 503."""
     from rest_framework.authtoken.models import Token
 
-    from digits_site import services
+    from operations import services
 
     from .conftest import set_rates, use_broker
 

@@ -16,7 +16,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from digits_site import gunicorn_conf, services
+from digits_site import gunicorn_conf
+from operations import services
 
 
 class Command(BaseCommand):

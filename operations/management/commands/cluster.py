@@ -3,7 +3,7 @@
 PostgreSQL, Redis on TCP, nginx in front of two web servers, two training
 workers and a background worker, sharing one media folder; all stopped by
 Ctrl-C. For trying the scale-out set-up without Docker, and what the topology
-test runs (``digits_site/cluster.py`` says what each piece is).
+test runs (``operations/cluster.py`` says what each piece is).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from digits_site import services
-from digits_site.cluster import Cluster
+from operations import services
+from operations.cluster import Cluster
 
 
 class Command(BaseCommand):

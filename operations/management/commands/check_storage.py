@@ -1,4 +1,4 @@
-"""``manage.py check_storage [--fix] [--grace-minutes N]``: see ``digits_site.integrity``."""
+"""``manage.py check_storage [--fix] [--grace-minutes N]``: see ``operations.integrity``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand
 
-from digits_site import integrity
+from operations import integrity
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from digits_site.backups import write_backup
+from operations.backups import write_backup
 
 
 class Command(BaseCommand):

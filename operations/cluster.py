@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from digits_site import services
+from operations import services
 
 ROOT = services.ROOT
 SHARED_SETTINGS = ROOT / "deploy" / "digits.env"
