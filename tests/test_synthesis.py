@@ -202,7 +202,7 @@ def pool(name: str, n: int, share: float | None = None) -> source_base.Pool:
 
 
 def test_drawings_take_their_share_of_every_batch():
-    from training.trainer import mixture_weights
+    from training.stream import mixture_weights
 
     data = sources.TrainingData(
         source_base.Images(np.zeros((60000, 28, 28), np.uint8), np.zeros(60000, np.uint8)),
@@ -216,7 +216,7 @@ def test_drawings_take_their_share_of_every_batch():
 
 
 def test_the_stream_really_draws_that_share_and_weights_corrections():
-    from training.trainer import training_dataset
+    from training.stream import training_dataset
 
     base = source_base.Images(np.zeros((5000, 28, 28), np.uint8), np.full(5000, 1, np.uint8))
     drawings = source_base.Pool(

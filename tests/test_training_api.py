@@ -48,7 +48,12 @@ def test_staff_start_watch_and_cancel_a_run(client, staff_user, active_model, mo
     run = response.json()
     assert run["status"] == "queued" and run["epochs"] == 2 and run["limit"] == 4000
     assert [r.pk for r in queued] == [run["id"]]
-    assert client.get(f"/api/training-runs/{run['id']}/").json()["progress"] == 0.0
+    answer = client.get(f"/api/training-runs/{run['id']}/").json()
+    assert (answer["progress"], answer["progress_percent"], answer["progress_text"]) == (
+        0.0,
+        0,
+        "0%",
+    )
     cancelled = post(client, f"/api/training-runs/{run['id']}/cancel/").json()
     assert cancelled["status"] == "cancelled"
     again = post(client, f"/api/training-runs/{run['id']}/cancel/")

@@ -350,17 +350,35 @@ def test_retrain_command_fails_loudly_when_the_run_fails(
 
 
 def test_retrain_progress_line_has_no_stray_comma(db, tiny_run_config):
-    from training.management.commands.retrain import BAR_FORMAT, progress_line
+    from training.management.commands.retrain import BAR_FORMAT
 
     run = TrainingRun(**tiny_run_config, status="running", phase="loading",
                       phase_detail="rendering pen-digit variants", phase_done=1200,
                       phase_total=7494)  # fmt: skip
-    assert progress_line(run) == "loading: rendering pen-digit variants 1,200/7,494"
+    assert run.progress_text == "Loading data: rendering pen-digit variants 1,200 of 7,494"
     run.phase, run.steps_per_epoch, run.epoch, run.epochs = "training", 10, 2, 5
-    assert progress_line(run) == "running · epoch 2/5"
+    assert run.progress_text == "20% · epoch 2 of 5"
     bar = io.StringIO()
     from tqdm import tqdm
 
     with tqdm(total=100, file=bar, bar_format=BAR_FORMAT) as shown:
-        shown.set_description_str(progress_line(run))
-    assert "| running · epoch 2/5" in bar.getvalue() and ", running" not in bar.getvalue()
+        shown.set_description_str(run.progress_text)
+    assert "| 20% · epoch 2 of 5" in bar.getvalue() and ", 20%" not in bar.getvalue()
+
+
+def test_the_progress_sentence_is_the_runs_own(db, tiny_run_config):
+    # given a run in each phase
+    run = TrainingRun(**tiny_run_config, status="running", phase="loading",
+                      phase_detail="reading MNIST", eta_seconds=12.2)  # fmt: skip
+    # then its words and bar value say what it does, with the time left while it runs
+    assert (run.progress_text, run.progress_percent) == (
+        "Loading data: reading MNIST · about 13 s left",
+        None,
+    )
+    run.phase, run.eta_seconds = TrainingRun.Phase.TESTING, 200
+    assert (run.progress_text, run.progress_percent) == (
+        "Training done · testing and exporting the model · about 3 min left",
+        100,
+    )
+    run.status, run.phase = TrainingRun.Status.SUCCEEDED, TrainingRun.Phase.TESTING
+    assert (run.progress_text, run.progress_percent) == ("100%", 100)

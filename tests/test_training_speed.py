@@ -21,13 +21,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from training import architectures, trainer
+from training import architectures, progress, trainer
 from training.config import TrainConfig, preset_fields
+from training.progress import RemainingTime
 from training.recipes import RECIPES
 from training.sources import Images, TrainingData
 from training.sources import base as source_base
 from training.sources import mnist as mnist_source
-from training.trainer import RemainingTime, optimizer, training_dataset
+from training.stream import training_dataset
+from training.trainer import optimizer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -158,7 +160,7 @@ def test_the_eta_leaves_out_the_first_step_and_counts_validation_and_testing():
     assert remaining.estimate(3, 10) == pytest.approx(2.0 + finishing)
 
 
-class Recorder(trainer.Callback):
+class Recorder(progress.Callback):
     def __init__(self):
         self.etas, self.at_epoch, self.testing = [], [], None
 

@@ -129,23 +129,14 @@ class TrainingRunAdmin(admin.ModelAdmin):
     @admin.display(description="progress")
     def progress_bar(self, obj: TrainingRun):
         """The bar and its line as the page opens; admin-run.js keeps them live."""
-        percent = round(obj.progress * 100)
-        line = f"{percent}%"
-        if obj.status == TrainingRun.Status.RUNNING and obj.phase == "loading":
-            percent = round(100 * obj.phase_done / obj.phase_total) if obj.phase_total else 0
-            counts = f" {obj.phase_done:,} of {obj.phase_total:,}" if obj.phase_total else ""
-            line = f"Loading data: {obj.phase_detail}{counts}"
-        elif obj.status == TrainingRun.Status.RUNNING and obj.phase == "testing":
-            percent, line = 100, "Training done · testing and exporting the model"
-        elif obj.steps_per_epoch:
-            line += f" · epoch {obj.epoch} of {obj.epochs}"
+        percent = obj.progress_percent
         return format_html(
-            '<progress class="run-progress" data-run="{}" max="100" value="{}" '
-            'style="width:14rem">{}%</progress> <span class="run-progress-text">{}</span>',
+            '<progress class="run-progress" data-run="{}" max="100"{}'
+            ' style="width:14rem">{}%</progress> <span class="run-progress-text">{}</span>',
             obj.pk,
-            percent,
-            percent,
-            line,
+            format_html(' value="{}"', percent) if percent is not None else "",
+            percent or 0,
+            obj.progress_text,
         )
 
     @admin.display(description="model version")

@@ -35,6 +35,8 @@ class TrainingRunSerializer(serializers.ModelSerializer):
     }
 
     progress = serializers.FloatField(read_only=True)
+    progress_percent = serializers.IntegerField(read_only=True, allow_null=True)
+    progress_text = serializers.CharField(read_only=True, help_text="what the run does, in words")
     model_version = serializers.SlugRelatedField(
         slug_field="version", read_only=True, allow_null=True
     )
@@ -44,8 +46,9 @@ class TrainingRunSerializer(serializers.ModelSerializer):
         model = TrainingRun
         fields = [
             "id", *WRITABLE_FIELDS,
-            "status", "cancel_requested", "progress", "phase", "phase_detail", "phase_done",
-            "phase_total", "epoch", "step", "steps_per_epoch",
+            "status", "cancel_requested", "progress", "progress_percent", "progress_text",
+            "phase", "phase_detail", "phase_done", "phase_total", "epoch", "step",
+            "steps_per_epoch",
             "loss", "accuracy", "val_accuracy", "eta_seconds", "device", "worker",
             "log_tail", "error", "gate", "model_version", "started_by",
             "created_at", "started_at", "finished_at",

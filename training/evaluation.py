@@ -45,16 +45,23 @@ def classification_report(y_true: np.ndarray, probabilities: np.ndarray) -> dict
     }
 
 
-def score(predictor, tests: dict) -> dict[str, dict]:
-    """A served model's (``classifier.predictor.Predictor``) report on each test set
-    (``name → Images``), through the same path as a request."""
+def answers(predictor, tests: dict) -> dict[str, np.ndarray]:
+    """A served model's (``classifier.predictor.Predictor``) probabilities on each test
+    set (``name → Images``), through the same path as a request: the one way
+    test sets are scored."""
     from classifier import serving
 
     return {
-        name: classification_report(
-            images.y, serving.classify(images.as_inputs(), predictor).probabilities
-        )
+        name: serving.classify(images.as_inputs(), predictor).probabilities
         for name, images in tests.items()
+    }
+
+
+def score(predictor, tests: dict) -> dict[str, dict]:
+    """The model's report on each test set (``name → Images``)."""
+    return {
+        name: classification_report(tests[name].y, probabilities)
+        for name, probabilities in answers(predictor, tests).items()
     }
 
 

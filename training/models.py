@@ -7,6 +7,7 @@ atomically, every way out ``finish``es it once, staff ``cancel`` it, and
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 from datetime import timedelta
@@ -74,6 +75,14 @@ class TrainingRun(models.Model):
         SUCCEEDED = "succeeded"
         FAILED = "failed"
         CANCELLED = "cancelled"
+
+    class Phase(models.TextChoices):
+        """What a running run does: loads its data (with counts), fits, then tests and
+        exports the model."""
+
+        LOADING = "loading"
+        TRAINING = "training"
+        TESTING = "testing"
 
     FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
@@ -145,7 +154,7 @@ class TrainingRun(models.Model):
 
     # Progress, written by the worker at most every couple of seconds. Before the
     # first epoch the run loads its data: ``phase`` says which step, with counts.
-    phase = models.CharField(max_length=16, blank=True, help_text="loading, training, testing")
+    phase = models.CharField(max_length=16, blank=True, choices=Phase.choices)
     phase_detail = models.CharField(max_length=200, blank=True, help_text="what loading does now")
     phase_done = models.PositiveIntegerField(default=0)
     phase_total = models.PositiveIntegerField(default=0)
@@ -193,6 +202,38 @@ class TrainingRun(models.Model):
         total = self.epochs * max(self.steps_per_epoch, 1)
         done = max(self.epoch - 1, 0) * max(self.steps_per_epoch, 1) + self.step
         return min(done / total, 1.0) if total else 0.0
+
+    @property
+    def progress_percent(self) -> int | None:
+        """The progress bar's value: the loading step's counts while loading (None for
+        a step without counts: an indeterminate bar), 100 while testing, else the
+        share of training steps done."""
+        if self.status == self.Status.RUNNING and self.phase == self.Phase.LOADING:
+            total = self.phase_total
+            return math.floor(100 * self.phase_done / total) if total else None
+        if self.status == self.Status.RUNNING and self.phase == self.Phase.TESTING:
+            return 100
+        return round(self.progress * 100)
+
+    @property
+    def progress_text(self) -> str:
+        """What the run is doing, in words, as the admin, the API and ``retrain`` show
+        it: the loading step with its counts, the epoch, or testing; with the time
+        left while it runs."""
+        running = self.status == self.Status.RUNNING
+        if running and self.phase == self.Phase.LOADING:
+            counts = f" {self.phase_done:,} of {self.phase_total:,}" if self.phase_total else ""
+            line = f"Loading data: {self.phase_detail}{counts}"
+        elif running and self.phase == self.Phase.TESTING:
+            line = "Training done · testing and exporting the model"
+        else:
+            epoch = f" · epoch {self.epoch} of {self.epochs}" if self.steps_per_epoch else ""
+            line = f"{self.progress_percent}%{epoch}"
+        if running and self.eta_seconds:
+            seconds = math.ceil(self.eta_seconds)
+            left = f"{int(seconds / 60 + 0.5)} min" if seconds >= 90 else f"{seconds} s"
+            line += f" · about {left} left"
+        return line
 
     def settings_again(self) -> dict:
         """The fields a new run needs to train exactly as this one did: how a run that
@@ -246,6 +287,54 @@ class TrainingRun(models.Model):
             status=self.Status.CANCELLED, finished_at=timezone.now()
         )
         self.refresh_from_db()
+
+    def cancel_is_requested(self, *, lock: bool = False) -> bool:
+        """Whether staff asked this run to stop, read from the row now; with ``lock``,
+        the row stays locked to the end of the transaction, so a cancel cannot slip in
+        between this answer and what the caller does with it."""
+        rows = TrainingRun.objects.filter(pk=self.pk, cancel_requested=True)
+        return (rows.select_for_update() if lock else rows).exists()
+
+    # Progress, as the worker reports it (each a single UPDATE of the fields it names:
+    # the row is also written by staff cancelling it, never read-modify-written).
+
+    def _report(self, **fields) -> None:
+        TrainingRun.objects.filter(pk=self.pk).update(**fields)
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+    def beat(self) -> None:
+        """Still alive (the heartbeat), while it runs."""
+        TrainingRun.objects.filter(pk=self.pk, status=self.Status.RUNNING).update(
+            heartbeat_at=timezone.now()
+        )
+
+    def report_device(self, device: str) -> None:
+        self._report(device=device)
+
+    def report_loading(self, step: str, done: int, total: int, eta: float | None) -> None:
+        self._report(phase=self.Phase.LOADING, phase_detail=step[:200], phase_done=done,
+                     phase_total=total, eta_seconds=eta, heartbeat_at=timezone.now())  # fmt: skip
+
+    def report_loaded(self, manifest: dict) -> None:
+        """The data is loaded (``manifest`` says which): training begins."""
+        self._report(phase=self.Phase.TRAINING, phase_detail="", phase_done=0, phase_total=0,
+                     eta_seconds=None, manifest=manifest)  # fmt: skip
+
+    def report_batch(self, epoch: int, step: int, steps_per_epoch: int, loss: float | None,
+                     accuracy: float | None, eta: float | None) -> None:  # fmt: skip
+        self._report(epoch=epoch, step=step, steps_per_epoch=steps_per_epoch, loss=loss,
+                     accuracy=accuracy, eta_seconds=eta, heartbeat_at=timezone.now())  # fmt: skip
+
+    def report_epoch(self, val_accuracy: float | None) -> None:
+        self._report(val_accuracy=val_accuracy)
+
+    def report_testing(self, eta: float | None) -> None:
+        self._report(phase=self.Phase.TESTING, eta_seconds=eta, heartbeat_at=timezone.now())
+
+    def record_outcome(self, model_version, gate: dict) -> None:
+        """The registered version and the gate's decision on it."""
+        self._report(model_version=model_version, gate=gate)
 
     def log(self, line: str) -> None:
         """Append a time-stamped line to the log staff watch (the last 200 are kept)."""

@@ -19,11 +19,10 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.utils import timezone
 
 from classifier.models import ArtifactError, ModelVersion
 from classifier.registry import register_directory
-from training import evaluation, gate, sources, trainer
+from training import evaluation, gate, progress, sources, trainer
 from training.config import ARCHITECTURE_NAMES, TrainConfig
 from training.models import TrainingRun, worker_id
 from training.sources import base as source_base
@@ -45,10 +44,9 @@ class _Heartbeat(threading.Thread):
 
     def run(self) -> None:
         try:
+            run = TrainingRun(pk=self.run_id)
             while not self.stopped.wait(HEARTBEAT_SECONDS):
-                TrainingRun.objects.filter(
-                    pk=self.run_id, status=TrainingRun.Status.RUNNING
-                ).update(heartbeat_at=timezone.now())
+                run.beat()
         except Exception:  # a missed beat is not worth failing the run over
             logger.warning("Heartbeat of run %s stopped", self.run_id, exc_info=True)
         finally:
@@ -82,19 +80,12 @@ class _Loading:
         self.last_write = now
         elapsed = now - self.step_started
         eta = elapsed / done * (total - done) if done and total else None
-        TrainingRun.objects.filter(pk=self.run.pk).update(
-            phase="loading",
-            phase_detail=step[:200],
-            phase_done=done,
-            phase_total=total,
-            eta_seconds=eta,
-            heartbeat_at=timezone.now(),
-        )
-        if TrainingRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
-            raise trainer.TrainingCancelled("cancelled while loading data")
+        self.run.report_loading(step, done, total, eta)
+        if self.run.cancel_is_requested():
+            raise progress.TrainingCancelled("cancelled while loading data")
 
 
-class _Progress(trainer.Callback):
+class _Progress(progress.Callback):
     """Writes progress to the row at most every couple of seconds, and reads the
     cancel flag at the same pace."""
 
@@ -108,31 +99,20 @@ class _Progress(trainer.Callback):
         if now - self.last_write < PROGRESS_EVERY_SECONDS and step != steps_per_epoch:
             return
         self.last_write = now
-        TrainingRun.objects.filter(pk=self.run.pk).update(
-            epoch=epoch,
-            step=step,
-            steps_per_epoch=steps_per_epoch,
-            loss=_finite(logs.get("loss")),
-            accuracy=_finite(logs.get("accuracy")),
-            eta_seconds=self.eta_seconds,
-            heartbeat_at=timezone.now(),
-        )
-        self.cancelled = TrainingRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists()
+        self.run.report_batch(epoch, step, steps_per_epoch, _finite(logs.get("loss")),
+                              _finite(logs.get("accuracy")), self.eta_seconds)  # fmt: skip
+        self.cancelled = self.run.cancel_is_requested()
 
     def on_epoch(self, epoch: int, logs: dict) -> None:
         self.run.log(
             f"epoch {epoch}/{self.run.epochs}: loss {logs.get('loss', 0):.4f} "
             f"accuracy {logs.get('accuracy', 0):.4f} val_accuracy {logs.get('val_accuracy', 0):.4f}"
         )
-        TrainingRun.objects.filter(pk=self.run.pk).update(
-            val_accuracy=_finite(logs.get("val_accuracy"))
-        )
+        self.run.report_epoch(_finite(logs.get("val_accuracy")))
 
     def on_testing(self) -> None:
         self.run.log("testing and exporting the model")
-        TrainingRun.objects.filter(pk=self.run.pk).update(
-            phase="testing", eta_seconds=self.eta_seconds, heartbeat_at=timezone.now()
-        )
+        self.run.report_testing(self.eta_seconds)
 
     def should_stop(self) -> bool:
         return self.cancelled
@@ -165,7 +145,7 @@ def execute(run_id: int) -> str | None:
     heartbeat.start()
     try:
         status = _train_and_register(run, out_dir)
-    except trainer.TrainingCancelled:
+    except progress.TrainingCancelled:
         run.log("cancelled")
         run.finish(TrainingRun.Status.CANCELLED)
         return TrainingRun.Status.CANCELLED
@@ -235,14 +215,11 @@ def _train_and_register(run: TrainingRun, out_dir: Path) -> str:
     if initial is not None:
         run.log(f"fine-tuning the active model ({config.architecture})")
     device = trainer.configure_device()
-    TrainingRun.objects.filter(pk=run.pk).update(device=device)
+    run.report_device(device)
     run.log(f"loading data: {', '.join(config.sources)} ({device})")
     loading = _Loading(run)
     training_data = sources.load_training_data(config, loading)
-    TrainingRun.objects.filter(pk=run.pk).update(
-        phase="training", phase_detail="", phase_done=0, phase_total=0, eta_seconds=None
-    )
-    TrainingRun.objects.filter(pk=run.pk).update(manifest=training_data.manifest)
+    run.report_loaded(training_data.manifest)
     skipped = training_data.manifest.get("drawings", {}).get("skipped", [])
     if skipped:
         run.log(
@@ -269,14 +246,14 @@ def _train_and_register(run: TrainingRun, out_dir: Path) -> str:
         # A cancel that arrived while the last epoch, the tests or the export ran is
         # honoured: nothing is registered. The row lock makes it one or the other: a
         # cancel after this commit finds the run finished and says so.
-        if TrainingRun.objects.select_for_update().filter(pk=run.pk, cancel_requested=True):
-            raise trainer.TrainingCancelled("cancelled before the model was registered")
+        if run.cancel_is_requested(lock=True):
+            raise progress.TrainingCancelled("cancelled before the model was registered")
         version = register_directory(out_dir, activate=False, note=f"training run {run.pk}")
         if decision.passed:
             version.promote(by=run.started_by, reason=f"passed the gate in training run {run.pk}")
         else:
             version.reject(decision.reasons)
-        TrainingRun.objects.filter(pk=run.pk).update(model_version=version, gate=decision.as_dict())
+        run.record_outcome(version, decision.as_dict())
         run.finish(TrainingRun.Status.SUCCEEDED, epoch=result.metrics["epochs_run"])
     run.log(f"model v{version.version}: {'promoted' if decision.passed else 'rejected'}")
     return TrainingRun.Status.SUCCEEDED

@@ -25,176 +25,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from classifier import calibration, serving
+from classifier import calibration
 from classifier.predictor import Predictor
 from training import architectures, evaluation, recipes
 from training.augmentation import DigitAugment
 from training.config import TrainConfig
+from training.progress import Callback, KerasBridge, Phases, RemainingTime
 from training.recipes import Recipe
 from training.sources import TrainingData, load_training_data
+from training.stream import mixture_weights, training_dataset
 
 logger = logging.getLogger(__name__)
-
-
-class TrainingCancelled(Exception):
-    """Raised between batches when the caller's callback asked to stop."""
-
-
-class Callback:
-    """What a caller hears while a model trains; override what you need.
-
-    ``model`` is the Keras model being trained (set before the first batch), for
-    callers that look at it between epochs, such as the learning-speed benchmark.
-    ``eta_seconds`` is the estimated time left to the end of the run, testing and
-    export included (:class:`RemainingTime`), kept current before each call.
-    """
-
-    model: keras.Model | None = None
-    eta_seconds: float | None = None
-
-    def on_batch(self, epoch: int, step: int, steps_per_epoch: int, logs: dict) -> None:
-        """After every batch; callers throttle their own writes."""
-
-    def on_epoch(self, epoch: int, logs: dict) -> None:
-        """After every epoch; ``logs`` may be extended (it becomes the history)."""
-
-    def on_testing(self) -> None:
-        """Training is over; the model is being exported and tested (``eta_seconds``)."""
-
-    def should_stop(self) -> bool:
-        """Asked between batches: True ends training with :class:`TrainingCancelled`."""
-        return False
-
-
-class RemainingTime:
-    """How long the run has left, from what it has measured so far.
-
-    A training step's time is measured from the end of the first step on (the
-    first one traces and compiles the step: seconds that never recur), so the
-    estimate is right from the first epoch's first few batches. Validation is
-    timed at each epoch's end and counted for the epochs left; until the first one
-    it is estimated from the step time (a forward pass is about a third of a
-    training step). Testing and export after the last epoch are estimated the same
-    way, from the images they score, plus the conversion to the served artifact.
-    Early stopping can only make the run shorter than the estimate.
-    """
-
-    EXPORT_SECONDS = 6.0  # TFLite conversion, saving and the report's plots, measured
-
-    def __init__(
-        self, epochs: int, steps_per_epoch: int, batch_size: int, val_images: int, test_images: int
-    ):
-        self.epochs = epochs
-        self.steps_per_epoch = steps_per_epoch
-        self.batch_size = batch_size
-        self.val_images = val_images
-        self.test_images = test_images
-        self.first_step_end: float | None = None
-        self.steps_timed = 0
-        self.step_seconds: float | None = None
-        self.validation_seconds: list[float] = []
-
-    def step_done(self, now: float) -> None:
-        if self.first_step_end is None:
-            self.first_step_end = now
-            return
-        self.steps_timed += 1
-        self.step_seconds = (now - self.first_step_end) / self.steps_timed
-
-    def pause(self, seconds: float) -> None:
-        """Time between steps that is not training (validation, callbacks): not a step's."""
-        if self.first_step_end is not None:
-            self.first_step_end += seconds
-
-    def validated(self, seconds: float) -> None:
-        self.validation_seconds.append(seconds)
-        self.pause(seconds)
-
-    def _scoring_seconds(self, images: int) -> float:
-        if self.validation_seconds and self.val_images:
-            return (
-                sum(self.validation_seconds)
-                / len(self.validation_seconds)
-                / self.val_images
-                * images
-            )
-        return (self.step_seconds or 0.0) / self.batch_size / 3 * images
-
-    def finishing_seconds(self) -> float:
-        """Testing and export: the served artifact and the Keras model each score every
-        test set, the artifact also the validation set, and the gate scores the active
-        model on the test sets again."""
-        return self.EXPORT_SECONDS + self._scoring_seconds(3 * self.test_images + self.val_images)
-
-    def estimate(self, epoch: int, step: int) -> float | None:
-        """Seconds left after ``step`` of ``epoch`` (1-based); None before it can tell."""
-        if self.step_seconds is None:
-            return None
-        steps_left = (self.epochs - epoch) * self.steps_per_epoch + self.steps_per_epoch - step
-        validations_left = self.epochs - epoch + (1 if step < self.steps_per_epoch else 0)
-        if step == self.steps_per_epoch and len(self.validation_seconds) < epoch:
-            validations_left += 1  # this epoch's validation is still to come
-        return (
-            steps_left * self.step_seconds
-            + validations_left * self._scoring_seconds(self.val_images)
-            + self.finishing_seconds()
-        )
-
-
-class _KerasBridge(keras.callbacks.Callback):
-    """Keras' callback protocol, translated to :class:`Callback` (1-based epochs)."""
-
-    def __init__(
-        self, callback: Callback, steps_per_epoch: int, started: float, remaining: RemainingTime
-    ):
-        super().__init__()
-        self.callback = callback
-        self.steps_per_epoch = steps_per_epoch
-        self.started = started
-        self.remaining = remaining
-        self.current_epoch = 1
-        self.epoch_seconds: list[float] = []
-        self.validation_started: float | None = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.current_epoch = epoch + 1
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.remaining.step_done(time.monotonic())
-        self.callback.eta_seconds = self.remaining.estimate(self.current_epoch, batch + 1)
-        self.callback.on_batch(
-            self.current_epoch, batch + 1, self.steps_per_epoch, dict(logs or {})
-        )
-        if self.callback.should_stop():
-            raise TrainingCancelled("Cancelled on request.")
-
-    def on_test_begin(self, logs=None):
-        self.validation_started = time.monotonic()
-
-    def on_test_end(self, logs=None):
-        if self.validation_started is not None:
-            self.remaining.validated(time.monotonic() - self.validation_started)
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.epoch_seconds.append(time.monotonic() - self.started)
-        paused = time.monotonic()
-        self.callback.eta_seconds = self.remaining.estimate(epoch + 1, self.steps_per_epoch)
-        self.callback.on_epoch(epoch + 1, logs if logs is not None else {})
-        # The caller's own work between epochs (a benchmark scoring test sets) is not a step's.
-        self.remaining.pause(time.monotonic() - paused)
-
-
-class _Phases:
-    """Wall-clock seconds of each step of a run, for ``metrics.json``: where the time goes."""
-
-    def __init__(self):
-        self.seconds: dict[str, float] = {}
-        self.last = time.monotonic()
-
-    def done(self, name: str) -> None:
-        now = time.monotonic()
-        self.seconds[name] = round(now - self.last, 2)
-        self.last = now
 
 
 @dataclasses.dataclass
@@ -321,92 +162,6 @@ def recipe_callbacks(recipe: Recipe, epochs: int) -> list[keras.callbacks.Callba
     return found
 
 
-def mixture_weights(data: TrainingData) -> list[float]:
-    """Each part's share of a batch: the fixed images and every pool at their
-    natural size, except pools with a fixed share (approved drawings), which
-    take it and leave the rest to the others in proportion."""
-    natural = [float(len(data.train))] + [
-        0.0 if pool.share is not None else float(pool.draws) for pool in data.pools
-    ]
-    fixed = [0.0] + [pool.share or 0.0 for pool in data.pools]
-    rest = max(0.0, 1.0 - sum(fixed))
-    total = sum(natural) or 1.0
-    weights = [f + rest * n / total for n, f in zip(natural, fixed, strict=True)]
-    scale = sum(weights) or 1.0
-    return [w / scale for w in weights]
-
-
-def training_dataset(data: TrainingData, config: TrainConfig) -> tf.data.Dataset:
-    """The endless training stream of one-hot-labelled float batches (fit reads
-    ``len(data)`` images an epoch), built a whole batch at a time, with no
-    per-image step:
-
-    - the fixed images take their share (:func:`mixture_weights`) of every batch,
-      in a new random order each pass, every image once a pass
-      (``tf.random.experimental.index_shuffle``: no shuffle buffer);
-    - the rest of the batch is drawn from the pools: a drawing by its pool's share
-      and its own weight (corrections count more), then one of its variants (one
-      inverse-CDF lookup over every pool's variants together).
-
-    Batches depend only on the seed and their number, never on timing. The stream
-    costs about 1 % of a training step on the CPU (it was 11 % when it drew and
-    mixed image by image). Augmentation is not here: it is the fitted model's
-    first layer, so on a GPU it runs on the device (on the CPU, measured, running it
-    here in parallel was no faster).
-    """
-    weights = mixture_weights(data)
-    batch = config.batch_size
-    seed = tf.constant(config.seed, tf.int64)
-    fixed_x, fixed_y = tf.constant(data.train.x), tf.constant(data.train.y)
-    n_fixed = len(data.train)
-    period = max(n_fixed, 1)  # stream positions in one pass over the fixed images
-    fixed_share = weights[0] if n_fixed else 0.0
-    # Every pool's variants as rows of one table, with each row's chance of a draw.
-    rows_x, rows_y, chances = [], [], []
-    for pool, share in zip(data.pools, weights[1:], strict=True):
-        if share <= 0 or not len(pool):
-            continue
-        variants = pool.x.shape[1]
-        rows_x.append(pool.x.reshape(-1, *pool.x.shape[2:]))
-        rows_y.append(np.repeat(pool.y, variants))
-        chances.append(np.repeat(share * pool.weight / pool.weight.sum() / variants, variants))
-    if not rows_x:
-        fixed_share = 1.0
-    pool_x = tf.constant(np.concatenate(rows_x) if rows_x else np.zeros((1, 28, 28), np.uint8))
-    pool_y = tf.constant(np.concatenate(rows_y) if rows_y else np.zeros(1, np.uint8))
-    cdf = np.cumsum(np.concatenate(chances)) if chances else np.ones(1)
-    cdf = tf.constant(cdf / cdf[-1], tf.float64)
-
-    def make_batch(number):
-        # The fixed images' stream positions this batch covers: its share, rounded
-        # so that every pass takes each image once.
-        first = tf.cast(tf.round(tf.cast(number, tf.float64) * batch * fixed_share), tf.int64)
-        last = tf.cast(tf.round(tf.cast(number + 1, tf.float64) * batch * fixed_share), tf.int64)
-        position = tf.range(first, last)
-        passes = position // period  # a batch spans at most two passes
-
-        def shuffled(pass_number):
-            return tf.random.experimental.index_shuffle(
-                position % period, tf.stack([seed, pass_number]), period - 1
-            )
-
-        first_pass = first // period
-        index = tf.where(passes == first_pass, shuffled(first_pass), shuffled(first_pass + 1))
-        draws = batch - tf.cast(last - first, tf.int32)
-        u = tf.random.stateless_uniform([draws], tf.stack([seed + 1, number]), dtype=tf.float64)
-        rows = tf.minimum(tf.searchsorted(cdf, u, side="right"), tf.shape(cdf, tf.int32)[0] - 1)
-        x = tf.concat([tf.gather(fixed_x, index), tf.gather(pool_x, rows)], 0)
-        y = tf.concat([tf.gather(fixed_y, index), tf.gather(pool_y, rows)], 0)
-        x = tf.cast(x, tf.float32)[..., None] / 255.0
-        return x, tf.one_hot(tf.cast(y, tf.int32), 10)
-
-    return (
-        tf.data.Dataset.range(2**62)
-        .map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-
-
 def fit(
     model: keras.Model,
     fitted: keras.Model,
@@ -430,7 +185,7 @@ def fit(
         len(data.val),
         sum(len(images) for images in data.tests.values()),
     )
-    bridge = _KerasBridge(callback, steps_per_epoch, time.monotonic(), remaining)
+    bridge = KerasBridge(callback, steps_per_epoch, time.monotonic(), remaining)
     history = fitted.fit(
         train_ds,
         validation_data=val_ds,
@@ -479,12 +234,9 @@ def export_and_verify(
     model.save(keras_path)
     export_tflite(model, tflite_path)
     predictor = Predictor(tflite_path)  # uncalibrated: the temperature is fitted next
-    raw = {
-        name: serving.classify(images.as_inputs(), predictor).probabilities
-        for name, images in data.tests.items()
-    }
+    raw = evaluation.answers(predictor, data.tests)
     fitted = calibrate(
-        serving.classify(data.val.as_inputs(), predictor).probabilities,
+        evaluation.answers(predictor, {"val": data.val})["val"],
         data.val.y,
         {name: (raw[name], images.y) for name, images in data.tests.items()},
     )
@@ -528,7 +280,7 @@ def train(
     device = configure_device()
     callback = callback or Callback()
     started = time.monotonic()
-    phases = _Phases()
+    phases = Phases()
 
     # 1. Data.
     data = data or load_training_data(config)

@@ -13,39 +13,16 @@
 
   const heading = document.querySelector("#content > h2");
 
-  function left(seconds) {
-    if (!seconds) return "";
-    const s = Math.ceil(seconds);
-    return s >= 90 ? ` · about ${Math.round(s / 60)} min left` : ` · about ${s} s left`;
-  }
-
-  // Loading (before the first epoch): the step, its counts and its own ETA. Then
-  // training: percent, epoch and the ETA of the whole run; then testing and export.
-  // The bar follows whichever phase is on.
+  // The run's own words and bar value (TrainingRun.progress_text / progress_percent):
+  // loading with counts, the epoch, or testing, with the time left.
   function showProgress(run) {
-    const loading = run.status === "running" && run.phase === "loading";
-    const eta = run.status === "running" ? left(run.eta_seconds) : "";
-    let percent;
-    let line;
-    if (loading) {
-      percent = run.phase_total ? Math.floor((run.phase_done / run.phase_total) * 100) : null;
-      const counts = run.phase_total ? ` ${run.phase_done.toLocaleString()} of ${run.phase_total.toLocaleString()}` : "";
-      line = `Loading data: ${run.phase_detail}${counts}${eta}`;
-    } else if (run.status === "running" && run.phase === "testing") {
-      percent = 100;
-      line = `Training done · testing and exporting the model${eta}`;
-    } else {
-      percent = Math.round(run.progress * 100);
-      const epoch = run.steps_per_epoch ? ` · epoch ${run.epoch} of ${run.epochs}` : "";
-      line = `${percent}%${epoch}${eta}`;
-    }
     if (bar) {
-      if (percent === null) bar.removeAttribute("value"); // a step without counts: indeterminate
-      else bar.value = percent;
+      if (run.progress_percent === null) bar.removeAttribute("value"); // indeterminate
+      else bar.value = run.progress_percent;
       bar.dataset.status = run.status;
-      bar.dataset.phase = loading ? "loading" : "training";
+      bar.dataset.phase = run.status === "running" && run.phase === "loading" ? "loading" : "training";
     }
-    if (text) text.textContent = line;
+    if (text) text.textContent = run.progress_text;
   }
 
   async function poll() {

@@ -18,16 +18,6 @@ from training.models import TrainingRun
 BAR_FORMAT = "{percentage:3.0f}%|{bar}| {desc}"
 
 
-def progress_line(run: TrainingRun) -> str:
-    """What the run is doing, in words: its loading step with counts, or its epoch."""
-    if run.status == TrainingRun.Status.RUNNING and run.phase == "loading":
-        counts = f" {run.phase_done:,}/{run.phase_total:,}" if run.phase_total else ""
-        return f"loading: {run.phase_detail}{counts}"
-    if run.steps_per_epoch:
-        return f"{run.status} · epoch {run.epoch}/{run.epochs}"
-    return run.status
-
-
 class Command(BaseCommand):
     help = "Queue a training run for a Celery worker; with --wait, follow it to the end."
 
@@ -62,7 +52,7 @@ class Command(BaseCommand):
             while True:
                 run.refresh_from_db()
                 bar.n = round(run.progress * 100)
-                bar.set_description_str(progress_line(run))
+                bar.set_description_str(run.progress_text)
                 if run.is_finished:
                     return run
                 if deadline is not None and time.monotonic() > deadline:
