@@ -63,6 +63,28 @@ def test_a_queued_run_is_trained_by_the_worker_gated_and_served(
     assert answer.json()["model_version"] == run.model_version.version == 2
 
 
+def test_staff_cancel_a_run_while_the_worker_trains_it(
+    celery_worker_process, client, staff_user, tiny_run_config
+):
+    # given the bootstrap model serving and a long run that the worker is fitting
+    ensure_active_model()
+    client.force_login(staff_user)
+    run_id = start(client, {**tiny_run_config, "epochs": 200})
+    wait_for(
+        lambda: TrainingRun.objects.filter(pk=run_id, phase="training", step__gt=0).exists(),
+        120,
+        "the worker to start fitting",
+    )
+    # when staff cancel it through the API
+    response = client.post(f"/api/training-runs/{run_id}/cancel/")
+    assert response.status_code == 200, response.content
+    # then the worker stops fitting within seconds: cancelled, nothing registered
+    run = wait_for(lambda: finished(run_id), 60, "the run to stop")
+    assert run.status == "cancelled" and run.model_version is None, run.log_tail
+    assert run.epoch < 200 and "testing and exporting" not in run.log_tail
+    assert ModelVersion.objects.count() == 1
+
+
 def test_finetune_through_the_worker_learns_from_contributions_and_serves(
     celery_worker_process, client, staff_user, pen_digits
 ):

@@ -126,12 +126,29 @@ def test_a_run_cancelled_before_it_starts(active_model, tiny_run_config):
     assert run.status == "cancelled" and run.finished_at is not None
 
 
-def test_a_run_cancelled_between_batches(active_model, tiny_run_config, monkeypatch):
+def test_a_run_cancelled_while_it_fits_stops_at_the_next_batch(
+    active_model, tiny_run_config, monkeypatch
+):
+    # given a run of five epochs, and staff who press Cancel once it reports its
+    # first batch (the real cancel check is what must notice)
     run = TrainingRun.objects.create(**{**tiny_run_config, "epochs": 5})
-    monkeypatch.setattr(runs._Progress, "should_stop", lambda self: True)
+    report_batch = TrainingRun.report_batch
+    pressed = []
+
+    def staff_cancel_while_fitting(self, *args, **kwargs):
+        report_batch(self, *args, **kwargs)
+        if not pressed:
+            pressed.append(kwargs or args)
+            TrainingRun.objects.get(pk=self.pk).cancel()
+
+    monkeypatch.setattr(TrainingRun, "report_batch", staff_cancel_while_fitting)
+    # when the worker runs it
     assert runs.execute(run.pk) == "cancelled"
+    # then it stopped in its first epoch: no epoch finished, nothing tested or registered
     run.refresh_from_db()
-    assert run.status == "cancelled" and run.model_version is None
+    assert pressed and run.status == "cancelled" and run.model_version is None
+    assert (run.epoch, run.step) == (1, 1)
+    assert "epoch 1/5" not in run.log_tail and "testing and exporting" not in run.log_tail
     assert ModelVersion.objects.count() == 1
 
 
