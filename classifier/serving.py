@@ -10,6 +10,7 @@ candidate's artifact, a file to evaluate).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,9 +54,14 @@ class Verdicts:
         }
 
 
-def classify(images: np.ndarray, predictor: Predictor | None = None) -> Verdicts:
+def classify(
+    images: np.ndarray,
+    predictor: Predictor | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Verdicts:
     """Probabilities for ``images`` ((n, 28, 28) floats in [0, 1], model inputs) from
-    ``predictor``, or from the active model when none is given.
+    ``predictor``, or from the active model when none is given; ``progress`` hears
+    how many images each chunk answered.
 
     Raises :class:`runtime.NoActiveModel` when there is no model to ask.
     """
@@ -65,12 +71,10 @@ def classify(images: np.ndarray, predictor: Predictor | None = None) -> Verdicts
         loaded = runtime.active_model()
         predictor, version, version_id = loaded.predictor, loaded.version, loaded.version_id
         threshold = loaded.threshold
-    if not len(images):
-        probabilities = np.zeros((0, 10), np.float32)
-    elif len(images) <= CHUNK:
-        probabilities = predictor.predict(images)
-    else:
-        probabilities = np.concatenate(
-            [predictor.predict(images[i : i + CHUNK]) for i in range(0, len(images), CHUNK)]
-        )
+    chunks = []
+    for start in range(0, len(images), CHUNK):
+        chunks.append(predictor.predict(images[start : start + CHUNK]))
+        if progress is not None:
+            progress(len(chunks[-1]))
+    probabilities = np.concatenate(chunks) if chunks else np.zeros((0, 10), np.float32)
     return Verdicts(probabilities, version, version_id, threshold)

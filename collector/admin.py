@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -13,22 +11,17 @@ from django.db.models.functions import Now
 from django.http import (
     FileResponse,
     Http404,
-    HttpResponse,
     HttpResponseBadRequest,
     HttpResponseNotAllowed,
     HttpResponseRedirect,
 )
 from django.template.defaultfilters import filesizeformat
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from classifier.models import ArtifactError
 from classifier.preprocessing import MAX_IMAGE_BYTES, PreprocessingError
-from classifier.runtime import NoActiveModel
-from collector import abuse, dataset, exports, submissions, tasks
-from collector.formats import DatasetError, kaggle_csv
+from collector import abuse, dataset, exports, tasks
 from collector.models import DatasetExport, Drawing
 
 
@@ -79,35 +72,6 @@ class DrawingUploadForm(forms.ModelForm):
             )
         except dataset.StorageUnavailable as exc:
             self.add_error(None, str(exc))
-        return cleaned
-
-
-class PredictCsvForm(forms.Form):
-    """A Kaggle test.csv and the model to answer it with (empty: the active one)."""
-
-    test_csv = forms.FileField(label="test.csv", help_text="Kaggle's pixel0..pixel783 rows")
-    model = forms.IntegerField(
-        required=False, min_value=1, help_text="a version number; empty for the active model"
-    )
-
-    MAX_BYTES = 64 * 1024 * 1024
-
-    def clean(self):
-        cleaned = super().clean()
-        upload = cleaned.get("test_csv")
-        if upload is None or self.errors:
-            return cleaned
-        if upload.size > self.MAX_BYTES:
-            raise forms.ValidationError("The file is over 64 MB.")
-        try:
-            text = io.TextIOWrapper(upload.file, encoding="ascii", newline="")
-            images = kaggle_csv.read_test(text, upload.name)
-            predictor, _ = submissions.predictor_for(cleaned.get("model"))
-            self.labels = submissions.predict(images, predictor)
-        except UnicodeDecodeError:
-            raise forms.ValidationError(f"{upload.name} is not a CSV of numbers.") from None
-        except (DatasetError, LookupError, ArtifactError, NoActiveModel) as exc:
-            raise forms.ValidationError(str(exc)) from None
         return cleaned
 
 
@@ -297,36 +261,12 @@ class DrawingAdmin(admin.ModelAdmin):
     def get_urls(self):
         return [
             path(
-                "predict-csv/",
-                self.admin_site.admin_view(self.predict_csv_view),
-                name="collector_predict_csv",
-            ),
-            path(
                 "export/<str:fmt>/",
                 self.admin_site.admin_view(self.export_view),
                 name="collector_drawing_export",
             ),
             *super().get_urls(),
         ]
-
-    def predict_csv_view(self, request):
-        """A Kaggle test.csv in, its submission (ImageId,Label) out: what
-        ``manage.py predict_csv`` does, for staff without a shell."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        form = PredictCsvForm(request.POST or None, request.FILES or None)
-        if request.method == "POST" and form.is_valid():
-            response = HttpResponse(
-                submissions.submission(form.labels), content_type="text/csv; charset=ascii"
-            )
-            response["Content-Disposition"] = 'attachment; filename="submission.csv"'
-            return response
-        return TemplateResponse(
-            request,
-            "admin/collector/predict_csv.html",
-            {**self.admin_site.each_context(request), "form": form,
-             "title": "Predict a Kaggle test CSV", "opts": self.model._meta},
-        )  # fmt: skip
 
     def export_view(self, request, fmt: str):
         """Queue an export (POST) and follow it on the exports page: a large dataset

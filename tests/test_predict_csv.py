@@ -10,7 +10,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
-from collector.formats import kaggle_csv
+from classifier import submissions
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def mnist_sample():
 
 def kaggle_test_csv(images: np.ndarray) -> str:
     """Exactly Kaggle's test.csv: a pixel header, then 784 numbers a row."""
-    rows = [",".join(kaggle_csv.PIXELS)]
+    rows = [",".join(submissions.PIXELS)]
     rows += [",".join(str(v) for v in image.ravel()) for image in images]
     return "\n".join(rows) + "\n"
 
@@ -54,12 +54,12 @@ def test_a_test_csv_becomes_a_submission(active_model, mnist_sample, tmp_path):
 @pytest.mark.parametrize(
     ("content", "fragment"),
     [
-        ("label," + ",".join(kaggle_csv.PIXELS) + "\n", "train CSV"),
+        ("label," + ",".join(submissions.PIXELS) + "\n", "train CSV"),
         ("a,b,c\n1,2,3\n", "header must be pixel0"),
-        (",".join(kaggle_csv.PIXELS) + "\n", "no rows"),
-        (",".join(kaggle_csv.PIXELS) + "\n" + ",".join(["0"] * 783) + "\n", "783 values"),
-        (",".join(kaggle_csv.PIXELS) + "\n" + ",".join(["300"] * 784) + "\n", "0-255"),
-        (",".join(kaggle_csv.PIXELS) + "\n" + ",".join(["x"] * 784) + "\n", "whole numbers"),
+        (",".join(submissions.PIXELS) + "\n", "no rows"),
+        (",".join(submissions.PIXELS) + "\n" + ",".join(["0"] * 783) + "\n", "783 values"),
+        (",".join(submissions.PIXELS) + "\n" + ",".join(["300"] * 784) + "\n", "0-255"),
+        (",".join(submissions.PIXELS) + "\n" + ",".join(["x"] * 784) + "\n", "whole numbers"),
     ],
     ids=["train-csv", "header", "empty", "short-row", "out-of-range", "not-numbers"],
 )
@@ -87,22 +87,24 @@ def test_unknown_model_and_missing_file(active_model, mnist_sample, tmp_path):
 
 
 def test_staff_upload_in_the_admin_returns_the_submission(staff_client, active_model, mnist_sample):
-    page = staff_client.get("/admin/collector/drawing/predict-csv/")
+    page = staff_client.get("/admin/classifier/modelversion/predict-csv/")
     assert page.status_code == 200 and b'name="test_csv"' in page.content
     upload = SimpleUploadedFile(
         "test.csv", kaggle_test_csv(mnist_sample[0][:5]).encode(), "text/csv"
     )
-    response = staff_client.post("/admin/collector/drawing/predict-csv/", {"test_csv": upload})
+    response = staff_client.post(
+        "/admin/classifier/modelversion/predict-csv/", {"test_csv": upload}
+    )
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     assert 'filename="submission.csv"' in response["Content-Disposition"]
     assert [i for i, _ in read_submission(response.content.decode())] == [1, 2, 3, 4, 5]
     bad = SimpleUploadedFile("test.csv", b"label,pixel0\n1,2\n", "text/csv")
-    refused = staff_client.post("/admin/collector/drawing/predict-csv/", {"test_csv": bad})
+    refused = staff_client.post("/admin/classifier/modelversion/predict-csv/", {"test_csv": bad})
     assert refused.status_code == 200 and b"not a Kaggle test CSV" in refused.content
     listing = staff_client.get("/admin/classifier/modelversion/")
-    assert b"/admin/collector/drawing/predict-csv/" in listing.content
+    assert b"/admin/classifier/modelversion/predict-csv/" in listing.content
 
 
 def test_predict_csv_is_for_staff_only(client, db):
-    response = client.get("/admin/collector/drawing/predict-csv/")
+    response = client.get("/admin/classifier/modelversion/predict-csv/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]

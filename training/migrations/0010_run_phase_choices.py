@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('training', '0009_run_ujipen'),
+        ("training", "0009_run_ujipen"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='trainingrun',
-            name='phase',
-            field=models.CharField(blank=True, choices=[('loading', 'Loading'), ('training', 'Training'), ('testing', 'Testing')], max_length=16),
+            model_name="trainingrun",
+            name="phase",
+            field=models.CharField(
+                blank=True,
+                choices=[("loading", "Loading"), ("training", "Training"), ("testing", "Testing")],
+                max_length=16,
+            ),
         ),
     ]

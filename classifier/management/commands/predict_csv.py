@@ -9,10 +9,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from classifier import submissions
 from classifier.models import ArtifactError
 from classifier.runtime import NoActiveModel
-from collector import submissions
-from collector.formats import DatasetError, kaggle_csv
 
 
 class Command(BaseCommand):
@@ -33,10 +32,10 @@ class Command(BaseCommand):
             raise CommandError(f"The folder of {out} does not exist.")
         try:
             with open(test_csv, encoding="ascii", newline="") as handle:
-                images = kaggle_csv.read_test(handle, str(test_csv))
+                images = submissions.read_test(handle, str(test_csv))
         except UnicodeDecodeError:
             raise CommandError(f"{test_csv} is not a CSV of numbers.") from None
-        except DatasetError as exc:
+        except submissions.NotATestCsv as exc:
             raise CommandError(str(exc)) from None
         try:
             predictor, which = submissions.predictor_for(model)
