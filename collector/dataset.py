@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -197,16 +198,39 @@ def read_model_input(drawing: Drawing, skipped: list | None = None) -> np.ndarra
     damaged file must not abort a run or a scoring pass over thousands
     (``check_storage`` lists them)."""
     try:
-        with default_storage.open(drawing.image.name, "rb") as handle:
-            data = handle.read()
-        if hashlib.sha256(data).hexdigest() != drawing.sha256:
-            raise InvalidDrawing("its file does not match its hash (damaged)")
-        return preprocessing.to_model_input(data)
+        return preprocessing.to_model_input(read_image(drawing))
     except (OSError, InvalidDrawing, preprocessing.PreprocessingError) as exc:
-        logger.warning("Skipping drawing %s: %s", drawing.pk, exc)
-        if skipped is not None:
-            skipped.append([drawing.pk, str(exc) or type(exc).__name__])
+        _skip(drawing, exc, skipped)
         return None
+
+
+def read_image(drawing: Drawing) -> bytes:
+    """A stored drawing's PNG, checked against its hash: raises ``OSError`` for a
+    missing file and :class:`InvalidDrawing` for a damaged one. Training, scoring
+    and exports all read drawings here."""
+    with default_storage.open(drawing.image.name, "rb") as handle:
+        data = handle.read()
+    if hashlib.sha256(data).hexdigest() != drawing.sha256:
+        raise InvalidDrawing("its file does not match its hash (damaged)")
+    return data
+
+
+def readable_images(
+    drawings: Iterable[Drawing], skipped: list | None = None
+) -> Iterator[tuple[Drawing, bytes]]:
+    """Each drawing with its checked PNG; unreadable ones are left out and noted in
+    ``skipped`` as ``[id, why]`` (``check_storage`` lists them)."""
+    for drawing in drawings:
+        try:
+            yield drawing, read_image(drawing)
+        except (OSError, InvalidDrawing) as exc:
+            _skip(drawing, exc, skipped)
+
+
+def _skip(drawing: Drawing, exc: Exception, skipped: list | None) -> None:
+    logger.warning("Skipping drawing %s: %s", drawing.pk, exc)
+    if skipped is not None:
+        skipped.append([drawing.pk, str(exc) or type(exc).__name__])
 
 
 def stored_intact(name: str, sha256: str) -> bool:

@@ -1,32 +1,48 @@
 """Exporting the dataset: original PNGs with a manifest, pen strokes, or 28×28 inputs.
 
-``zip`` is the lossless one (a backup, and what ``import_drawings zip`` reads
-back with the same labels, splits, statuses and strokes). ``ndjson`` is one
-drawing per line with its strokes, Quick Draw's shape (drawings that have
-strokes). ``npz``, ``idx`` and ``kaggle-csv`` carry the model inputs made by
-``classifier.preprocessing``.
+``zip`` is the lossless one (``collector.formats.digits_zip``: a backup, and
+what ``import_drawings zip`` reads back with the same labels, splits, statuses
+and strokes). ``ndjson`` is one drawing per line with its strokes, Quick Draw's
+shape (drawings that have strokes). ``npz``, ``idx`` and ``kaggle-csv`` carry
+the model inputs made by ``classifier.preprocessing``. Stored drawings are read
+through the same checked reader as training (``dataset.read_image``): a missing
+or damaged file is left out and logged, never exported as it is.
+
+Staff exports are built outside the request (``DatasetExport`` rows, queued by
+``collector.tasks.start_export``): :func:`build` writes the file into storage
+with its progress on the row, and staff download it from the admin.
 """
 
 from __future__ import annotations
 
-import csv
 import gzip
 import io
-import json
+import logging
+import tempfile
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
-from django.core.files.storage import default_storage
+from django.core.files import File
 
 from classifier import preprocessing
-from collector.formats import idx, kaggle_csv, ndjson
-from collector.models import Drawing
+from collector import dataset
+from collector.formats import digits_zip, idx, kaggle_csv, ndjson
+from collector.models import DatasetExport, Drawing
+
+logger = logging.getLogger(__name__)
 
 FORMATS = ("zip", "ndjson", "npz", "idx", "kaggle-csv")
-STROKES_FILE = "strokes.ndjson"
-MANIFEST_FIELDS = ("file", "sha256", "label", "split", "status", "source", "writer", "created")
+SUFFIX = {
+    "zip": ".zip",
+    "ndjson": ".ndjson",
+    "npz": ".npz",
+    "idx": "-idx.zip",
+    "kaggle-csv": ".csv",
+}
+PROGRESS_EVERY_SECONDS = 1.0
 
 
 class ExportError(RuntimeError):
@@ -55,11 +71,6 @@ def drawings_for(status: str, progress: Progress = _silent) -> Iterator[Drawing]
     progress(done, total)
 
 
-def _read(drawing: Drawing) -> bytes:
-    with default_storage.open(drawing.image.name, "rb") as handle:
-        return handle.read()
-
-
 def record(drawing: Drawing) -> dict:
     """A drawing as one ndjson line."""
     return {
@@ -85,43 +96,36 @@ def write_ndjson(out, status: str = "all", progress: Progress = _silent) -> int:
 
 
 def write_zip(out, status: str = "all", progress: Progress = _silent) -> int:
-    count = 0
-    manifest = io.StringIO()
-    writer = csv.writer(manifest)
-    writer.writerow(MANIFEST_FIELDS)
-    strokes = io.StringIO()
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
-        for drawing in drawings_for(status, progress):
-            name = f"drawings/{drawing.sha256}.png"
-            archive.writestr(name, _read(drawing))  # PNGs are compressed already
-            if drawing.strokes:
-                line = {"sha256": drawing.sha256, "strokes": drawing.strokes}
-                strokes.write(json.dumps(line, separators=(",", ":")) + "\n")
-            writer.writerow(
-                [
-                    name,
-                    drawing.sha256,
-                    drawing.label,
-                    drawing.split,
-                    drawing.status,
-                    drawing.source,
-                    drawing.writer,
-                    drawing.created_at.isoformat(),
-                ]
-            )
-            count += 1
-        archive.writestr("manifest.csv", manifest.getvalue())
-        archive.writestr(STROKES_FILE, strokes.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
-    return count
+    entries = (
+        digits_zip.Entry(
+            png=png,
+            sha256=drawing.sha256,
+            label=drawing.label,
+            split=drawing.split,
+            status=drawing.status,
+            source=drawing.source,
+            writer=drawing.writer,
+            created=drawing.created_at.isoformat(),
+            strokes=drawing.strokes,
+        )
+        for drawing, png in dataset.readable_images(drawings_for(status, progress))
+    )
+    return digits_zip.write(out, entries)
 
 
 def model_inputs(status: str, progress: Progress = _silent) -> dict[str, np.ndarray]:
-    rows = list(drawings_for(status, progress))
+    rows, xs = [], []
+    for drawing, png in dataset.readable_images(drawings_for(status, progress)):
+        try:
+            xs.append(preprocessing.to_model_input(png))
+        except preprocessing.PreprocessingError as exc:
+            logger.warning("Skipping drawing %s: %s", drawing.pk, exc)
+            continue
+        rows.append(drawing)
     if not rows:
         raise ExportError("No drawings to export.")
-    x = np.stack([preprocessing.to_model_input(_read(d)) for d in rows])
     return {
-        "x": np.round(x * 255).astype(np.uint8),
+        "x": np.round(np.stack(xs) * 255).astype(np.uint8),
         "y": np.array([d.label for d in rows], dtype=np.uint8),
         "split": np.array([d.split for d in rows]),
         "status": np.array([d.status for d in rows]),
@@ -178,14 +182,32 @@ def export(path: Path, fmt: str, status: str | None = None) -> int:
     return count
 
 
-SUFFIX = {
-    "zip": ".zip",
-    "ndjson": ".ndjson",
-    "npz": ".npz",
-    "idx": "-idx.zip",
-    "kaggle-csv": ".csv",
-}
-
-
 def file_name(fmt: str) -> str:
     return f"digits-dataset{SUFFIX[fmt]}"
+
+
+def build(export_id: int) -> str:
+    """Claim a queued export and write it into storage; its final status."""
+    export = DatasetExport.objects.get(pk=export_id)
+    if not export.claim():
+        return export.status  # built by someone else
+    last = 0.0
+
+    def progress(done: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= PROGRESS_EVERY_SECONDS or done == total:
+            last = now
+            export.report(done, total)
+
+    try:
+        with tempfile.TemporaryFile() as handle:
+            count = write(handle, export.fmt, progress=progress)
+            handle.seek(0)
+            export.file.save(file_name(export.fmt), File(handle), save=False)
+    except Exception as exc:
+        logger.exception("Export %s failed", export_id)
+        export.fail(str(exc))
+        return export.status
+    export.finish(drawings=count)
+    return export.status

@@ -8,10 +8,6 @@ content hash dedupes) and obeys the same rules as a contribution.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,7 +15,7 @@ from pathlib import Path
 
 from classifier import canvas, preprocessing
 from collector import dataset
-from collector.formats import DatasetError, image_folder, ndjson, unipen
+from collector.formats import DatasetError, digits_zip, image_folder, ndjson, unipen
 
 
 @dataclass
@@ -100,24 +96,16 @@ def folder_items(directory: Path) -> Iterator[Item]:
 
 def zip_items(path: Path) -> Iterator[Item]:
     """Our own ``export_dataset --format zip``: labels, splits and statuses kept."""
-    with zipfile.ZipFile(path) as archive:
-        strokes = {}
-        if "strokes.ndjson" in archive.namelist():  # exports before strokes had none
-            for line in io.TextIOWrapper(archive.open("strokes.ndjson"), "utf-8"):
-                if line.strip():
-                    entry = json.loads(line)
-                    strokes[entry["sha256"]] = entry["strokes"]
-        manifest = csv.DictReader(io.TextIOWrapper(archive.open("manifest.csv"), "utf-8"))
-        for row in manifest:
-            yield Item(
-                data=archive.read(row["file"]),
-                label=row["label"],
-                source=row["source"],
-                writer=row.get("writer", ""),
-                split=row["split"],
-                status=row["status"],
-                strokes=strokes.get(row["sha256"]),
-            )
+    for entry in digits_zip.read(path):
+        yield Item(
+            data=entry.png,
+            label=entry.label,
+            source=entry.source,
+            writer=entry.writer,
+            split=entry.split,
+            status=entry.status,
+            strokes=entry.strokes,
+        )
 
 
 def run_import(items: Iterator[Item], *, status: str | None, progress=None) -> ImportSummary:

@@ -41,9 +41,9 @@ def enqueue_scoring() -> bool:
 @shared_task(name="collector.tasks.build_export", ignore_result=True)
 def build_export(export_id: int) -> str:
     """Write an export into storage with its progress on the row; its final status."""
-    from collector import exporting
+    from collector import exports
 
-    return exporting.build(export_id)
+    return exports.build(export_id)
 
 
 def start_export(fmt: str, user=None):
@@ -51,7 +51,7 @@ def start_export(fmt: str, user=None):
     committed (built in-process if no worker can be asked)."""
     from django.db import transaction
 
-    from collector import exporting, exports
+    from collector import exports
     from collector.models import DatasetExport
 
     if fmt not in exports.FORMATS:
@@ -60,7 +60,7 @@ def start_export(fmt: str, user=None):
     export = DatasetExport.objects.create(
         fmt=fmt, requested_by=user if getattr(user, "is_authenticated", False) else None
     )
-    transaction.on_commit(lambda: enqueue_export(export.pk) or exporting.build(export.pk))
+    transaction.on_commit(lambda: enqueue_export(export.pk) or exports.build(export.pk))
     return export
 
 

@@ -99,7 +99,7 @@ def test_admin_exports_are_built_in_the_background_and_downloaded_by_staff(
 
 
 def test_an_export_being_built_shows_progress_and_a_failed_one_says_why(staff_client, db):
-    from collector import exporting
+    from collector import exports
     from collector.models import DatasetExport
 
     building = DatasetExport.objects.create(fmt="npz", status="running", done=250, total=7500)
@@ -108,7 +108,7 @@ def test_an_export_being_built_shows_progress_and_a_failed_one_says_why(staff_cl
     assert b'http-equiv="refresh"' in page.content  # it follows itself
     building.delete()
     failed = DatasetExport.objects.create(fmt="npz")
-    assert exporting.build(failed.pk) == "failed"  # no approved drawings to export
+    assert exports.build(failed.pk) == "failed"  # no approved drawings to export
     failed.refresh_from_db()
     assert "No drawings to export" in failed.error
     assert (

@@ -121,3 +121,24 @@ def test_split_proportions_hold_per_label(db, canvas_png):
             per_label[(label, "val")],
             per_label[(label, "test")],
         ) == (16, 2, 2)
+
+
+def test_exports_read_drawings_through_the_checked_reader(db, tmp_path, small_pendigits):
+    # given 60 drawings, one of whose files was damaged on disk and one lost
+    from django.core.files.storage import default_storage
+
+    run("import_drawings", "pendigits", str(small_pendigits))
+    damaged, lost = Drawing.objects.order_by("id")[:2]
+    with default_storage.open(damaged.image.name, "rb") as handle:
+        data = bytearray(handle.read())
+    data[-20] ^= 0xFF
+    default_storage.delete(damaged.image.name)
+    default_storage.save(damaged.image.name, io.BytesIO(bytes(data)))
+    default_storage.delete(lost.image.name)
+    # when every format is exported
+    for fmt in ("zip", "npz", "kaggle-csv"):
+        out = run("export_dataset", "--format", fmt, str(tmp_path / f"d.{fmt}"))
+        # then neither is exported as it is: the 58 intact drawings are
+        assert "exported 58 drawings" in out, (fmt, out)
+    with zipfile.ZipFile(tmp_path / "d.zip") as archive:
+        assert f"drawings/{damaged.sha256}.png" not in archive.namelist()

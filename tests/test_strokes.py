@@ -14,7 +14,7 @@ from django.core.files.storage import default_storage
 
 from classifier import canvas
 from collector import exports, imports
-from collector.formats import unipen
+from collector.formats import digits_zip, unipen
 from collector.models import Drawing
 
 from .conftest import data_url
@@ -205,7 +205,7 @@ def test_the_zip_export_carries_the_strokes(unipen_file, tmp_path):
     path = tmp_path / "backup.zip"
     exports.export(path, "zip")
     with zipfile.ZipFile(path) as archive:
-        assert exports.STROKES_FILE in archive.namelist()
+        assert digits_zip.STROKES_FILE in archive.namelist()
     for drawing in Drawing.objects.all():
         drawing.delete()
     summary = imports.run_import(imports.zip_items(path), status=None)
