@@ -35,11 +35,6 @@ class QuotaExceeded(Exception):
     code = "quota_exceeded"
 
 
-def fingerprint(model_input: np.ndarray) -> bytes:
-    """The 28×28 input, thresholded and packed: 98 bytes per drawing."""
-    return np.packbits(np.asarray(model_input).reshape(-1) >= 0.5).tobytes()
-
-
 def check_allowed(client: str) -> None:
     """Raise :class:`QuotaExceeded` if ``client`` has used its day's quota or has too
     many drawings waiting for review."""

@@ -22,12 +22,19 @@ from django.utils.html import format_html
 
 from classifier.preprocessing import MAX_IMAGE_BYTES, PreprocessingError
 from collector import abuse, dataset, exports, tasks
-from collector.models import DatasetExport, Drawing
+from collector.models import (
+    DatasetExport,
+    Drawing,
+    InvalidDrawing,
+    NewDrawing,
+    StorageUnavailable,
+    validate_png,
+)
 
 
 class DrawingUploadForm(forms.ModelForm):
     """Staff add a drawing as contributors do: a PNG and its label, checked and
-    stored by ``dataset.add_drawing`` (same preprocessing, split, file and row)."""
+    stored by ``Drawing.objects.add`` (same preprocessing, split, file and row)."""
 
     upload = forms.FileField(
         label="PNG image", help_text="One digit: a canvas drawing, a scan or a photo, as PNG."
@@ -56,21 +63,23 @@ class DrawingUploadForm(forms.ModelForm):
             )
         data = upload.read()
         try:
-            model_input = dataset.validate_png(data)
-        except (PreprocessingError, dataset.InvalidDrawing) as exc:
+            model_input = validate_png(data)
+        except (PreprocessingError, InvalidDrawing) as exc:
             self.add_error("upload", str(exc))
             return cleaned
         try:  # stored here, so that a full disk is a form error rather than a 500
-            self.stored, self.created = dataset.add_drawing(
-                data,
-                cleaned["label"],
-                source="admin",
-                status=cleaned.get("status") or None,
-                contributor=self.user,
-                prediction=dataset.predict_quietly(model_input),
-                model_input=model_input,
+            self.stored, self.created = Drawing.objects.add(
+                NewDrawing(
+                    data,
+                    cleaned["label"],
+                    source="admin",
+                    status=cleaned.get("status") or None,
+                    contributor=self.user,
+                    prediction=dataset.predict_quietly(model_input),
+                    model_input=model_input,
+                )
             )
-        except dataset.StorageUnavailable as exc:
+        except StorageUnavailable as exc:
             self.add_error(None, str(exc))
         return cleaned
 

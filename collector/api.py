@@ -10,7 +10,14 @@ from rest_framework.views import APIView
 
 from classifier import canvas, preprocessing
 from collector import abuse, dataset
-from collector.models import Drawing
+from collector.models import (
+    Drawing,
+    InvalidDrawing,
+    NewDrawing,
+    StorageUnavailable,
+    fingerprint,
+    validate_label,
+)
 from digits_site import bodies, limits
 from digits_site.clients import client_key
 from digits_site.errors import BadInput, QuotaExceeded, ServiceUnavailable
@@ -87,32 +94,34 @@ class DrawingsView(APIView):
             raise BadInput(f'"source" must be one of {", ".join(sorted(SOURCES_FROM_API))}.')
         client = client_key(request)
         try:
-            label = dataset.validate_label(label)  # before any work on the image
+            label = validate_label(label)  # before any work on the image
             abuse.check_allowed(client)
             # Preprocessed once: for the model's opinion and for add_drawing's check.
             model_input = preprocessing.to_model_input(data)
-            copy = abuse.near_duplicate(client, abuse.fingerprint(model_input))
+            copy = abuse.near_duplicate(client, fingerprint(model_input))
             if copy is not None:
                 return self._answer(copy, False, dataset.relabel_own(copy, label, client, source))
             if not request.user.is_authenticated and request.session.session_key is None:
                 request.session.save()  # an anonymous contributor is their session
-            drawing, created = dataset.add_drawing(
-                data,
-                label,
-                source=source,
-                prediction=dataset.predict_quietly(model_input),
-                contributor=request.user,
-                session_key=request.session.session_key or "",
-                client=client,
-                model_input=model_input,
-                strokes=strokes,
+            drawing, created = Drawing.objects.add(
+                NewDrawing(
+                    data,
+                    label,
+                    source=source,
+                    prediction=dataset.predict_quietly(model_input),
+                    contributor=request.user,
+                    session_key=request.session.session_key or "",
+                    client=client,
+                    model_input=model_input,
+                    strokes=strokes,
+                )
             )
             relabelled = not created and dataset.relabel_own(drawing, label, client, source)
-        except dataset.InvalidDrawing as exc:
+        except InvalidDrawing as exc:
             raise BadInput(str(exc)) from None
         except abuse.QuotaExceeded as exc:
             raise QuotaExceeded(str(exc)) from None
-        except dataset.StorageUnavailable as exc:
+        except StorageUnavailable as exc:
             raise ServiceUnavailable(str(exc)) from None
         return self._answer(drawing, created, relabelled)
 

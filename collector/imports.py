@@ -2,7 +2,7 @@
 own zip export. Strokes are drawn by ``classifier.canvas`` exactly as the page
 draws them, and kept with the drawing.
 
-Every import goes through ``dataset.add_drawing``, so it is idempotent (the
+Every import goes through ``Drawing.objects.add``, so it is idempotent (the
 content hash dedupes) and obeys the same rules as a contribution.
 """
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from classifier import canvas, preprocessing
-from collector import dataset
 from collector.formats import DatasetError, digits_zip, image_folder, ndjson, unipen
+from collector.models import Drawing, InvalidDrawing, NewDrawing
 
 
 @dataclass
@@ -114,20 +114,22 @@ def run_import(items: Iterator[Item], *, status: str | None, progress=None) -> I
     for item in items:
         try:
             if item.problem:
-                raise dataset.InvalidDrawing(item.problem)
+                raise InvalidDrawing(item.problem)
             strokes = canvas.parse_strokes(item.strokes) if item.strokes is not None else None
             data = item.data() if callable(item.data) else item.data
-            _, created = dataset.add_drawing(
-                data,
-                item.label,
-                source=item.source,
-                writer=item.writer,
-                split=item.split,
-                status=item.status or status,
-                strokes=strokes,
+            _, created = Drawing.objects.add(
+                NewDrawing(
+                    data,
+                    item.label,
+                    source=item.source,
+                    writer=item.writer,
+                    split=item.split,
+                    status=item.status or status,
+                    strokes=strokes,
+                )
             )
         except (
-            dataset.InvalidDrawing,
+            InvalidDrawing,
             preprocessing.PreprocessingError,
             canvas.InvalidStrokes,
         ) as exc:

@@ -7,16 +7,199 @@ the whole dataset and a duplicate is recognised for free.
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models, transaction
-from django.utils import timezone
+import hashlib
+import io
+import logging
+from dataclasses import dataclass
 
+import numpy as np
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
+from PIL import Image
+
+from classifier import canvas, preprocessing
 from collector import splits
+
+logger = logging.getLogger(__name__)
+
+
+class InvalidDrawing(ValueError):
+    """The drawing cannot be stored; the message is for the contributor."""
+
+    code = "invalid_drawing"
+
+
+class StorageUnavailable(RuntimeError):
+    """The drawing could not be written; nothing was kept."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The model's opinion of a drawing when it arrived."""
+
+    digit: int
+    confidence: float
+    model_version_id: int | None
+
+
+@dataclass(frozen=True)
+class NewDrawing:
+    """A drawing someone asks to store (:meth:`DrawingManager.add`): the picture, its
+    label and the pen as drawn; where it came from; and, for imports, the split and
+    review status it already has."""
+
+    data: bytes  # the PNG as sent
+    label: object  # checked by validate_label
+    strokes: list[np.ndarray] | None = None  # ``canvas.parse_strokes``' output
+    source: str = "canvas"
+    writer: str = ""
+    contributor: object = None  # the signed-in user, if any
+    session_key: str = ""  # an anonymous contributor's session
+    client: str = ""  # who sent it (``digits_site.clients.client_key``), for ``abuse``
+    prediction: Prediction | None = None
+    split: str | None = None
+    status: str | None = None
+    model_input: np.ndarray | None = None  # the caller's own preprocessing of ``data``
+
+
+def validate_label(label) -> int:
+    """An integer 0-9, or a one-character ASCII digit string: nothing else (not the
+    superscript, circled, Arabic-Indic or full-width digits ``str.isdigit`` lets
+    through, which ``int`` either refuses or reads as another number)."""
+    if isinstance(label, str) and len(label) == 1 and label in "0123456789":
+        return int(label)
+    if isinstance(label, int) and not isinstance(label, bool) and 0 <= label <= 9:
+        return label
+    raise InvalidDrawing("label must be a digit from 0 to 9.")
+
+
+def validate_png(data: bytes, model_input: np.ndarray | None = None) -> np.ndarray:
+    """Stored drawings are PNGs that preprocessing accepts (so training can use them);
+    their model input. ``model_input``: the caller's own preprocessing of ``data``,
+    which proves it accepted, so a drawing is preprocessed once."""
+    if model_input is None:
+        # Raises PreprocessingError with a clear message.
+        model_input = preprocessing.to_model_input(data)
+    if Image.open(io.BytesIO(data)).format != "PNG":
+        raise InvalidDrawing("Drawings are stored as PNG: send a PNG image.")
+    return model_input
+
+
+def fingerprint(model_input: np.ndarray) -> bytes:
+    """The 28×28 input, thresholded and packed: 98 bytes per drawing, what the
+    near-duplicate check compares (``collector.abuse``)."""
+    return np.packbits(np.asarray(model_input).reshape(-1) >= 0.5).tobytes()
+
+
+def stored_intact(name: str, sha256: str) -> bool:
+    """Whether storage holds ``name`` with exactly the content whose hash is ``sha256``."""
+    try:
+        with default_storage.open(name, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest() == sha256
+    except (FileNotFoundError, ValueError):
+        return False
+
+
+def delete_quietly(name: str) -> None:
+    """Remove a file no row points at; a failure is logged (``check_storage`` finds it)."""
+    try:
+        default_storage.delete(name)
+    except OSError:
+        logger.exception("Could not remove %s after a failed insert", name)
 
 
 def drawing_path(instance: Drawing, filename: str) -> str:
     return f"drawings/{instance.sha256[:2]}/{instance.sha256}.png"
+
+
+class DrawingManager(models.Manager):
+    def add(self, new: NewDrawing) -> tuple[Drawing, bool]:
+        """Store a drawing, or return the existing one with the same content.
+
+        Returns ``(drawing, created)``. Raises :class:`InvalidDrawing`,
+        ``PreprocessingError`` (bad image) or :class:`StorageUnavailable`. Strokes
+        are stored in the same row, so drawing and strokes arrive together or not
+        at all; a drawing already stored without strokes gains them.
+        """
+        label = validate_label(new.label)
+        if new.split is not None and new.split not in splits.SPLITS:
+            raise InvalidDrawing(f"Unknown split {new.split!r}.")
+        status = new.status
+        if status is not None and status not in Drawing.Status.values:
+            raise InvalidDrawing(f"Unknown status {status!r}.")
+        model_input = validate_png(new.data, new.model_input)
+        sha = hashlib.sha256(new.data).hexdigest()
+        stored_strokes = canvas.strokes_as_json(new.strokes) if new.strokes else None
+        existing = self.filter(sha256=sha).first()
+        if existing is not None:
+            if stored_strokes and not existing.strokes:
+                self.filter(pk=existing.pk, strokes__isnull=True).update(strokes=stored_strokes)
+                existing.refresh_from_db(fields=["strokes"])
+            return existing, False
+        if status is None:
+            auto = settings.DIGITS_AUTO_APPROVE
+            status = Drawing.Status.APPROVED if auto else Drawing.Status.PENDING
+        contributor = new.contributor
+        drawing = Drawing(
+            sha256=sha,
+            label=label,
+            source=new.source,
+            writer=new.writer,
+            contributor=contributor if getattr(contributor, "is_authenticated", False) else None,
+            session_key=new.session_key or "",
+            client=new.client,
+            fingerprint=fingerprint(model_input),
+            status=status,
+            approved_at=timezone.now() if status == Drawing.Status.APPROVED else None,
+            strokes=stored_strokes,
+        )
+        if new.prediction is not None:
+            drawing.predicted_label = new.prediction.digit
+            drawing.predicted_confidence = new.prediction.confidence
+            drawing.model_version_id = new.prediction.model_version_id
+        try:
+            self._store(drawing, new.data, new.split)
+        except IntegrityError:
+            # A concurrent request stored the same drawing first.
+            winner = self.filter(sha256=sha).first()
+            if winner is None:
+                raise
+            return winner, False
+        except OSError as exc:
+            logger.exception("Could not store drawing %s", sha)
+            message = "The drawing could not be saved right now; try again."
+            raise StorageUnavailable(message) from exc
+        return drawing, True
+
+    @staticmethod
+    def _store(drawing: Drawing, data: bytes, split: str | None) -> None:
+        """The file and the row, with the drawing's split, or neither.
+
+        An earlier attempt that died before its row may have left the file. It is
+        reused only if its content is what its name (the hash) says; anything else
+        (a truncated write from before writes were atomic, a damaged disk) is replaced.
+        """
+        name = drawing_path(drawing, "")
+        wrote_file = False
+        try:
+            with transaction.atomic():
+                counters = SplitCounter.objects
+                drawing.split = counters.claim(drawing.label, drawing.sha256, forced=split)
+                if not stored_intact(name, drawing.sha256):
+                    if default_storage.exists(name):
+                        default_storage.delete(name)  # damaged: its name is this content's
+                    name = default_storage.save(name, ContentFile(data))
+                    wrote_file = True
+                drawing.image.name = name
+                drawing.save()
+        except BaseException:
+            if wrote_file:  # no row will point at it
+                delete_quietly(name)
+            raise
 
 
 class Drawing(models.Model):
@@ -66,6 +249,8 @@ class Drawing(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     # When it was last approved (None while pending or rejected): "recently approved".
     approved_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
+
+    objects = DrawingManager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -11,8 +11,7 @@ from PIL import Image
 
 from classifier.models import ModelVersion
 from classifier.registry import BOOTSTRAP_DIR, register_directory
-from collector import dataset
-from collector.models import Drawing
+from collector.models import Drawing, NewDrawing
 
 
 def png_upload(data: bytes, name: str = "digit.png"):
@@ -55,7 +54,7 @@ def test_add_drawing_refuses_what_the_api_refuses(staff_client):
 
 
 def test_adding_a_picture_already_stored_says_so(staff_client, canvas_png):
-    dataset.add_drawing(canvas_png(2), 2)
+    Drawing.objects.add(NewDrawing(canvas_png(2), 2))
     response = staff_client.post(
         "/admin/collector/drawing/add/",
         {"upload": png_upload(canvas_png(2)), "label": "5", "status": "pending"},
@@ -67,7 +66,7 @@ def test_adding_a_picture_already_stored_says_so(staff_client, canvas_png):
 
 
 def test_a_drawings_image_link_opens_the_image(staff_client, canvas_png):
-    drawing, _ = dataset.add_drawing(canvas_png(8), 8)
+    drawing, _ = Drawing.objects.add(NewDrawing(canvas_png(8), 8))
     page = staff_client.get(f"/admin/collector/drawing/{drawing.pk}/change/")
     assert page.status_code == 200
     link = reverse("drawing-image", args=[drawing.sha256])

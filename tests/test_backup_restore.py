@@ -12,8 +12,7 @@ from django.core.management import CommandError, call_command
 
 from classifier.models import ModelVersion
 from classifier.registry import BOOTSTRAP_DIR, register_directory
-from collector import dataset
-from collector.models import Drawing, SplitCounter
+from collector.models import Drawing, NewDrawing, SplitCounter
 
 from .conftest import instance_env
 
@@ -40,7 +39,7 @@ def test_a_restore_into_an_empty_instance_gives_everything_back(
 ):
     # given drawings of every status and two model versions (v1 rolled back to after v2)
     for label in range(10):
-        dataset.add_drawing(canvas_png(label), label)
+        Drawing.objects.add(NewDrawing(canvas_png(label), label))
     Drawing.objects.filter(label__lt=4).update(status="approved")
     Drawing.objects.filter(label=9).update(status="rejected")
     register_directory(BOOTSTRAP_DIR, activate=True, note="v2")
@@ -72,7 +71,7 @@ def test_restore_refuses_a_non_empty_instance_and_a_damaged_backup(
     active_model, canvas_png, tmp_path
 ):
     call_command("backup", str(tmp_path / "b.zip"), stdout=io.StringIO())
-    drawing, _ = dataset.add_drawing(canvas_png(1), 1)
+    drawing, _ = Drawing.objects.add(NewDrawing(canvas_png(1), 1))
     with pytest.raises(CommandError, match="restore into a fresh one"):
         call_command("restore", str(tmp_path / "b.zip"), stdout=io.StringIO())
     drawing.delete()
@@ -99,7 +98,7 @@ def test_restore_refuses_a_non_empty_instance_and_a_damaged_backup(
 def test_restore_into_an_instance_that_make_run_prepared(active_model, canvas_png, tmp_path):
     # given a backup of an instance with drawings and its own model versions
     for label in (2, 5):
-        dataset.add_drawing(canvas_png(label), label)
+        Drawing.objects.add(NewDrawing(canvas_png(label), label))
     register_directory(BOOTSTRAP_DIR, activate=True, note="trained there")
     before = snapshot()
     call_command("backup", str(tmp_path / "b.zip"), stdout=io.StringIO())
@@ -122,7 +121,7 @@ def test_restore_into_an_empty_data_directory(active_model, canvas_png, tmp_path
     import sys
     from pathlib import Path
 
-    dataset.add_drawing(canvas_png(4), 4)
+    Drawing.objects.add(NewDrawing(canvas_png(4), 4))
     call_command("backup", str(tmp_path / "b.zip"), stdout=io.StringIO())
     fresh = tmp_path / "new-machine"
     root = Path(__file__).resolve().parent.parent
@@ -175,7 +174,7 @@ def test_a_backup_moves_between_sqlite_and_postgresql(active_model, canvas_png, 
     # given drawings in every split and status, a second version that served, a
     # rejected candidate, and a rollback to the first
     for i in range(30):  # ten of each of three digits: 8 train, 1 val, 1 test each
-        dataset.add_drawing(canvas_png(i % 3, i // 3), i % 3)
+        Drawing.objects.add(NewDrawing(canvas_png(i % 3, i // 3), i % 3))
     Drawing.objects.filter(label=1).update(status="approved")
     register_directory(BOOTSTRAP_DIR, activate=True, note="v2")
     register_directory(BOOTSTRAP_DIR, activate=False, note="v3").reject(["worse"])

@@ -12,6 +12,7 @@ import pytest
 
 from classifier.models import ModelVersion
 from classifier.registry import ensure_active_model
+from collector.models import Drawing, NewDrawing
 from training.models import TrainingRun
 
 from .conftest import data_url
@@ -89,8 +90,6 @@ def test_finetune_through_the_worker_learns_from_contributions_and_serves(
     celery_worker_process, client, staff_user, pen_digits
 ):
     from classifier import canvas
-    from collector import dataset
-    from collector.models import Drawing
     from training.config import DRAWINGS_FOR_SHARE
 
     # given the bootstrap model serving, and contributions with their strokes (some
@@ -101,7 +100,7 @@ def test_finetune_through_the_worker_learns_from_contributions_and_serves(
         strokes = canvas.strokes_as_json(canvas.timed(canvas.fit_to_canvas(digit.strokes)))
         png = canvas.render_canvas_png(canvas.parse_strokes(strokes))
         if index >= 10:
-            dataset.add_drawing(png, digit.label, strokes=canvas.parse_strokes(strokes))
+            Drawing.objects.add(NewDrawing(png, digit.label, strokes=canvas.parse_strokes(strokes)))
             continue
         response = client.post(
             "/api/drawings/",

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from collector import dataset
-from collector.models import SplitCounter
+from collector.models import Drawing, NewDrawing, SplitCounter
 
 
 def test_contribute_asks_for_the_digit_with_fewest_drawings(client, db, canvas_png):
     for label in range(10):
         if label != 6:
-            dataset.add_drawing(canvas_png(label), label)
+            Drawing.objects.add(NewDrawing(canvas_png(label), label))
     response = client.get("/contribute/")
     assert response.status_code == 200
     assert response.context["target"] == 6
@@ -19,8 +18,8 @@ def test_contribute_asks_for_the_digit_with_fewest_drawings(client, db, canvas_p
 
 
 def test_dataset_page_shows_counts_and_only_approved_thumbnails(client, db, canvas_png):
-    approved, _ = dataset.add_drawing(canvas_png(2), 2, status="approved")
-    pending, _ = dataset.add_drawing(canvas_png(5), 5)
+    approved, _ = Drawing.objects.add(NewDrawing(canvas_png(2), 2, status="approved"))
+    pending, _ = Drawing.objects.add(NewDrawing(canvas_png(5), 5))
     page = client.get("/dataset/")
     assert page.status_code == 200
     assert reverse("drawing-image", args=[approved.sha256]).encode() in page.content
@@ -32,11 +31,17 @@ def test_dataset_page_shows_counts_and_only_approved_thumbnails(client, db, canv
 
 
 def test_admin_lists_thumbnails_and_finds_likely_mislabels(staff_client, canvas_png):
-    from collector.dataset import Prediction
+    from collector.models import Prediction
 
-    right, _ = dataset.add_drawing(canvas_png(4), 4, prediction=Prediction(4, 0.99, None))
-    sure_wrong, _ = dataset.add_drawing(canvas_png(7), 1, prediction=Prediction(7, 0.97, None))
-    unsure_wrong, _ = dataset.add_drawing(canvas_png(3), 5, prediction=Prediction(3, 0.55, None))
+    right, _ = Drawing.objects.add(
+        NewDrawing(canvas_png(4), 4, prediction=Prediction(4, 0.99, None))
+    )
+    sure_wrong, _ = Drawing.objects.add(
+        NewDrawing(canvas_png(7), 1, prediction=Prediction(7, 0.97, None))
+    )
+    unsure_wrong, _ = Drawing.objects.add(
+        NewDrawing(canvas_png(3), 5, prediction=Prediction(3, 0.55, None))
+    )
     page = staff_client.get("/admin/collector/drawing/?disagrees=yes")
     assert page.status_code == 200
     listed = list(page.context["cl"].result_list)
@@ -46,7 +51,7 @@ def test_admin_lists_thumbnails_and_finds_likely_mislabels(staff_client, canvas_
 
 
 def test_admin_bulk_actions_keep_the_split(staff_client, canvas_png):
-    drawing, _ = dataset.add_drawing(canvas_png(7), 1)
+    drawing, _ = Drawing.objects.add(NewDrawing(canvas_png(7), 1))
     split = drawing.split
     staff_client.post(
         "/admin/collector/drawing/",
@@ -71,7 +76,7 @@ def test_admin_exports_are_built_in_the_background_and_downloaded_by_staff(
     from collector.models import DatasetExport
 
     png = canvas_png(0)
-    drawing, _ = dataset.add_drawing(png, 0)
+    drawing, _ = Drawing.objects.add(NewDrawing(png, 0))
     # a GET changes nothing; a POST queues the export and shows the exports page
     assert staff_client.get("/admin/collector/drawing/export/zip/").status_code == 405
     with django_capture_on_commit_callbacks(execute=True):
@@ -117,9 +122,9 @@ def test_an_export_being_built_shows_progress_and_a_failed_one_says_why(staff_cl
 
 
 def test_dataset_page_counts_contributed_and_imported_apart(client, db, canvas_png):
-    dataset.add_drawing(canvas_png(1), 1)
-    dataset.add_drawing(canvas_png(2), 2, source="import:pendigits")
-    dataset.add_drawing(canvas_png(3), 3, source="import:folder")
+    Drawing.objects.add(NewDrawing(canvas_png(1), 1))
+    Drawing.objects.add(NewDrawing(canvas_png(2), 2, source="import:pendigits"))
+    Drawing.objects.add(NewDrawing(canvas_png(3), 3, source="import:folder"))
     page = client.get("/dataset/").content.decode()
     assert '<strong id="dataset-contributed">1</strong> drawn here' in page
     assert '<strong id="dataset-imported">2</strong> imported' in page
@@ -128,8 +133,8 @@ def test_dataset_page_counts_contributed_and_imported_apart(client, db, canvas_p
 
 
 def test_recently_approved_is_ordered_by_approval(staff_client, canvas_png):
-    older, _ = dataset.add_drawing(canvas_png(4), 4)
-    newer, _ = dataset.add_drawing(canvas_png(5), 5)
+    older, _ = Drawing.objects.add(NewDrawing(canvas_png(4), 4))
+    newer, _ = Drawing.objects.add(NewDrawing(canvas_png(5), 5))
     for drawing in (newer, older):  # the older drawing is approved last
         staff_client.post(
             "/admin/collector/drawing/",

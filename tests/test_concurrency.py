@@ -16,8 +16,7 @@ from django.db import connections
 
 from classifier.models import ModelVersion, Promotion
 from classifier.registry import BOOTSTRAP_DIR, register_directory
-from collector import dataset
-from collector.models import Drawing, SplitCounter
+from collector.models import Drawing, NewDrawing, SplitCounter
 from training.models import TrainingRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -55,7 +54,7 @@ def test_the_split_counter_stays_exact_under_concurrent_inserts(canvas_png):
     batches = [images[i::6] for i in range(6)]
 
     def send(batch):
-        return [dataset.add_drawing(png, label)[1] for png, label in batch]
+        return [Drawing.objects.add(NewDrawing(png, label))[1] for png, label in batch]
 
     results = at_once([lambda b=b: send(b) for b in batches])
     # then nothing failed, every drawing is stored once, and each label's splits
@@ -75,7 +74,7 @@ def test_the_split_counter_stays_exact_under_concurrent_inserts(canvas_png):
 
 def test_the_same_drawing_sent_at_once_is_stored_once(canvas_png):
     png = canvas_png(7, 3)
-    results = at_once([lambda: dataset.add_drawing(png, 7) for _ in range(8)])
+    results = at_once([lambda: Drawing.objects.add(NewDrawing(png, 7)) for _ in range(8)])
     assert not [r for r in results if isinstance(r, BaseException)], results
     drawings = {drawing.pk for drawing, _ in results}
     assert len(drawings) == 1 and sum(created for _, created in results) == 1

@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from collector import dataset
 from collector.formats import idx
-from collector.models import Drawing
+from collector.models import Drawing, NewDrawing
 from training.sources import pendigits as pen_source
 
 
@@ -63,7 +62,7 @@ def test_export_then_import_into_an_empty_database_gives_everything_back(
     # given a dataset with mixed labels, splits and statuses
     for label in range(10):
         for index in range(3):
-            dataset.add_drawing(canvas_png(label, index), label)
+            Drawing.objects.add(NewDrawing(canvas_png(label, index), label))
     Drawing.objects.filter(label__in=(2, 5)).update(status="approved")
     Drawing.objects.filter(label=9).update(status="rejected")
     before = {d.sha256: (d.label, d.split, d.status, d.source) for d in Drawing.objects.all()}
@@ -84,8 +83,8 @@ def test_export_then_import_into_an_empty_database_gives_everything_back(
 
 def test_model_input_exports(db, tmp_path, canvas_png):
     for label in range(10):
-        dataset.add_drawing(canvas_png(label), label, status="approved")
-    dataset.add_drawing(canvas_png(0, 1), 0, status="pending")
+        Drawing.objects.add(NewDrawing(canvas_png(label), label, status="approved"))
+    Drawing.objects.add(NewDrawing(canvas_png(0, 1), 0, status="pending"))
     run("export_dataset", "--format", "npz", str(tmp_path / "d.npz"))
     with np.load(tmp_path / "d.npz") as data:
         assert data["x"].shape == (10, 28, 28) and data["x"].dtype == np.uint8
@@ -113,7 +112,7 @@ def test_export_with_nothing_to_export(db, tmp_path):
 def test_split_proportions_hold_per_label(db, canvas_png):
     for label in (1, 7):
         for index in range(20):
-            dataset.add_drawing(canvas_png(label, index), label)
+            Drawing.objects.add(NewDrawing(canvas_png(label, index), label))
     per_label = Counter(Drawing.objects.values_list("label", "split"))
     for label in (1, 7):
         assert (

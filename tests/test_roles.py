@@ -16,8 +16,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 
 from classifier.models import ModelVersion, Promotion
-from collector import dataset
-from collector.models import Drawing
+from collector.models import Drawing, NewDrawing
 from training.models import TrainingRun
 
 from .conftest import data_url
@@ -96,8 +95,10 @@ MATRIX = [
 
 @pytest.fixture
 def world(active_model, canvas_png, django_user_model, staff_user):
-    approved, _ = dataset.add_drawing(canvas_png(1, 0), 1, status=Drawing.Status.APPROVED)
-    pending, _ = dataset.add_drawing(canvas_png(2, 0), 2, status=Drawing.Status.PENDING)
+    approved, _ = Drawing.objects.add(
+        NewDrawing(canvas_png(1, 0), 1, status=Drawing.Status.APPROVED)
+    )
+    pending, _ = Drawing.objects.add(NewDrawing(canvas_png(2, 0), 2, status=Drawing.Status.PENDING))
     run = TrainingRun.objects.create(architecture="mlp", epochs=1)
     django_user_model.objects.create_user("someone", password="a-password-for-tests")
     return {

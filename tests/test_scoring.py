@@ -13,15 +13,15 @@ import pytest
 from django.core.management import call_command
 
 from classifier.registry import BOOTSTRAP_DIR, register_directory
-from collector import dataset, scoring
-from collector.models import Drawing
+from collector import scoring
+from collector.models import Drawing, NewDrawing
 
 from .conftest import instance_env
 
 
 def test_drawings_without_a_guess_are_scored(active_model, canvas_png):
     for label in range(10):
-        dataset.add_drawing(canvas_png(label), label, source="import:folder")
+        Drawing.objects.add(NewDrawing(canvas_png(label), label, source="import:folder"))
     assert not Drawing.objects.filter(predicted_label__isnull=False).exists()
     assert scoring.score() == 10
     drawings = list(Drawing.objects.all())
@@ -37,7 +37,7 @@ def test_a_promotion_rescores_every_drawing(
     active_model, canvas_png, eager_celery, django_capture_on_commit_callbacks
 ):
     for label in (3, 8):
-        dataset.add_drawing(canvas_png(label), label, source="import:folder")
+        Drawing.objects.add(NewDrawing(canvas_png(label), label, source="import:folder"))
     scoring.score()
     newer = register_directory(BOOTSTRAP_DIR, activate=False, note="newer")
     with django_capture_on_commit_callbacks(execute=True):
@@ -46,7 +46,9 @@ def test_a_promotion_rescores_every_drawing(
 
 
 def test_the_disagreement_filter_sees_imports(staff_client, active_model, canvas_png):
-    dataset.add_drawing(canvas_png(7), 1, source="import:folder")  # mislabelled on import
+    Drawing.objects.add(
+        NewDrawing(canvas_png(7), 1, source="import:folder")
+    )  # mislabelled on import
     scoring.score()
     page = staff_client.get("/admin/collector/drawing/?disagrees=yes")
     assert page.status_code == 200 and b"\xe2\x9a\xa0" in page.content  # the warning mark
@@ -55,8 +57,8 @@ def test_the_disagreement_filter_sees_imports(staff_client, active_model, canvas
 def test_an_unreadable_drawing_is_skipped(active_model, canvas_png):
     from django.core.files.storage import default_storage
 
-    broken, _ = dataset.add_drawing(canvas_png(2), 2, source="import:folder")
-    dataset.add_drawing(canvas_png(5), 5, source="import:folder")
+    broken, _ = Drawing.objects.add(NewDrawing(canvas_png(2), 2, source="import:folder"))
+    Drawing.objects.add(NewDrawing(canvas_png(5), 5, source="import:folder"))
     default_storage.delete(broken.image.name)
     assert scoring.score() == 1
 

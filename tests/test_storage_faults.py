@@ -16,8 +16,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 
-from collector import dataset
-from collector.models import Drawing
+from collector.models import Drawing, NewDrawing, stored_intact
 from training import config as run_config
 from training.sources import drawings as drawing_source
 from training.sources import kaggle as kaggle_source
@@ -81,7 +80,7 @@ def test_a_full_disk_leaves_no_file_and_the_next_upload_stores_it_whole(
     stored = contribute(client, png, 4)
     assert stored.status_code == 201
     drawing = Drawing.objects.get()
-    assert dataset.stored_intact(drawing.image.name, drawing.sha256)
+    assert stored_intact(drawing.image.name, drawing.sha256)
 
 
 def test_a_file_that_does_not_match_its_name_is_replaced(client, active_model, canvas_png):
@@ -97,7 +96,9 @@ def test_a_file_that_does_not_match_its_name_is_replaced(client, active_model, c
 
 def test_training_skips_and_reports_a_damaged_drawing(active_model, canvas_png, settings):
     settings.DIGITS_AUTO_APPROVE = True
-    drawings = [dataset.add_drawing(canvas_png(k % 10, k // 10), k % 10)[0] for k in range(12)]
+    drawings = [
+        Drawing.objects.add(NewDrawing(canvas_png(k % 10, k // 10), k % 10))[0] for k in range(12)
+    ]
     broken, gone = drawings[0], drawings[1]
     Path(default_storage.path(broken.image.name)).write_bytes(b"\x89PNG truncated")
     default_storage.delete(gone.image.name)
@@ -150,8 +151,8 @@ def run_check(*args: str) -> str:
 def test_check_storage_finds_orphans_and_damaged_rows_and_fixes_what_it_may(
     active_model, canvas_png, settings
 ):
-    kept = dataset.add_drawing(canvas_png(1), 1)[0]
-    damaged = dataset.add_drawing(canvas_png(2), 2)[0]
+    kept = Drawing.objects.add(NewDrawing(canvas_png(1), 1))[0]
+    damaged = Drawing.objects.add(NewDrawing(canvas_png(2), 2))[0]
     Path(default_storage.path(damaged.image.name)).write_bytes(b"garbage")
     # What a worker killed between file and row leaves: a whole file, no row.
     orphan = default_storage.save("drawings/ff/" + "f" * 64 + ".png", canvas_png_file(canvas_png))

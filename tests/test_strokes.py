@@ -15,7 +15,7 @@ from django.core.files.storage import default_storage
 from classifier import canvas
 from collector import exports, imports
 from collector.formats import digits_zip, unipen
-from collector.models import Drawing
+from collector.models import Drawing, NewDrawing
 
 from .conftest import data_url
 
@@ -215,12 +215,11 @@ def test_the_zip_export_carries_the_strokes(unipen_file, tmp_path):
 
 @pytest.mark.django_db
 def test_a_duplicate_picture_gains_strokes_it_lacked(pen_digits, active_model):
-    from collector import dataset
 
     strokes = canvas.parse_strokes(pen_strokes(pen_digits[2]))
     png = canvas.render_canvas_png(strokes)
-    first, created = dataset.add_drawing(png, pen_digits[2].label)
+    first, created = Drawing.objects.add(NewDrawing(png, pen_digits[2].label))
     assert created and first.strokes is None
-    again, created = dataset.add_drawing(png, pen_digits[2].label, strokes=strokes)
+    again, created = Drawing.objects.add(NewDrawing(png, pen_digits[2].label, strokes=strokes))
     assert not created and again.pk == first.pk
     assert again.strokes == canvas.strokes_as_json(strokes)

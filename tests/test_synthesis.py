@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from classifier import calibration, canvas, preprocessing
+from collector.models import Drawing, NewDrawing
 from training import allographs, sources
 from training import strokes as pen
 from training.config import DRAWINGS_FOR_SHARE, PRESETS, TrainConfig
@@ -238,7 +239,6 @@ def test_the_stream_really_draws_that_share_and_weights_corrections():
 
 @pytest.mark.django_db
 def test_a_few_drawings_mix_in_naturally_and_enough_take_the_share(pen_digits, settings, tmp_path):
-    from collector import dataset
 
     settings.DIGITS_DATA_DIR = str(tmp_path)
     config = TrainConfig(sources=("drawings",), variants=3, correction_weight=2.0)
@@ -246,13 +246,15 @@ def test_a_few_drawings_mix_in_naturally_and_enough_take_the_share(pen_digits, s
         strokes = canvas.parse_strokes(
             canvas.strokes_as_json(canvas.timed(canvas.fit_to_canvas(digit.strokes)))
         )
-        dataset.add_drawing(
-            canvas.render_canvas_png(strokes),
-            digit.label,
-            source="correction" if i % 2 else "canvas",
-            status="approved",
-            split="train",
-            strokes=strokes if i % 3 else None,
+        Drawing.objects.add(
+            NewDrawing(
+                canvas.render_canvas_png(strokes),
+                digit.label,
+                source="correction" if i % 2 else "canvas",
+                status="approved",
+                split="train",
+                strokes=strokes if i % 3 else None,
+            )
         )
         if i == 9:
             few = drawing_source.drawings_pool(config)
@@ -274,13 +276,14 @@ def test_the_finetune_preset_starts_from_the_active_model_and_is_short():
 
 @pytest.mark.django_db
 def test_drawings_held_back_for_validation_are_not_also_trained_on(pen_digits, settings, tmp_path):
-    from collector import dataset
 
     # given approved drawings, all in the train split (none in val yet)
     settings.MEDIA_ROOT = tmp_path
     for digit in pen_digits[:20]:
-        dataset.add_drawing(
-            canvas.render_strokes(digit.strokes), digit.label, status="approved", split="train"
+        Drawing.objects.add(
+            NewDrawing(
+                canvas.render_strokes(digit.strokes), digit.label, status="approved", split="train"
+            )
         )
     # when a drawings-only run is assembled
     data = sources.load_training_data(TrainConfig(sources=("drawings",), variants=2))

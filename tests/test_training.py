@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
+from collector.models import Drawing, NewDrawing
 from training.config import TrainConfig
 from training.sources import TrainingData, load_training_data, synthetic
 from training.sources import base as source_base
@@ -83,14 +84,15 @@ def test_train_command_refuses_unknown_sources(tmp_path):
 def test_drawings_join_by_their_split_and_imported_pen_digits_never_leak(
     canvas_png, settings, tmp_path, monkeypatch
 ):
-    from collector import dataset
 
     settings.MEDIA_ROOT = tmp_path
     for label in range(10):
         for index in range(10):
-            dataset.add_drawing(canvas_png(label, index), label, status="approved")
-    dataset.add_drawing(canvas_png(3, 11), 3, status="pending")  # never used
-    dataset.add_drawing(canvas_png(4, 11), 4, status="approved", source="import:pendigits")
+            Drawing.objects.add(NewDrawing(canvas_png(label, index), label, status="approved"))
+    Drawing.objects.add(NewDrawing(canvas_png(3, 11), 3, status="pending"))  # never used
+    Drawing.objects.add(
+        NewDrawing(canvas_png(4, 11), 4, status="approved", source="import:pendigits")
+    )
     drawings_only = load_training_data(TrainConfig(sources=("drawings",)))
     assert len(drawings_only.tests["drawings-test"]) == 10  # 1 of every 10 per digit
     # train drawings are a pool drawn into every batch; val ones are fixed images

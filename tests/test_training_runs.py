@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 
 from classifier import runtime
 from classifier.models import ModelVersion
+from collector.models import Drawing, NewDrawing
 from training import runs, sources, tasks
 from training.models import TrainingRun, worker_id
 from training.sources import variants
@@ -73,7 +74,6 @@ def test_finetune_starts_from_the_active_weights_with_drawings_in_every_batch(
     active_model, eager_celery, lenient_gate, pen_digits, settings
 ):
     from classifier import canvas
-    from collector import dataset
     from training.config import DRAWINGS_FOR_SHARE, preset_fields
 
     # given enough approved drawings with strokes to take their share of each batch
@@ -82,8 +82,10 @@ def test_finetune_starts_from_the_active_weights_with_drawings_in_every_batch(
         strokes = canvas.parse_strokes(
             canvas.strokes_as_json(canvas.timed(canvas.fit_to_canvas(digit.strokes)))
         )
-        dataset.add_drawing(
-            canvas.render_canvas_png(strokes), digit.label, split="train", strokes=strokes
+        Drawing.objects.add(
+            NewDrawing(
+                canvas.render_canvas_png(strokes), digit.label, split="train", strokes=strokes
+            )
         )
     # when staff fine-tune (on a little MNIST, to keep the test short)
     fields = {**preset_fields("finetune"), "epochs": 1, "limit": 500, "use_pendigits": False}
