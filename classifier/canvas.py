@@ -104,6 +104,19 @@ MAX_DURATION_MS = 10 * 60 * 1000
 COORDINATE_SLACK = 32
 
 
+def pad_settings() -> dict[str, int]:
+    """What the page's pad needs to draw as this module draws and to send only what
+    :func:`parse_strokes` accepts: the template puts these on the canvas as
+    ``data-`` attributes, so ``pad.js`` holds no copy of them."""
+    return {
+        "canvas_size": CANVAS_SIZE,
+        "stroke_width": CANVAS_STROKE_WIDTH,
+        "max_strokes": MAX_STROKES,
+        "max_points_per_stroke": MAX_POINTS_PER_STROKE,
+        "max_points": MAX_POINTS,
+    }
+
+
 class InvalidStrokes(Refused, ValueError):
     """The strokes are not what the page records; the message says what is wrong (an
     API answers it as a 400)."""

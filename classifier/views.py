@@ -5,7 +5,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from classifier import preprocessing
+from classifier import canvas
 from classifier.models import ModelVersion
 from digits_site.files import stored_file_response, stored_png_response
 
@@ -26,8 +26,7 @@ def draw(request):
         request,
         "classifier/draw.html",
         {
-            "canvas_size": preprocessing.CANVAS_SIZE,
-            "stroke_width": preprocessing.CANVAS_STROKE_WIDTH,
+            **canvas.pad_settings(),
             "model_summary": summary,
         },
     )

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
-from classifier import preprocessing
+from classifier import canvas
 from collector import dataset
 from collector.models import Drawing
 from digits_site.files import stored_png_response
@@ -21,8 +21,7 @@ def contribute(request):
         request,
         "collector/contribute.html",
         {
-            "canvas_size": preprocessing.CANVAS_SIZE,
-            "stroke_width": preprocessing.CANVAS_STROKE_WIDTH,
+            **canvas.pad_settings(),
             "target": needed[0],
             "target_str": str(needed[0]),
             "needed": needed,

@@ -256,3 +256,23 @@ def test_contribute_feedback_stays_in_view_on_a_phone(
         screenshots.mkdir(parents=True, exist_ok=True)
         phone.screenshot(path=screenshots / "contribute-phone-after-submit.png")
         browser.close()
+
+
+def test_the_pad_takes_the_stroke_limits_from_the_server(served, page, monkeypatch):
+    # given a server that accepts at most two strokes (the pad reads its limits from
+    # the page, never from a copy of its own)
+    from collector.models import Drawing
+
+    monkeypatch.setattr(canvas, "MAX_STROKES", 2)
+    page.goto(served + "/contribute/")
+    assert page.locator("#pad").get_attribute("data-max-strokes") == "2"
+    asked = int(page.locator("#target-digit").inner_text())
+    # when a person draws three strokes and adds the drawing
+    draw(page, [[(60, 60), (190, 60)], [(190, 60), (100, 200)], [(90, 130), (170, 130)]])
+    page.get_by_role("button", name="Add to the dataset").click()
+    page.wait_for_function(
+        "() => document.getElementById('thanks').textContent.startsWith('Thank')"
+    )
+    # then the page sent it as a picture only, which the server took
+    drawing = Drawing.objects.get()
+    assert drawing.label == asked and drawing.strokes is None

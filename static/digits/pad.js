@@ -40,9 +40,13 @@
     let activePointer = null;
     let version = 0;
     let startedAt = null; // performance.now() at the drawing's first point
-    // What the server accepts (classifier/canvas.py); a longer drawing is still sent,
-    // as a picture only.
-    const LIMITS = { strokes: 64, pointsPerStroke: 2000, points: 8000 };
+    // What the server accepts (classifier/canvas.py, through the template's data-
+    // attributes); a longer drawing is still sent, as a picture only.
+    const LIMITS = {
+      strokes: Number(canvas.dataset.maxStrokes),
+      pointsPerStroke: Number(canvas.dataset.maxPointsPerStroke),
+      points: Number(canvas.dataset.maxPoints),
+    };
 
     function paint(ctx, scale) {
       ctx.setTransform(1, 0, 0, 1, 0, 0);
