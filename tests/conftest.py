@@ -1,10 +1,13 @@
 """Shared fixtures: real datasets from ../shared, the committed bootstrap model,
-and canvas PNGs rendered from real pen strokes."""
+canvas PNGs rendered from real pen strokes, tiny training data, and Chromium
+(signed in as staff where a test needs it)."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -318,3 +321,61 @@ def sync_browser_thread(monkeypatch):
     """Playwright's sync API runs an event loop in this thread; browser tests do
     their DB work between its calls, never concurrently, so Django may allow it."""
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(scope="session")
+def tiny_mnist():
+    """3,000 MNIST digits to train on, 500 to validate and 1,000 to test: seconds."""
+    from training.sources import TrainingData
+    from training.sources import base as source_base
+    from training.sources import mnist as mnist_source
+
+    mnist = mnist_source.load_mnist()
+    return TrainingData(
+        train=source_base.Images(mnist.train.x[:3000], mnist.train.y[:3000]),
+        val=source_base.Images(mnist.train.x[-500:], mnist.train.y[-500:]),
+        tests={"mnist-test": source_base.Images(mnist.test.x[:1000], mnist.test.y[:1000])},
+    )
+
+
+# Headless Debian Chromium, as the machine's closed network needs it.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@contextlib.contextmanager
+def launched_chromium():
+    """Debian's Chromium driven by Playwright (never a browser it downloads)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert executable, "Debian's Chromium is needed: apt-get install chromium (.ci/run does)."
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def sign_in(page, url: str, username: str = "admin", password: str = "a-password-for-tests-only"):
+    page.goto(url + "/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+
+
+@pytest.fixture
+def staff_browser(transactional_db, live_server, staff_user, sync_browser_thread):
+    """A desktop Chromium page signed in to the admin as staff, and the site's URL."""
+    with launched_chromium() as browser:
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        sign_in(page, live_server.url)
+        yield page, live_server.url

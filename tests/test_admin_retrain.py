@@ -9,31 +9,20 @@ from django.conf import settings
 
 from training.models import TrainingRun
 
-from .test_draw_page import CHROMIUM_ARGS
+from .conftest import launched_chromium, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture
 def admin_page(celery_worker_process, live_server, staff_user, sync_browser_thread):
-    import shutil
-
-    from playwright.sync_api import sync_playwright
-
     from classifier.registry import ensure_active_model
 
     ensure_active_model()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS
-        )
+    with launched_chromium() as browser:
         page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.goto(live_server.url + "/admin/login/")
-        page.fill("#id_username", "admin")
-        page.fill("#id_password", "a-password-for-tests-only")
-        page.click("input[type=submit]")
+        sign_in(page, live_server.url)
         yield page, live_server.url
-        browser.close()
 
 
 def test_staff_start_a_run_from_the_admin_and_watch_it_finish(admin_page):
@@ -66,25 +55,6 @@ def test_staff_start_a_run_from_the_admin_and_watch_it_finish(admin_page):
     screenshots = Path(settings.DIGITS_DATA_DIR) / "screenshots"
     screenshots.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=screenshots / "admin-training-run.png", full_page=True)
-
-
-@pytest.fixture
-def staff_browser(transactional_db, live_server, staff_user, sync_browser_thread):
-    import shutil
-
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS
-        )
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.goto(live_server.url + "/admin/login/")
-        page.fill("#id_username", "admin")
-        page.fill("#id_password", "a-password-for-tests-only")
-        page.click("input[type=submit]")
-        yield page, live_server.url
-        browser.close()
 
 
 def test_the_run_page_shows_loading_progress_and_its_live_status(staff_browser, tiny_run_config):

@@ -8,7 +8,6 @@ run in file order and each says what it leaves behind.
 
 from __future__ import annotations
 
-import base64
 import http.client
 import json
 import os
@@ -21,6 +20,8 @@ import pytest
 from operations import cluster as topology
 from operations.cluster import Cluster
 from operations.services import free_port
+
+from .conftest import data_url
 
 pytestmark = [
     pytest.mark.integration,
@@ -93,7 +94,7 @@ def png_data_url(label: int, index: int) -> str:
         if d.writer in pen_source.PENDIGITS_TEST_WRITERS and d.label == label
     ]  # fmt: skip
     png = canvas.render_strokes(digits[index].strokes)
-    return "data:image/png;base64," + base64.b64encode(png).decode()
+    return data_url(png)
 
 
 def stats(port: int) -> dict:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,17 +11,10 @@ from django.conf import settings
 
 from classifier import canvas
 
+from .conftest import launched_chromium
+
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ANSWERED = """() => {
   const result = document.getElementById('result');
   return result.dataset.state !== 'pending'
@@ -40,16 +32,10 @@ def served(transactional_db, live_server):
 
 @pytest.fixture
 def page(served, sync_browser_thread):
-    from playwright.sync_api import sync_playwright
-
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert executable, "Debian's Chromium is needed: apt-get install chromium (.ci/run does)."
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+    with launched_chromium() as browser:
         page = browser.new_page(viewport={"width": 1100, "height": 800}, device_scale_factor=2)
         page.goto(served + "/")
         yield page
-        browser.close()
 
 
 def draw(page, strokes) -> None:
@@ -228,11 +214,7 @@ def test_a_correction_can_be_corrected_and_shows_what_was_kept(page, unseen_pen_
 def test_contribute_feedback_stays_in_view_on_a_phone(
     served, unseen_pen_digits, sync_browser_thread
 ):
-    from playwright.sync_api import sync_playwright
-
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+    with launched_chromium() as browser:
         phone = browser.new_page(
             viewport={"width": 390, "height": 844}, device_scale_factor=3, has_touch=True
         )
@@ -255,7 +237,6 @@ def test_contribute_feedback_stays_in_view_on_a_phone(
         screenshots = Path(settings.DIGITS_DATA_DIR) / "screenshots"
         screenshots.mkdir(parents=True, exist_ok=True)
         phone.screenshot(path=screenshots / "contribute-phone-after-submit.png")
-        browser.close()
 
 
 def test_the_pad_takes_the_stroke_limits_from_the_server(served, page, monkeypatch):

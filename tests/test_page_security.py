@@ -4,11 +4,10 @@ and the admin sign-in lockout."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from .test_draw_page import CHROMIUM_ARGS, draw, shown_digit
+from .conftest import launched_chromium
+from .test_draw_page import draw, shown_digit
 
 PAGES = ["/", "/contribute/", "/dataset/", "/api/docs/", "/admin/login/"]
 STAFF_PAGES = [
@@ -43,18 +42,14 @@ def test_no_page_breaks_the_policy_in_chromium(
     transactional_db, live_server, sync_browser_thread, pen_digits
 ):
     from django.contrib.auth.models import User
-    from playwright.sync_api import sync_playwright
 
     from classifier import canvas
     from classifier.registry import ensure_active_model
 
     ensure_active_model()
     User.objects.create_superuser("staff", "staff@example.com", "a-long-staff-password")
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert executable
     problems: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+    with launched_chromium() as browser:
         page = browser.new_page(viewport={"width": 1100, "height": 800})
         page.on(
             "console",
@@ -79,7 +74,6 @@ def test_no_page_breaks_the_policy_in_chromium(
         for path in STAFF_PAGES:
             page.goto(live_server.url + path)
             page.wait_for_load_state("networkidle")
-        browser.close()
     assert problems == []
 
 

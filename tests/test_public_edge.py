@@ -5,7 +5,6 @@ and floods. Processes on loopback; clients of different addresses bind to
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import http.client
 import json
@@ -19,7 +18,7 @@ import pytest
 
 from operations import services
 
-from .conftest import instance_env
+from .conftest import data_url, instance_env
 from .slowloris import SlowClients
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,8 +94,7 @@ def behind_nginx(tmp_path: Path, app_port: int, **options):
 def canvas_body(pen_digits):
     from classifier import canvas
 
-    return {"image": "data:image/png;base64," + base64.b64encode(
-        canvas.render_strokes(pen_digits[0].strokes)).decode()}  # fmt: skip
+    return {"image": data_url(canvas.render_strokes(pen_digits[0].strokes))}
 
 
 def answered_while_slow_clients_hold(port: int, body: dict, slow: SlowClients) -> list[float]:

@@ -13,9 +13,7 @@ import tensorflow as tf
 from training import augmentation
 from training.config import PRESETS, TrainConfig, preset_fields
 from training.recipes import RECIPES, AugmentConfig, Recipe
-from training.sources import TrainingData, load_training_data
-from training.sources import base as source_base
-from training.sources import mnist as mnist_source
+from training.sources import load_training_data
 from training.trainer import build_model, optimizer, recipe_callbacks, train
 
 PRIOR = ("canvas-cnn", "deep-bn", "vgg-bn", "mlp", "kaggle-cnn")
@@ -211,16 +209,6 @@ def test_brightness_scales_the_ink():
 
 
 # --- end to end ---------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tiny_mnist():
-    mnist = mnist_source.load_mnist()
-    return TrainingData(
-        train=source_base.Images(mnist.train.x[:1500], mnist.train.y[:1500]),
-        val=source_base.Images(mnist.train.x[-300:], mnist.train.y[-300:]),
-        tests={"mnist-test": source_base.Images(mnist.test.x[:300], mnist.test.y[:300])},
-    )
 
 
 @pytest.mark.slow

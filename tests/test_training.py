@@ -10,21 +10,9 @@ from django.core.management import CommandError, call_command
 
 from collector.models import Drawing, NewDrawing
 from training.config import TrainConfig
-from training.sources import TrainingData, load_training_data, synthetic
-from training.sources import base as source_base
-from training.sources import mnist as mnist_source
+from training.sources import load_training_data, synthetic
 from training.sources import pendigits as pen_source
 from training.trainer import train
-
-
-@pytest.fixture(scope="module")
-def tiny_mnist():
-    mnist = mnist_source.load_mnist()
-    return TrainingData(
-        train=source_base.Images(mnist.train.x[:3000], mnist.train.y[:3000]),
-        val=source_base.Images(mnist.train.x[-500:], mnist.train.y[-500:]),
-        tests={"mnist-test": source_base.Images(mnist.test.x[:1000], mnist.test.y[:1000])},
-    )
 
 
 @pytest.mark.slow
