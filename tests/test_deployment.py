@@ -115,3 +115,37 @@ def test_the_nginx_template_takes_one_server_line_per_web_host():
     upstream = site[site.index("upstream digits_web") : site.index("}", site.index("upstream"))]
     assert upstream.count("server 10.0.0.1:8000 max_fails") == 1
     assert upstream.count("server 10.0.0.2:8000 max_fails") == 1
+
+
+def environment_variables_read() -> set[str]:
+    """Every environment variable the code reads by name (``os.environ.get``,
+    ``os.environ[...]``, ``setdefault``, ``os.getenv``, settings' ``env_bool``)."""
+    import ast
+
+    names = set()
+    for folder in ("digits_site", "classifier", "collector", "training", "operations"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Call) and node.args:
+                    func = ast.unparse(node.func)
+                    reads = func in {"os.environ.get", "os.getenv", "os.environ.setdefault",
+                                     "env_bool"}  # fmt: skip
+                    argument = node.args[0]
+                elif isinstance(node, ast.Subscript):
+                    reads, argument = ast.unparse(node.value) == "os.environ", node.slice
+                else:
+                    continue
+                if reads and isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+                    names.add(argument.value)
+    text = (ROOT / "manage.py").read_text()
+    names.update(re.findall(r'os\.environ(?:\.get|\.setdefault)?[\[(]"([A-Z_0-9]+)"', text))
+    return names
+
+
+def test_every_environment_variable_the_code_reads_is_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Settings") : readme.index("## Benchmarks")]
+    documented = set(re.findall(r"`([A-Z][A-Z_0-9]+)`", table))
+    read = environment_variables_read()
+    assert {"DIGITS_MAX_REQUEST_BYTES", "DJANGO_CSRF_TRUSTED_ORIGINS"} <= read
+    assert sorted(read - documented) == []
