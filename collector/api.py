@@ -96,7 +96,7 @@ class DrawingsView(APIView):
         try:
             label = validate_label(label)  # before any work on the image
             abuse.check_allowed(client)
-            # Preprocessed once: for the model's opinion and for add_drawing's check.
+            # Preprocessed once: for the model's opinion and for the store's own check.
             model_input = preprocessing.to_model_input(data)
             copy = abuse.near_duplicate(client, fingerprint(model_input))
             if copy is not None:

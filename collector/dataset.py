@@ -1,8 +1,10 @@
-"""Adding drawings to the dataset, and what the dataset looks like.
+"""What the dataset looks like and how stored drawings are read back: the checked
+reader (``read_image``, ``read_model_input``) training, scoring and exports use,
+the model's opinion of a contribution, relabelling, stats.
 
-``add_drawing`` is the one way in (API, pages, imports): it validates, dedupes
-by content hash, assigns the split, and writes file and row together or not at
-all.
+Drawings come in through ``Drawing.objects.add(NewDrawing(…))``
+(``collector.models``): it validates, dedupes by content hash, assigns the
+split, and writes file and row together or not at all.
 """
 
 from __future__ import annotations
