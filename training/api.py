@@ -36,6 +36,12 @@ class TrainingRunSerializer(serializers.ModelSerializer):
 
     progress = serializers.FloatField(read_only=True)
     progress_percent = serializers.IntegerField(read_only=True, allow_null=True)
+    phase = serializers.ChoiceField(
+        choices=TrainingRun.Phase.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="what a running run does; empty before a worker takes it",
+    )
     progress_text = serializers.CharField(read_only=True, help_text="what the run does, in words")
     model_version = serializers.SlugRelatedField(
         slug_field="version", read_only=True, allow_null=True

@@ -8,13 +8,12 @@ session ``i % 2 + 1``, in the file's order, so readers must keep that order.
 
 from __future__ import annotations
 
-import gzip
 import json
 from pathlib import Path
 
 import numpy as np
 
-from collector.formats import DatasetError
+from collector.formats import DatasetError, read_file
 from collector.formats.unipen import PenDigit
 
 SAMPLES_PER_WRITER = 2  # two sessions, one sample of each digit in each
@@ -47,13 +46,7 @@ def parse(data: bytes) -> list[PenDigit]:
 
 def read(path: Path) -> list[PenDigit]:
     """The file's digits, gzipped (``.gz``) or not."""
-    path = Path(path)
-    if not path.exists():
-        raise DatasetError(f"UJI pen digits file not found: {path}")
-    data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    return parse(data)
+    return parse(read_file(path, "UJI pen digits file"))
 
 
 def to_json(digits: list[PenDigit]) -> str:

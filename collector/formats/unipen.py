@@ -4,14 +4,13 @@ of tablet points (y up)."""
 
 from __future__ import annotations
 
-import gzip
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from collector.formats import DatasetError
+from collector.formats import DatasetError, read_file
 
 _SEGMENT = re.compile(r'\.SEGMENT\s+DIGIT\s+[\d-]+\s+\S+\s+"(\d)"')
 
@@ -56,12 +55,7 @@ def parse(text: str) -> list[PenDigit]:
 
 def read(path: Path) -> list[PenDigit]:
     """A UNIPEN file's digits, gzipped (``.gz``) or not."""
-    path = Path(path)
-    if not path.exists():
-        raise DatasetError(f"Pen-digits file not found: {path}")
-    data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
+    data = read_file(path, "Pen-digits file")
     try:
         return parse(data.decode("ascii"))
     except (UnicodeDecodeError, ValueError, IndexError) as exc:
