@@ -84,7 +84,7 @@ from django.test import Client
 from classifier.canvas import render_strokes
 from collector import dataset
 from collector.models import Drawing
-from training.sources import load_pendigit_strokes, PENDIGITS_TEST_WRITERS
+from training.sources.pendigits import load_pendigit_strokes, PENDIGITS_TEST_WRITERS
 unseen = [d for d in load_pendigit_strokes() if d.writer in PENDIGITS_TEST_WRITERS]
 sevens = [d for d in unseen if d.label == 7][:3]
 client = Client(HTTP_HOST="127.0.0.1")

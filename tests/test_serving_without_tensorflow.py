@@ -17,7 +17,7 @@ django.setup()
 from django.core.management import call_command
 from django.test import Client
 from classifier.canvas import render_strokes
-from training.sources import load_pendigit_strokes, PENDIGITS_TEST_WRITERS
+from training.sources.pendigits import load_pendigit_strokes, PENDIGITS_TEST_WRITERS
 call_command("migrate", verbosity=0)
 call_command("ensure_model", verbosity=0)
 unseen = [d for d in load_pendigit_strokes() if d.writer in PENDIGITS_TEST_WRITERS]
