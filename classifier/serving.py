@@ -71,10 +71,13 @@ def classify(
         loaded = runtime.active_model()
         predictor, version, version_id = loaded.predictor, loaded.version, loaded.version_id
         threshold = loaded.threshold
-    chunks = []
-    for start in range(0, len(images), CHUNK):
-        chunks.append(predictor.predict(images[start : start + CHUNK]))
-        if progress is not None:
-            progress(len(chunks[-1]))
-    probabilities = np.concatenate(chunks) if chunks else np.zeros((0, 10), np.float32)
+    if len(images) <= CHUNK:  # every request: one call, no copies
+        probabilities = predictor.predict(images) if len(images) else np.zeros((0, 10), np.float32)
+        chunks = [probabilities]
+    else:
+        chunks = [predictor.predict(images[i : i + CHUNK]) for i in range(0, len(images), CHUNK)]
+        probabilities = np.concatenate(chunks)
+    if progress is not None:
+        for chunk in chunks:
+            progress(len(chunk))
     return Verdicts(probabilities, version, version_id, threshold)
