@@ -121,9 +121,11 @@ class DrawingManager(models.Manager):
         """Store a drawing, or return the existing one with the same content.
 
         Returns ``(drawing, created)``. Raises :class:`InvalidDrawing`,
-        ``PreprocessingError`` (bad image) or :class:`StorageUnavailable`. Strokes
-        are stored in the same row, so drawing and strokes arrive together or not
-        at all; a drawing already stored without strokes gains them.
+        ``PreprocessingError`` (bad image), ``canvas.StrokesDoNotMatch`` (strokes
+        that do not draw the picture) or :class:`StorageUnavailable`. Strokes are
+        stored in the same row, so drawing and strokes arrive together or not at
+        all; a drawing already stored without strokes gains them only from whoever
+        sent it, while it waits for review (:meth:`Drawing.takes_strokes_from`).
         """
         label = validate_label(new.label)
         if new.split is not None and new.split not in splits.SPLITS:
@@ -132,11 +134,13 @@ class DrawingManager(models.Manager):
         if status is not None and status not in Drawing.Status.values:
             raise InvalidDrawing(f"Unknown status {status!r}.")
         model_input = validate_png(new.data, new.model_input)
+        if new.strokes:
+            canvas.check_strokes_match(new.strokes, preprocessing.decode_ink(new.data))
         sha = hashlib.sha256(new.data).hexdigest()
         stored_strokes = canvas.strokes_as_json(new.strokes) if new.strokes else None
         existing = self.filter(sha256=sha).first()
         if existing is not None:
-            if stored_strokes and not existing.strokes:
+            if stored_strokes and not existing.strokes and existing.takes_strokes_from(new):
                 self.filter(pk=existing.pk, strokes__isnull=True).update(strokes=stored_strokes)
                 existing.refresh_from_db(fields=["strokes"])
             return existing, False
@@ -263,6 +267,15 @@ class Drawing(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} ({self.split}, {self.status}) {self.sha256[:10]}"
+
+    def takes_strokes_from(self, new: NewDrawing) -> bool:
+        """Whether strokes sent with this same picture may be added to it: a client's
+        own pending drawing, or any drawing for staff and imports (no client).
+        Never someone else's, and never one staff already reviewed: the strokes
+        would decide how an approved drawing is varied for training."""
+        if not new.client:
+            return True
+        return new.client == self.client and self.status == Drawing.Status.PENDING
 
     @property
     def model_disagrees(self) -> bool:

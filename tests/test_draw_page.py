@@ -142,6 +142,10 @@ def test_contribute_page_asks_for_a_digit_and_the_dataset_grows(served, page, un
     )
     # then they are thanked with the new count, and the dataset page shows one more
     assert int(page.locator("#dataset-total").inner_text()) == total_before + 1
+    # and the strokes the page recorded agree with the picture it sent: both kept
+    from collector.models import Drawing
+
+    assert Drawing.objects.latest("id").strokes
     assert int(page.locator("#target-digit").inner_text()) != asked
     page.goto(served + "/dataset/")
     assert int(page.locator("#dataset-total").inner_text()) == total_before + 1
