@@ -80,7 +80,8 @@ class PredictView(APIView):
         if strokes is not None:
             canvas.parse_strokes(strokes)  # checked, so clients learn of bad ones
         limits.charge_for_image(request, self.throttle_scope, preprocessing.header_pixels(data))
-        model_input = preprocessing.to_model_input(data)
+        with limits.charged_by_cpu(request, self.throttle_scope):
+            model_input = preprocessing.to_model_input(data)
         payload = serving.classify(model_input[None]).answer()
         include = request.data.get("include_input") or request.query_params.get("include_input")
         if include in (True, "1", "true", "yes"):
@@ -175,7 +176,8 @@ class PredictBatchView(APIView):
             if data is None:
                 continue
             try:
-                inputs.append((index, preprocessing.to_model_input(data)))
+                with limits.charged_by_cpu(request, self.throttle_scope):
+                    inputs.append((index, preprocessing.to_model_input(data)))
             except preprocessing.PreprocessingError as exc:
                 results[index] = _item_error(exc)
         verdicts = serving.classify(

@@ -16,6 +16,7 @@ from collector.models import (
     NewDrawing,
     StorageUnavailable,
     fingerprint,
+    require_png,
     validate_label,
 )
 from digits_site import bodies, limits
@@ -82,6 +83,10 @@ class DrawingsView(APIView):
     )
     def post(self, request):
         data = bodies.image_from_request(request)
+        try:
+            require_png(data)  # what is stored is PNG: nothing else is even opened
+        except InvalidDrawing as exc:
+            raise BadInput(str(exc)) from None
         limits.charge_for_image(request, self.throttle_scope, preprocessing.header_pixels(data))
         strokes = bodies.strokes_from_request(request)
         if strokes is not None:
@@ -97,7 +102,8 @@ class DrawingsView(APIView):
             label = validate_label(label)  # before any work on the image
             abuse.check_allowed(client)
             # Preprocessed once: for the model's opinion and for the store's own check.
-            model_input = preprocessing.to_model_input(data)
+            with limits.charged_by_cpu(request, self.throttle_scope):
+                model_input = preprocessing.to_model_input(data)
             copy = abuse.near_duplicate(client, fingerprint(model_input))
             if copy is not None:
                 return self._answer(copy, False, dataset.relabel_own(copy, label, client, source))

@@ -8,7 +8,6 @@ the whole dataset and a duplicate is recognised for free.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 from dataclasses import dataclass
 
@@ -19,7 +18,6 @@ from django.core.files.storage import default_storage
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
-from PIL import Image
 
 from classifier import canvas, preprocessing
 from collector import splits
@@ -81,12 +79,18 @@ def validate_png(data: bytes, model_input: np.ndarray | None = None) -> np.ndarr
     """Stored drawings are PNGs that preprocessing accepts (so training can use them);
     their model input. ``model_input``: the caller's own preprocessing of ``data``,
     which proves it accepted, so a drawing is preprocessed once."""
+    require_png(data)
     if model_input is None:
         # Raises PreprocessingError with a clear message.
         model_input = preprocessing.to_model_input(data)
-    if Image.open(io.BytesIO(data)).format != "PNG":
-        raise InvalidDrawing("Drawings are stored as PNG: send a PNG image.")
     return model_input
+
+
+def require_png(data: bytes) -> None:
+    """Drawings are stored as PNG: anything else is refused from its first bytes,
+    before a decoder sees it."""
+    if not preprocessing.is_png(data):
+        raise InvalidDrawing("Drawings are stored as PNG: send a PNG image.")
 
 
 def fingerprint(model_input: np.ndarray) -> bytes:
