@@ -12,7 +12,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
@@ -70,6 +71,83 @@ class StopSignal:
                 return dead
             time.sleep(0.5)
         return []
+
+
+@dataclass
+class Child:
+    """One supervised process: how to start it, and its restarts so far."""
+
+    name: str
+    start: Callable[[], subprocess.Popen]
+    process: subprocess.Popen | None = None
+    started_at: float = 0.0
+    failures: int = 0  # deaths in a row, each soon after its start
+    restart_at: float | None = None
+    restarts: list[float] = field(default_factory=list)
+
+
+class Supervisor:
+    """Keeps ``make run``'s processes up, as a process supervisor would: a child that
+    dies is started again after a back-off (1, 2, 5, 10, then 30 s while it keeps
+    dying within a minute of its start), and the others are left alone, so the web
+    keeps serving while Redis or a worker comes back. ``on_death`` hears each
+    death (the serve command fails a run orphaned by a dead worker at once)."""
+
+    BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
+    STEADY_SECONDS = 60.0  # up this long, a child's earlier deaths are forgiven
+
+    def __init__(self, log: Callable[[str], None], on_death: Callable[[str], None] = print):
+        self.children: dict[str, Child] = {}
+        self.log = log
+        self.on_death = on_death
+
+    def add(self, name: str, start: Callable[[], subprocess.Popen]) -> subprocess.Popen:
+        """Start a child now (a :class:`ServiceError` at start-up is the caller's)."""
+        child = Child(name, start)
+        self.children[name] = child
+        self._start(child, time.monotonic())
+        return child.process
+
+    def _start(self, child: Child, now: float) -> None:
+        child.process = child.start()
+        child.started_at = now
+        child.restart_at = None
+
+    def check(self, now: float | None = None) -> None:
+        """Notice deaths and restart what is due (called every half second)."""
+        now = time.monotonic() if now is None else now
+        for child in self.children.values():
+            if child.restart_at is None and child.process is not None:
+                code = child.process.poll()
+                if code is None:
+                    continue
+                if now - child.started_at >= self.STEADY_SECONDS:
+                    child.failures = 0
+                self._retry(child, now, f"stopped (exit {code})")
+                self.on_death(child.name)
+            elif child.restart_at is not None and now >= child.restart_at:
+                try:
+                    self._start(child, now)
+                except (ServiceError, OSError) as exc:
+                    self._retry(child, now, f"did not start ({exc})")
+                else:
+                    child.restarts.append(now)
+                    self.log(f"The {child.name} is running again.")
+
+    def _retry(self, child: Child, now: float, what: str) -> None:
+        delay = self.BACKOFF[min(child.failures, len(self.BACKOFF) - 1)]
+        child.failures += 1
+        child.restart_at = now + delay
+        self.log(f"The {child.name} {what}; starting it again in {delay:g} s.")
+
+    def run(self, stop: StopSignal) -> None:
+        """Supervise until Ctrl-C or SIGTERM."""
+        while not stop.stopping:
+            self.check()
+            time.sleep(0.5)
+
+    def processes(self) -> list[subprocess.Popen | None]:
+        return [child.process for child in self.children.values()]
 
 
 def uses_embedded_redis() -> bool:

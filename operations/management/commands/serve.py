@@ -1,9 +1,13 @@
-"""``manage.py serve``: what ``make run`` starts, all stopped together by Ctrl-C.
+"""``manage.py serve``: what ``make run`` starts, supervised, all stopped together
+by Ctrl-C.
 
-gunicorn (async workers, configured in ``digits_site.gunicorn_conf``), a Celery
-worker for the ``training`` queue, and, unless ``REDIS_URL`` points elsewhere,
-a private Redis on a unix socket under the data directory. Logs go to the
-data directory's ``logs/``.
+A private Redis on a unix socket under the data directory (unless ``REDIS_URL``
+points elsewhere), a Celery worker for the ``training`` queue and one for the
+``background`` queue, then gunicorn (async workers, configured in
+``digits_site.gunicorn_conf``). A child that dies is started again with a
+back-off (``operations.services.Supervisor``) while the others go on: the site
+keeps serving through a dead Redis or worker. Logs go to the data directory's
+``logs/``.
 """
 
 from __future__ import annotations
@@ -37,46 +41,57 @@ class Command(BaseCommand):
     def handle(self, *args, host: str, port: int, workers: int, no_worker: bool, **options):
         log_dir = Path(settings.LOG_DIR)
         log_dir.mkdir(parents=True, exist_ok=True)
-        redis = worker = background = web = None
         stop = services.StopSignal()
+        supervisor = services.Supervisor(log=self.stderr.write, on_death=self._fail_orphans)
+        embedded = services.uses_embedded_redis()
+        web_command = [
+            sys.executable, "-m", "gunicorn",
+            "--config", "python:digits_site.gunicorn_conf",
+            "--bind", f"{host}:{port}",
+            "--workers", str(workers),
+            "--access-logfile", str(log_dir / "access.log"),
+            "--error-logfile", str(log_dir / "web.log"),
+        ]  # fmt: skip
         try:
-            if services.uses_embedded_redis():
-                redis = services.start_embedded_redis(settings.EMBEDDED_REDIS_SOCKET, log_dir)
+            # In order: Redis before the workers (and before anything queues work).
+            if embedded:
+                supervisor.add("redis", lambda: services.start_embedded_redis(
+                    settings.EMBEDDED_REDIS_SOCKET, log_dir))  # fmt: skip
             if not no_worker:
-                worker = services.start_worker(log_dir)
-                background = services.start_worker(log_dir, queue="background")
-            web = subprocess.Popen(
-                [
-                    sys.executable, "-m", "gunicorn",
-                    "--config", "python:digits_site.gunicorn_conf",
-                    "--bind", f"{host}:{port}",
-                    "--workers", str(workers),
-                    "--access-logfile", str(log_dir / "access.log"),
-                    "--error-logfile", str(log_dir / "web.log"),
-                ]
-            )  # fmt: skip
+                supervisor.add("worker", lambda: services.start_worker(log_dir))
+                supervisor.add(
+                    "background worker", lambda: services.start_worker(log_dir, queue="background")
+                )
+            supervisor.add("web server", lambda: subprocess.Popen(web_command))
         except services.ServiceError as exc:
-            services.stop(web, worker, background, redis)
+            services.stop(*supervisor.processes())
             raise CommandError(str(exc)) from exc
 
         shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host
-        broker = "embedded Redis" if redis else settings.CELERY_BROKER_URL.split("@")[-1]
+        broker = "embedded Redis" if embedded else settings.CELERY_BROKER_URL.split("@")[-1]
         self.stdout.write(self.style.SUCCESS(f"Digits is running at http://{shown}:{port}/"))
         self.stdout.write(
             f"  {workers} web workers · "
-            f"{'no workers' if worker is None else '1 training and 1 background worker'} · "
+            f"{'no workers' if no_worker else '1 training and 1 background worker'} · "
             f"{broker} · data in {settings.DIGITS_DATA_DIR} · logs in {log_dir}"
         )
         self.stdout.write("  Press Ctrl-C to stop.")
-        processes = {
-            "web server": web, "worker": worker, "background worker": background, "redis": redis
-        }  # fmt: skip
-        dead = stop.wait(processes)
-        for name in dead:
-            code = processes[name].returncode
-            self.stderr.write(f"The {name} stopped (exit {code}); see {log_dir}.")
+        supervisor.run(stop)
         self.stdout.write("Stopping…")
-        services.stop(web, worker, background, redis)
+        services.stop(*reversed(supervisor.processes()))
         self.stdout.write("Stopped.")
-        if dead:
-            sys.exit(1)
+
+    def _fail_orphans(self, name: str) -> None:
+        """A training worker that died leaves its run ``running``: fail it now (its
+        process is gone), not at the next start or heartbeat timeout."""
+        if name != "worker":
+            return
+        from training.models import TrainingRun
+
+        try:
+            failed = TrainingRun.objects.fail_orphaned()
+        except Exception as exc:  # the database may be the trouble: never stop serving
+            self.stderr.write(f"Could not check for orphaned runs: {exc}")
+            return
+        if failed:
+            self.stderr.write(f"Marked {failed} run(s) of the dead worker failed.")
