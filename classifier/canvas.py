@@ -209,7 +209,7 @@ def parse_strokes(value: object, canvas: int = CANVAS_SIZE) -> list[np.ndarray]:
             points = np.array(stroke, dtype=np.float64)
             # NumPy would also take "1" or true as numbers; JSON numbers only here.
             numbers = {type(v) for point in stroke for v in point} <= {int, float}
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # a 400-digit integer is no coordinate
             numbers = False
         if not numbers or points.ndim != 2 or points.shape[1] != 3 or not np.isfinite(points).all():
             raise InvalidStrokes(f"{where}: every point must be [x, y, t], three finite numbers.")

@@ -45,6 +45,7 @@ def test_strokes_as_the_page_records_them_are_accepted(pen_digits):
         ([[[None, 2, 0]]], "three finite numbers"),
         ([[[math.nan, 2, 0]]], "three finite numbers"),
         ([[[math.inf, 2, 0]]], "three finite numbers"),
+        ([[[10**400, 2, 0]]], "three finite numbers"),
         ([[[1, 2, 0], 5]], "three finite numbers"),
         ([[[400, 2, 0]]], "on the 256×256 canvas"),
         ([[[-40, 2, 0]]], "on the 256×256 canvas"),
@@ -76,6 +77,24 @@ def test_a_contribution_keeps_its_strokes_in_the_same_row(client, pen_digits, ac
     # then the row holds them exactly as sent
     assert response.status_code == 201, response.content
     assert Drawing.objects.get(pk=response.json()["id"]).strokes == strokes
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("form", ["json", "multipart"])
+@pytest.mark.parametrize("endpoint", ["/api/drawings/", "/api/predict/"])
+def test_a_400_digit_number_in_strokes_is_a_400(client, canvas_png, active_model, endpoint, form):
+    huge = "[[[" + "9" * 400 + ", 2, 0]]]"  # JSON numbers have no size limit
+    if form == "json":
+        body = (
+            json.dumps({"image": data_url(canvas_png(4)), "label": 4})[:-1]
+            + f', "strokes": {huge}}}'
+        )
+        response = client.post(endpoint, body, content_type="application/json")
+    else:
+        body = {"image": io.BytesIO(canvas_png(4)), "label": "4", "strokes": huge}
+        response = client.post(endpoint, body)
+    assert response.status_code == 400 and response.json()["code"] == "invalid_strokes"
+    assert Drawing.objects.count() == 0
 
 
 @pytest.mark.django_db
