@@ -21,8 +21,8 @@ install: $(STAMP)
 # and an embedded Redis) on http://127.0.0.1:$(PORT). A second run reuses it all.
 run: install
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py check_storage --fix
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/python manage.py check_storage --fix
 	$(BIN)/python manage.py ensure_model
 	$(BIN)/python manage.py serve
 

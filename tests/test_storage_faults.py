@@ -183,6 +183,9 @@ def test_make_run_checks_storage_before_it_serves():
     makefile = (ROOT / "Makefile").read_text()
     run = makefile[makefile.index("\nrun:") :].split("\n\n")[0]
     assert run.index("check_storage --fix") < run.index("manage.py serve")
+    # after everything that writes under the data directory (collectstatic's files
+    # would otherwise be left readable by others)
+    assert run.index("collectstatic") < run.index("check_storage --fix")
 
 
 # -- files on disk ------------------------------------------------------------------------
