@@ -253,3 +253,40 @@ def test_sign_in_records_no_address_rather_than_a_word_when_there_is_none():
     assert clients.client_address(request) == "unknown"  # one shared rate-limit key
     assert clients.login_address(request) is None  # an IP column takes no words
     assert clients.login_address(RequestFactory().get("/", REMOTE_ADDR="192.0.2.4")) == "192.0.2.4"
+
+
+def test_a_redis_that_never_answers_is_asked_once_and_given_up_on(
+    client, active_model, canvas_png, settings, tmp_path
+):
+    """A Redis that accepts connections and then says nothing (a hung server): each
+    charge tries once, within its 0.2 s, rather than redis-py's retries with
+    back-off (6 s a request, measured, on the embedded Redis' unix socket)."""
+    import socket
+    import threading
+
+    # given a "Redis" on a unix socket (the embedded one's way) that accepts and
+    # never answers
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(tmp_path / "hung.sock"))
+    server.listen(16)
+    accepted = []
+
+    def accept():
+        while True:
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    limits.counters.reset()
+    settings.REDIS_URL = f"redis+socket://{tmp_path / 'hung.sock'}"
+    try:
+        # when a prediction is charged
+        assert predict(client, canvas_png(2)).status_code == 200
+        # then Redis was tried on one connection only, and given up on for a while
+        assert len(accepted) == 1 and limits.counters._down_until > 0
+    finally:
+        server.close()
+        for connection in accepted:
+            connection.close()
