@@ -51,6 +51,7 @@ bench: install
 	$(BIN)/python benchmarks/web_footprint.py
 	$(BIN)/python benchmarks/preprocessing_stages.py
 	$(BIN)/python benchmarks/load.py
+	$(BIN)/python benchmarks/hostile_load.py
 
 bench-training: install
 	$(BIN)/python benchmarks/train_speed.py
