@@ -188,6 +188,22 @@ def is_png(data: bytes) -> bool:
     return data[:8] == PNG_SIGNATURE
 
 
+def claimed_format(data: bytes) -> str | None:
+    """The format the first bytes claim (one of ALLOWED_FORMATS), or None: a look at
+    the signature only, so an endpoint can refuse what it does not take unread."""
+    if is_png(data):
+        return "PNG"
+    if data[:3] == b"\xff\xd8\xff":
+        return "JPEG"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    if data[:2] == b"BM":
+        return "BMP"
+    return None
+
+
 def _check_structure(data: bytes) -> None:
     """Refuse a PNG of more than MAX_PNG_CHUNKS chunks or a JPEG of more than
     MAX_JPEG_SCANS scans, counted on the bytes (microseconds) before a decoder

@@ -88,8 +88,14 @@ def validate_png(data: bytes, model_input: np.ndarray | None = None) -> np.ndarr
 
 def require_png(data: bytes) -> None:
     """Drawings are stored as PNG: anything else is refused from its first bytes,
-    before a decoder sees it."""
-    if not preprocessing.is_png(data):
+    before a decoder sees it (another image format is told to send a PNG; what is no
+    image at all is told so)."""
+    claimed = preprocessing.claimed_format(data)
+    if claimed is None:
+        raise preprocessing.UndecodableImage(
+            "The data is not a readable image (PNG, JPEG, WebP, BMP or GIF)."
+        )
+    if claimed != "PNG":
         raise InvalidDrawing("Drawings are stored as PNG: send a PNG image.")
 
 
