@@ -98,11 +98,19 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def predict_client(host, port, bodies, stop_at, timings, errors, offset, timeout=10):
+def predict_client(host, port, bodies, stop_at, timings, errors, offset, timeout=10,
+                   source=None, pause=0.0):  # fmt: skip
     """One keep-alive client POSTing canvas PNGs to /api/predict/ until ``stop_at``;
     appends each latency (ms) to ``timings`` and each failure to ``errors`` (a
-    request unanswered after ``timeout`` seconds is one)."""
-    connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    request unanswered after ``timeout`` seconds is one). ``source``: the loopback
+    address to send from (another client, as the rate limits see it); ``pause``:
+    seconds between requests."""
+
+    def connect() -> http.client.HTTPConnection:
+        address = (source, 0) if source else None
+        return http.client.HTTPConnection(host, port, timeout=timeout, source_address=address)
+
+    connection = connect()
     i = offset
     while time.monotonic() < stop_at:
         started = time.perf_counter()
@@ -115,9 +123,10 @@ def predict_client(host, port, bodies, stop_at, timings, errors, offset, timeout
                 errors.append(response.status)
         except OSError as exc:
             errors.append(repr(exc))
-            connection = http.client.HTTPConnection(host, port, timeout=timeout)
+            connection = connect()
         timings.append((time.perf_counter() - started) * 1000)
         i += 1
+        time.sleep(pause)
 
 
 def run_concurrently(threads: list) -> float:

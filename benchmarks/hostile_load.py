@@ -27,7 +27,7 @@ from collections import Counter
 
 import _django  # noqa: F401
 from _django import ROOT
-from _server import canvas_bodies, latency_summary, running_app
+from _server import canvas_bodies, latency_summary, predict_client, running_app
 
 # The attackers' own work (sending 100 MB/s over loopback) runs on the same two
 # cores as the server: at the lowest priority it takes only CPU the server leaves,
@@ -77,27 +77,6 @@ def attacker(host, port, bodies, seconds, results):
     results.put(dict(answers))
 
 
-def victim(host, port, bodies, stop_at, timings, failures):
-    connection = http.client.HTTPConnection(host, port, timeout=10, source_address=("127.0.0.3", 0))
-    i = 0
-    while time.monotonic() < stop_at:
-        started = time.perf_counter()
-        try:
-            connection.request("POST", "/api/predict/", bodies[i % len(bodies)],
-                               {"Content-Type": "application/json"})  # fmt: skip
-            response = connection.getresponse()
-            response.read()
-            if response.status != 200:
-                failures.append(response.status)
-        except OSError as exc:
-            failures.append(type(exc).__name__)
-            connection = http.client.HTTPConnection(host, port, timeout=10,
-                                                    source_address=("127.0.0.3", 0))  # fmt: skip
-        timings.append((time.perf_counter() - started) * 1000)
-        i += 1
-        time.sleep(0.05)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20)
@@ -135,7 +114,8 @@ def main() -> None:
             process.start()
         timings: list[float] = []
         failures: list = []
-        victim(host, port, canvas, time.monotonic() + args.seconds, timings, failures)
+        predict_client(host, port, canvas, time.monotonic() + args.seconds, timings, failures,
+                       0, source="127.0.0.3", pause=0.05)  # the victim  # fmt: skip
         answers: Counter = Counter()
         for _ in attackers:
             answers.update(results.get(timeout=120))

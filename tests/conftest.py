@@ -20,6 +20,20 @@ def data_url(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
+def wait_for(predicate, timeout: float, what: str):
+    """``predicate()``'s first true value, asked every quarter second; an
+    AssertionError naming ``what`` after ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def database_url() -> str:
     """This test run's database as a ``DATABASE_URL``, for the processes a test
     starts (workers, servers) to share it: SQLite's file, or the test database on

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 
 import pytest
 
@@ -15,19 +14,9 @@ from classifier.registry import ensure_active_model
 from collector.models import Drawing, NewDrawing
 from training.models import TrainingRun
 
-from .conftest import data_url
+from .conftest import data_url, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def start(client, config) -> int:

@@ -15,7 +15,7 @@ import pytest
 
 from operations import services
 
-from .conftest import data_url, instance_env
+from .conftest import data_url, instance_env, wait_for
 from .test_public_edge import call
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,16 +73,6 @@ def children(pid: int) -> dict[str, int]:
 
 def all_four(found: dict[str, int]) -> dict[str, int] | None:
     return found if len(found) == 4 else None
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def answered(port: int) -> bool:
