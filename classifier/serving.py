@@ -73,11 +73,13 @@ def classify(
         threshold = loaded.threshold
     if len(images) <= CHUNK:  # every request: one call, no copies
         probabilities = predictor.predict(images) if len(images) else np.zeros((0, 10), np.float32)
-        chunks = [probabilities]
+        if progress is not None:
+            progress(len(images))
     else:
-        chunks = [predictor.predict(images[i : i + CHUNK]) for i in range(0, len(images), CHUNK)]
+        chunks = []
+        for start in range(0, len(images), CHUNK):
+            chunks.append(predictor.predict(images[start : start + CHUNK]))
+            if progress is not None:  # as each chunk is answered, not at the end
+                progress(len(chunks[-1]))
         probabilities = np.concatenate(chunks)
-    if progress is not None:
-        for chunk in chunks:
-            progress(len(chunk))
     return Verdicts(probabilities, version, version_id, threshold)

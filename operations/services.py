@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -75,7 +75,7 @@ class StopSignal:
 
 @dataclass
 class Child:
-    """One supervised process: how to start it, and its restarts so far."""
+    """One supervised process: how to start it, and how it has been dying."""
 
     name: str
     start: Callable[[], subprocess.Popen]
@@ -83,7 +83,6 @@ class Child:
     started_at: float = 0.0
     failures: int = 0  # deaths in a row, each soon after its start
     restart_at: float | None = None
-    restarts: list[float] = field(default_factory=list)
 
 
 class Supervisor:
@@ -131,7 +130,6 @@ class Supervisor:
                 except (ServiceError, OSError) as exc:
                     self._retry(child, now, f"did not start ({exc})")
                 else:
-                    child.restarts.append(now)
                     self.log(f"The {child.name} is running again.")
 
     def _retry(self, child: Child, now: float, what: str) -> None:
