@@ -23,7 +23,7 @@ from collector.formats import DatasetError, unipen
 from training.config import TrainConfig
 from training.sources.base import Images, Part, Pool, Report, as_bytes, quiet, take, verified
 from training.sources.cache import cached
-from training.sources.variants import build_variants, synthesis_key
+from training.sources.variants import stroke_pool, synthesis_key
 
 PENDIGITS_FILE = "pendigits-orig.tra.gz"
 PENDIGITS_SHA256 = "ef094c671b93afb431dfc9f9ff3c49f80b3257497fead8eea26877e88d25a31f"
@@ -150,29 +150,13 @@ def pen_pool(
     digits: list[tuple[list[np.ndarray], int]], config: TrainConfig, report: Report = quiet
 ) -> Pool:
     """Stroke-space variants of the training writers' pen digits (cached on disk)."""
-    count = config.variants
-
-    def build() -> dict[str, np.ndarray]:
-        jobs = [
-            (strokes, label, count, (config.seed, i), config.style_share, config.scan_share, None)
-            for i, (strokes, label) in enumerate(digits)
-        ]
-        return {
-            "x": build_variants(jobs, report, "rendering pen-digit variants (first run only)"),
-            "y": np.asarray([label for _, label in digits], np.uint8),
-        }
-
     which = np.concatenate([np.concatenate(s).ravel() for s, _ in digits]).tobytes()
-    key = (*synthesis_key(PENDIGITS_SHA256), config.seed, count, config.style_share,
-           config.scan_share, hashlib.sha256(which).hexdigest())  # fmt: skip
-    arrays = cached("penpool", key, build)
-    return Pool(
-        "pendigits",
-        arrays["x"],
-        arrays["y"],
-        np.ones(len(arrays["y"])),
-        draws=PEN_DRAWS_PER_EPOCH * len(arrays["y"]),
-    )
+    return stroke_pool(
+        "pendigits", digits, config, synthesis_key(PENDIGITS_SHA256),
+        cache_name="penpool", step="rendering pen-digit variants (first run only)",
+        draws_per_digit=PEN_DRAWS_PER_EPOCH, key_extra=(hashlib.sha256(which).hexdigest(),),
+        report=report,
+    )  # fmt: skip
 
 
 def part(config: TrainConfig, rng: np.random.Generator, report: Report) -> Part:

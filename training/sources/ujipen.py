@@ -22,7 +22,7 @@ from collector.formats.unipen import PenDigit
 from training.config import TrainConfig
 from training.sources.base import Images, Part, Pool, Report, as_bytes, quiet, take, verified
 from training.sources.cache import cached
-from training.sources.variants import build_variants, synthesis_key
+from training.sources.variants import stroke_pool, synthesis_key
 
 UJIPEN_FILE = "ujipenchars2.json.gz"
 UJIPEN_SHA256 = "28e6505cf08aab4708300a19b0f9fab3225de203fc8a82b0a45bc6c9be98dab5"
@@ -81,23 +81,11 @@ def ujipen_test_set() -> Images:
 def ujipen_pool(config: TrainConfig, report: Report = quiet) -> Pool:
     """Stroke-space variants of the training writers' digits (cached)."""
     digits = [(on_canvas(d), d.label) for d in load_ujipen_strokes() if role(d.writer) == "train"]
-
-    def build() -> dict[str, np.ndarray]:
-        jobs = [
-            (strokes, label, config.variants, (config.seed, 100_000 + i), config.style_share,
-             config.scan_share, None)
-            for i, (strokes, label) in enumerate(digits)
-        ]  # fmt: skip
-        return {
-            "x": build_variants(jobs, report, "rendering UJI pen-digit variants (first run only)"),
-            "y": np.asarray([label for _, label in digits], np.uint8),
-        }
-
-    key = (*synthesis_key(UJIPEN_SHA256), config.seed, config.variants, config.style_share,
-           config.scan_share)  # fmt: skip
-    arrays = cached("ujipool", key, build)
-    n = len(arrays["y"])
-    return Pool("ujipen", arrays["x"], arrays["y"], np.ones(n), draws=DRAWS_PER_EPOCH * n)
+    return stroke_pool(
+        "ujipen", digits, config, synthesis_key(UJIPEN_SHA256),
+        cache_name="ujipool", step="rendering UJI pen-digit variants (first run only)",
+        draws_per_digit=DRAWS_PER_EPOCH, seed_base=100_000, report=report,
+    )  # fmt: skip
 
 
 def part(config: TrainConfig, rng: np.random.Generator, report: Report) -> Part:

@@ -15,7 +15,9 @@ import numpy as np
 
 from classifier import preprocessing
 from training import strokes as pen
-from training.sources.base import Report, quiet
+from training.config import TrainConfig
+from training.sources.base import Pool, Report, quiet
+from training.sources.cache import cached
 
 # Bump when ``training.strokes`` or ``training.allographs`` change what they make:
 # cached variant pools and style test sets belong to one version.
@@ -60,3 +62,40 @@ def _collect(results, total: int, report: Report, step: str) -> np.ndarray:
         if done % REPORT_EVERY == 0 or done == total:
             report(step, done, total)
     return np.stack(collected)
+
+
+def stroke_pool(
+    name: str,
+    digits: list[tuple[list[np.ndarray], int]],
+    config: TrainConfig,
+    source_key: tuple,
+    *,
+    cache_name: str,
+    step: str,
+    draws_per_digit: int,
+    seed_base: int = 0,
+    key_extra: tuple = (),
+    report: Report = quiet,
+) -> Pool:
+    """The pool ``name``: ``config.variants`` stroke-space variants of each of
+    ``digits`` (canvas strokes and labels), cached as ``cache_name`` by
+    ``source_key`` (:func:`synthesis_key` of the source), the run's synthesis
+    settings and ``key_extra``; ``step`` is what the run's progress says while it
+    renders. Each digit is drawn ``draws_per_digit`` times an epoch."""
+
+    def build() -> dict[str, np.ndarray]:
+        jobs = [
+            (strokes, label, config.variants, (config.seed, seed_base + i), config.style_share,
+             config.scan_share, None)
+            for i, (strokes, label) in enumerate(digits)
+        ]  # fmt: skip
+        return {
+            "x": build_variants(jobs, report, step),
+            "y": np.asarray([label for _, label in digits], np.uint8),
+        }
+
+    key = (*source_key, config.seed, config.variants, config.style_share, config.scan_share,
+           *key_extra)  # fmt: skip
+    arrays = cached(cache_name, key, build)
+    n = len(arrays["y"])
+    return Pool(name, arrays["x"], arrays["y"], np.ones(n), draws=draws_per_digit * n)
