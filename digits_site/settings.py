@@ -80,6 +80,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before anything reads a body (the CSRF check reads forms): large ones are staff's.
+    "digits_site.front.StaffUploads",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -228,6 +230,11 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DIGITS_MAX_REQUEST_BYTES", str
 # third and the drawing's strokes (8,000 points take about 160 kB): 2 MiB of 3.
 DIGITS_MAX_IMAGE_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE * 2 // 3
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
+# The admin's upload forms (a Kaggle test.csv of up to 64 MB): staff only; anyone
+# else is held to the limit above on every path (``digits_site.front``).
+DIGITS_MAX_STAFF_UPLOAD_BYTES = int(
+    os.environ.get("DIGITS_MAX_STAFF_UPLOAD_BYTES", str(65 * 1024 * 1024))
+)
 
 # Nothing shared lives in Django's cache: rate limits are counters in Redis
 # (``digits_site.limits``), so a per-process memory cache is all it needs.

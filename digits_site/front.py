@@ -1,0 +1,108 @@
+"""The front door: what every request meets before Django reads a byte of its body.
+
+``make run`` has no nginx in front of gunicorn, so the body limit nginx applies
+behind compose is applied here too, on every path: Django's own limit covers only
+form fields and JSON, and a multipart POST to any page (``/``, ``/admin/login/``)
+spooled its files to ``/tmp`` whatever their size before the CSRF check
+refused it. A body declared larger than the limit is refused before it is read,
+and the connection is closed rather than drained.
+
+Bodies the application left unread (a 429 or an early 400) are discarded here
+in megabyte reads: gunicorn discards them a kilobyte at a time, copying its
+read-ahead buffer of up to a megabyte at every step, which made a throttled
+3 MB request cost a worker about 40 ms of CPU instead of 2 (measured with
+``benchmarks/hostile_load.py``: one address's refused requests starved another
+address's predictions for seconds).
+
+The admin's upload forms (a Kaggle test.csv, drawings) take larger bodies, from
+staff only: :class:`StaffUploads` checks who is signed in before the body is read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+
+from django.conf import settings
+from django.core.handlers.wsgi import LimitedStream
+from django.http import JsonResponse
+
+# Set in a request's environ by whoever refused it unread: close the connection
+# instead of reading the rest of a body that may be a gigabyte.
+CLOSE = "digits.close_connection"
+STAFF_PREFIX = "/admin/"
+
+
+def declared_length(environ: dict) -> int:
+    """The body's Content-Length (0 when absent or malformed: Django then reads
+    nothing, and a chunked body without a length is never read)."""
+    try:
+        return max(0, int(environ.get("CONTENT_LENGTH") or 0))
+    except ValueError:
+        return 0
+
+
+def body_limit(path: str) -> int:
+    """The most a body may declare on ``path`` before anyone is known: the admin's
+    forms allow staff uploads (checked by :class:`StaffUploads`), all else the
+    public limit."""
+    if path.startswith(STAFF_PREFIX):
+        return max(settings.DIGITS_MAX_STAFF_UPLOAD_BYTES, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+
+def too_large_message(limit: int) -> dict[str, str]:
+    return {"error": f"The request body is larger than the limit ({limit} bytes).",
+            "code": "too_large"}  # fmt: skip
+
+
+def _close_after_response(start_response: Callable) -> None:
+    """Ask gunicorn to close the connection after this response (its Response
+    object is the ``start_response`` method's owner); other servers close a
+    connection whose body was not read on their own terms."""
+    force_close = getattr(getattr(start_response, "__self__", None), "force_close", None)
+    if callable(force_close):
+        force_close()
+
+
+class Front:
+    """WSGI middleware around Django: the body limit on every path, and unread
+    bodies discarded cheaply."""
+
+    def __init__(self, app: Callable) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        length = declared_length(environ)
+        limit = body_limit(environ.get("PATH_INFO", ""))
+        if length > limit:
+            _close_after_response(start_response)
+            body = json.dumps(too_large_message(limit)).encode()
+            start_response("413 Payload Too Large", [
+                ("Content-Type", "application/json"), ("Content-Length", str(len(body)))])  # fmt: skip
+            return [body]
+        stream = environ["wsgi.input"] = LimitedStream(environ["wsgi.input"], length)
+        result = self.app(environ, start_response)
+        if environ.get(CLOSE):
+            _close_after_response(start_response)
+        elif length:
+            stream.read()  # what the application left: in one call, at most `length`
+        return result
+
+
+class StaffUploads:
+    """Django middleware (after authentication): a body over the public limit, which
+    only the admin's paths let through :class:`Front`, is read only for staff."""
+
+    def __init__(self, get_response: Callable) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if declared_length(request.META) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            user = request.user
+            if not (user.is_active and user.is_staff):
+                request.META[CLOSE] = True
+                return JsonResponse(
+                    too_large_message(settings.DATA_UPLOAD_MAX_MEMORY_SIZE), status=413
+                )
+        return self.get_response(request)
