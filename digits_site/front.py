@@ -21,6 +21,8 @@ staff only: :class:`StaffUploads` checks who is signed in before the body is rea
 from __future__ import annotations
 
 import json
+import socket
+import time
 from collections.abc import Callable, Iterable
 
 from django.conf import settings
@@ -31,6 +33,12 @@ from django.http import JsonResponse
 # instead of reading the rest of a body that may be a gigabyte.
 CLOSE = "digits.close_connection"
 STAFF_PREFIX = "/admin/"
+# After refusing a body unread: how long, and how much, to go on reading what the
+# client still sends before closing (nginx's lingering close). Closing at once with
+# bytes unread makes the kernel reset the connection, and the client loses the
+# answer it was sent; most clients read it once they have sent their body.
+LINGER_SECONDS = 5.0
+LINGER_BYTES = 1 << 30
 
 
 def declared_length(environ: dict) -> int:
@@ -65,6 +73,47 @@ def _close_after_response(start_response: Callable) -> None:
         force_close()
 
 
+class _ThenLinger:
+    """A response whose ``close()`` (called by the server once it is sent) shuts the
+    sending side and discards what the client still sends, for a while."""
+
+    def __init__(self, body: Iterable[bytes], sock: socket.socket) -> None:
+        self.body, self.sock = body, sock
+
+    def __iter__(self):
+        return iter(self.body)
+
+    def close(self) -> None:
+        close = getattr(self.body, "close", None)
+        if callable(close):
+            close()
+        linger(self.sock)
+
+
+def linger(sock: socket.socket) -> None:
+    """Shut our side, then read and drop (megabytes at a time, yielding to other
+    requests under gevent) until the client closes, or for LINGER_SECONDS."""
+    deadline, read = time.monotonic() + LINGER_SECONDS, 0
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        while read < LINGER_BYTES and (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            data = sock.recv(1 << 20)
+            if not data:
+                break
+            read += len(data)
+    except OSError:  # a timeout, or the client went away: either way, done
+        pass
+
+
+def _closing(environ: dict, start_response: Callable, body: Iterable[bytes]) -> Iterable[bytes]:
+    """``body`` as the last answer on this connection, with a lingering close
+    where the server gives us its socket (gunicorn)."""
+    _close_after_response(start_response)
+    sock = environ.get("gunicorn.socket")
+    return _ThenLinger(body, sock) if sock is not None else body
+
+
 class Front:
     """WSGI middleware around Django: the body limit on every path, and unread
     bodies discarded cheaply."""
@@ -76,16 +125,15 @@ class Front:
         length = declared_length(environ)
         limit = body_limit(environ.get("PATH_INFO", ""))
         if length > limit:
-            _close_after_response(start_response)
             body = json.dumps(too_large_message(limit)).encode()
-            start_response("413 Payload Too Large", [
-                ("Content-Type", "application/json"), ("Content-Length", str(len(body)))])  # fmt: skip
-            return [body]
+            headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+            start_response("413 Payload Too Large", headers)
+            return _closing(environ, start_response, [body])
         stream = environ["wsgi.input"] = LimitedStream(environ["wsgi.input"], length)
         result = self.app(environ, start_response)
         if environ.get(CLOSE):
-            _close_after_response(start_response)
-        elif length:
+            return _closing(environ, start_response, result)
+        if length:
             stream.read()  # what the application left: in one call, at most `length`
         return result
 

@@ -21,7 +21,7 @@ Anything here can still be overridden on the command line or through
 import os
 
 wsgi_app = "digits_site.wsgi:application"
-worker_class = "gevent"
+worker_class = "digits_site.web_worker.Worker"  # gevent, connections bounded per address
 workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1) + 1)
 # Connections each worker holds at once (slow or idle ones included); within the
 # default limit of 1,024 open files per process.

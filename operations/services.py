@@ -242,11 +242,14 @@ def render_nginx_template(values: dict[str, str], more_upstreams: Sequence[str] 
     image does for compose; nginx's own ``$variables`` are left alone. Compose has
     one upstream name that resolves to every web container; on loopback each other
     web server gets a copy of the upstream's ``server`` line. The body limit is the
-    app's ``DIGITS_MAX_REQUEST_BYTES`` unless ``values`` names it."""
+    app's ``DIGITS_MAX_REQUEST_BYTES`` (and staff's under ``/admin/``) unless
+    ``values`` names it."""
     import re
 
     # The body limit is the app's own (one setting), unless a topology sets it.
-    values = {"DIGITS_MAX_REQUEST_BYTES": str(settings.DATA_UPLOAD_MAX_MEMORY_SIZE), **values}
+    values = {"DIGITS_MAX_REQUEST_BYTES": str(settings.DATA_UPLOAD_MAX_MEMORY_SIZE),
+              "DIGITS_MAX_STAFF_UPLOAD_BYTES": str(settings.DIGITS_MAX_STAFF_UPLOAD_BYTES),
+              **values}  # fmt: skip
     text = NGINX_TEMPLATE.read_text()
     line = next(x for x in text.splitlines() if "${DIGITS_WEB_UPSTREAM}" in x)
     copies = [line.replace("${DIGITS_WEB_UPSTREAM}", extra) for extra in more_upstreams]

@@ -108,3 +108,20 @@ def test_staff_upload_in_the_admin_returns_the_submission(staff_client, active_m
 def test_predict_csv_is_for_staff_only(client, db):
     response = client.get("/admin/classifier/modelversion/predict-csv/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_a_test_csv_over_the_public_body_limit_is_read_for_staff_only(
+    staff_client, active_model, mnist_sample, settings
+):
+    from django.test import Client
+
+    # Over twice the public limit: staff's upload is read; anyone else's is not.
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100_000
+    text = kaggle_test_csv(np.repeat(mnist_sample[0], 3, axis=0)[:150])
+    assert len(text) > 2 * settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    url = "/admin/classifier/modelversion/predict-csv/"
+    response = staff_client.post(url, {"test_csv": SimpleUploadedFile("test.csv", text.encode())})
+    assert response.status_code == 200 and len(read_submission(response.content.decode())) == 150
+    for path in (url, "/admin/login/"):
+        refused = Client().post(path, {"test_csv": SimpleUploadedFile("test.csv", text.encode())})
+        assert refused.status_code == 413 and refused.json()["code"] == "too_large"

@@ -110,7 +110,11 @@ def answered_while_slow_clients_hold(port: int, body: dict, slow: SlowClients) -
 
 
 def test_two_hundred_slow_clients_do_not_block_anyone_under_make_run(tmp_path, canvas_body):
-    with served(tmp_path) as port, SlowClients("127.0.0.1", port, 200) as slow:
+    # From 200 addresses: one address may not hold that many (the next test).
+    with (
+        served(tmp_path) as port,
+        SlowClients("127.0.0.1", port, 200, many_addresses=True) as slow,
+    ):
         time.sleep(2.5)  # a trickle or two in
         seconds = answered_while_slow_clients_hold(port, canvas_body, slow)
         assert slow.open == 200, "the server must be holding every slow connection meanwhile"
@@ -174,3 +178,85 @@ def test_nginx_refuses_floods_and_huge_bodies_in_json(tmp_path, canvas_body):
         time.sleep(1.5)
         status, answer = call(edge, "POST", "/api/predict/", b"{" + b" " * 5_000_000 + b"}")
         assert status == 413 and answer["code"] == "too_large"
+
+
+def refused(sockets: list[socket.socket]) -> list[socket.socket]:
+    """Those of these connections the server answered and closed at once (they read
+    as ready); it still holds the others."""
+    import select
+
+    time.sleep(1.0)
+    return select.select(sockets, [], [], 0)[0]
+
+
+def test_one_address_holds_a_bounded_number_of_connections_under_make_run(tmp_path, canvas_body):
+    # Two workers, DIGITS_CONNECTIONS_PER_ADDRESS=64: 32 each from one address.
+    with served(tmp_path) as port:
+        crowd = []
+        try:
+            for _ in range(100):
+                connection = socket.create_connection(("127.0.0.1", port), timeout=5,
+                                                      source_address=("127.0.0.2", 0))  # fmt: skip
+                connection.sendall(b"POST /admin/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                crowd.append(connection)
+            turned_away = refused(crowd)
+            assert 32 <= len(crowd) - len(turned_away) <= 64, len(turned_away)
+            assert turned_away[0].recv(200).startswith(b"HTTP/1.1 429 ")
+            # Anyone else is served meanwhile.
+            assert call(port, "POST", "/api/predict/", canvas_body, source="127.0.0.3")[0] == 200
+        finally:
+            for connection in crowd:
+                connection.close()
+        time.sleep(0.5)  # the server notices the closes
+        assert call(port, "POST", "/api/predict/", canvas_body, source="127.0.0.2")[0] == 200
+
+
+def raw_post(port: int, path: str, length: int, first_bytes: bytes, source="127.0.0.2") -> bytes:
+    """Headers declaring ``length`` bytes, then only ``first_bytes`` of them: what
+    the server answers, and whether it then closes (``b""`` after the answer)."""
+    connection = socket.create_connection(("127.0.0.1", port), timeout=10,
+                                          source_address=(source, 0))  # fmt: skip
+    with connection:
+        connection.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {length}\r\n"
+            "Content-Type: multipart/form-data; boundary=x\r\n\r\n".encode()
+            + first_bytes
+        )
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+        return answer
+
+
+def test_every_path_refuses_a_body_over_the_limit_before_reading_it(tmp_path, canvas_body):
+    spool = tmp_path / "tmp"
+    spool.mkdir()
+    start = b'--x\r\nContent-Disposition: form-data; name="f"; filename="a"\r\n\r\n' + b"a" * 65536
+    with served(tmp_path, TMPDIR=str(spool)) as port:
+        for path, length in [("/", 1 << 30), ("/admin/login/", 1 << 30),
+                             ("/admin/login/", 10 << 20), ("/api/predict/", 10 << 20),
+                             ("/dataset/", 4 << 20)]:  # fmt: skip
+            started = time.monotonic()
+            answer = raw_post(port, path, length, start)  # returns once the server closes
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 413"), (path, length, head)
+            assert json.loads(body)["code"] == "too_large", body
+            assert time.monotonic() - started < 5, "refused at once, not after reading it"
+        assert list(spool.iterdir()) == [], "nothing was spooled to disk"
+
+
+def test_a_body_left_unread_is_discarded_and_the_connection_goes_on(tmp_path, canvas_body):
+    body = b"{" + b" " * (2 << 20) + b"}"  # 2 MB, under the limit: refused unread (405)
+    with served(tmp_path) as port:
+        connection = SourceConnection(port)
+        connection.request(
+            "POST", "/api/dataset/stats/", body, {"Content-Type": "application/json"}
+        )
+        response = connection.getresponse()
+        assert response.status == 405 and json.loads(response.read())["code"]
+        connection.request("POST", "/api/predict/", json.dumps(canvas_body),
+                           {"Content-Type": "application/json"})  # fmt: skip
+        response = connection.getresponse()
+        assert response.status == 200, response.read()
+        assert "digit" in json.loads(response.read())
+        connection.close()
