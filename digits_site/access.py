@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import IsAdminUser
 from rest_framework.views import APIView
+
+from digits_site.attempts import TokenAuthentication
 
 
 class StaffOnly(APIView):

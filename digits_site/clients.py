@@ -85,6 +85,12 @@ def client_key(request) -> str:
     user = getattr(request, "user", None)
     if user is not None and getattr(user, "is_authenticated", False):
         return f"user:{user.pk}"
+    return address_key(request)
+
+
+def address_key(request) -> str:
+    """:func:`client_key` for the address alone, whoever is signed in (failed
+    sign-ins count against the address)."""
     address = client_address(request)
     try:
         parsed = ipaddress.ip_address(address)

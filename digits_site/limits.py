@@ -39,7 +39,8 @@ RETRY_SECONDS = 5.0
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 # KEYS: this window's counter, the previous window's. ARGV: the previous window's
-# share still inside the sliding window, the cost, the limit, the counter's life.
+# share still inside the sliding window, the cost, the limit, the counter's life,
+# and '1' to only ask whether the cost would fit.
 _SCRIPT = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 local previous = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -47,6 +48,9 @@ local used = previous * tonumber(ARGV[1]) + current
 local cost = tonumber(ARGV[2])
 if used + cost > tonumber(ARGV[3]) then
   return {0, math.ceil(used)}
+end
+if ARGV[5] == '1' then
+  return {1, math.ceil(used)}
 end
 redis.call('INCRBY', KEYS[1], cost)
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
@@ -103,13 +107,17 @@ class Counters:
         self._lock = threading.Lock()
         self._local: dict[str, int] = {}
 
-    def take(self, key: str, cost: int, rate: Rate, now: float | None = None) -> tuple[bool, float]:
-        """Add ``cost`` to the client's window if it fits: (allowed, seconds to wait)."""
+    def take(
+        self, key: str, cost: int, rate: Rate, now: float | None = None, *, dry: bool = False
+    ) -> tuple[bool, float]:
+        """Add ``cost`` to the client's window if it fits: (allowed, seconds to wait).
+        ``dry``: only say whether it would fit (a lockout checked before the attempt
+        it would count)."""
         now = time.time() if now is None else now
         window = int(now // rate.period)
         keys = [f"digits:rl:{key}:{window}", f"digits:rl:{key}:{window - 1}"]
         share = 1 - (now % rate.period) / rate.period
-        args = (share, cost, rate.limit, 2 * rate.period)
+        args = (share, cost, rate.limit, 2 * rate.period, "1" if dry else "0")
         if now >= self._down_until:
             try:
                 allowed, _ = self._redis_script()(keys=keys, args=args)
@@ -128,13 +136,13 @@ class Counters:
         return self._script
 
     def _take_locally(self, keys, args, rate: Rate, now: float) -> tuple[bool, float]:
-        share, cost, limit, _ = args
+        share, cost, limit, _, dry = args
         with self._lock:
             if len(self._local) > 50_000:  # old windows of clients long gone
                 self._local.clear()
             used = self._local.get(keys[1], 0) * share + self._local.get(keys[0], 0)
             allowed = used + cost <= limit
-            if allowed:
+            if allowed and dry == "0":
                 self._local[keys[0]] = self._local.get(keys[0], 0) + cost
         return allowed, self._wait(rate, now, allowed)
 

@@ -85,6 +85,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "digits_site.attempts.AddressLimitMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -92,7 +93,11 @@ MIDDLEWARE = [
 # Sign-in attempts are counted per username and client address (django-axes,
 # clients from digits_site.clients): after DIGITS_LOGIN_ATTEMPTS failures that
 # pair is locked out for DIGITS_LOGIN_COOLOFF_MINUTES, the right password included.
+# Every failure (a sign-in or a wrong API token) also counts against the address,
+# whatever the username: past DIGITS_AUTH_FAILURE_RATE it is refused (429) before any
+# password or token is checked (digits_site.attempts).
 AUTHENTICATION_BACKENDS = [
+    "digits_site.attempts.AddressLimitBackend",
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
@@ -257,6 +262,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "predict": os.environ.get("DIGITS_PREDICT_RATE", "600/min"),
         "contribute": os.environ.get("DIGITS_CONTRIBUTE_RATE", "30/min"),
+        "auth_failures": os.environ.get("DIGITS_AUTH_FAILURE_RATE", "30/hour"),
     },
 }
 SPECTACULAR_SETTINGS = {
