@@ -21,6 +21,7 @@ from datetime import timedelta
 
 import numpy as np
 from django.conf import settings
+from django.db.models import Sum
 from django.utils import timezone
 
 from collector.models import Drawing
@@ -35,17 +36,27 @@ class QuotaExceeded(Exception):
     code = "quota_exceeded"
 
 
-def check_allowed(client: str) -> None:
-    """Raise :class:`QuotaExceeded` if ``client`` has used its day's quota or has too
-    many drawings waiting for review."""
+def check_allowed(client: str, adding_bytes: int = 0) -> None:
+    """Raise :class:`QuotaExceeded` if ``client`` has used its day's quota (in
+    drawings, or in bytes with the ``adding_bytes`` of the one being added) or has
+    too many drawings waiting for review. Called once before the work on a
+    drawing, and again inside its insert's transaction, with the client's lock
+    held (``Drawing.objects.add``), which is what makes the bounds exact."""
     if not client:
         return
     mine = Drawing.objects.filter(client=client)
     daily = settings.DIGITS_DAILY_CONTRIBUTIONS
-    if mine.filter(created_at__gte=timezone.now() - timedelta(days=1)).count() >= daily:
+    today = mine.filter(created_at__gte=timezone.now() - timedelta(days=1))
+    if today.count() >= daily:
         raise QuotaExceeded(
             f"Thank you! You have added {daily} drawings in the last 24 hours, which is "
             "the most we take from one person in a day. Come back tomorrow."
+        )
+    most = settings.DIGITS_DAILY_CONTRIBUTION_BYTES
+    if adding_bytes and (today.aggregate(n=Sum("stored_bytes"))["n"] or 0) + adding_bytes > most:
+        raise QuotaExceeded(
+            f"Thank you! Your drawings of the last 24 hours take {most // 1_000_000} MB, "
+            "the most we store for one person in a day. Come back tomorrow."
         )
     waiting = settings.DIGITS_PENDING_PER_CLIENT
     if mine.filter(status=Drawing.Status.PENDING).count() >= waiting:

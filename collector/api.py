@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
@@ -16,12 +18,18 @@ from collector.models import (
     NewDrawing,
     StorageUnavailable,
     fingerprint,
-    require_png,
+    require_canvas_png,
     validate_label,
 )
 from digits_site import bodies, limits
 from digits_site.clients import client_key
-from digits_site.errors import BadInput, QuotaExceeded, ServiceUnavailable
+from digits_site.errors import (
+    BadInput,
+    QuotaExceeded,
+    ServiceUnavailable,
+    StorageFull,
+    disk_full,
+)
 from digits_site.schema import IMAGE_DATA_URL, STROKES, errors
 
 SOURCES_FROM_API = {"canvas", "correction"}
@@ -84,7 +92,7 @@ class DrawingsView(APIView):
     def post(self, request):
         data = bodies.image_from_request(request)
         try:
-            require_png(data)  # what is stored is PNG: nothing else is even opened
+            require_canvas_png(data)  # what is stored is the pad's PNG: nothing else is opened
         except InvalidDrawing as exc:
             raise BadInput(str(exc)) from None
         limits.charge_for_image(request, self.throttle_scope, preprocessing.header_pixels(data))
@@ -120,6 +128,7 @@ class DrawingsView(APIView):
                     client=client,
                     model_input=model_input,
                     strokes=strokes,
+                    within_quota=functools.partial(abuse.check_allowed, client),
                 )
             )
             relabelled = not created and dataset.relabel_own(drawing, label, client, source)
@@ -128,6 +137,8 @@ class DrawingsView(APIView):
         except abuse.QuotaExceeded as exc:
             raise QuotaExceeded(str(exc)) from None
         except StorageUnavailable as exc:
+            if disk_full(exc):
+                raise StorageFull() from None
             raise ServiceUnavailable(str(exc)) from None
         return self._answer(drawing, created, relabelled)
 

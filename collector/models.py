@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +17,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from classifier import canvas, preprocessing
@@ -62,6 +63,9 @@ class NewDrawing:
     split: str | None = None
     status: str | None = None
     model_input: np.ndarray | None = None  # the caller's own preprocessing of ``data``
+    # Raises if the client may not add it (``collector.abuse``): called inside the
+    # insert's transaction, with the client's lock held, so a burst cannot overshoot.
+    within_quota: Callable[[int], None] | None = None  # called with stored_bytes
 
 
 def validate_label(label) -> int:
@@ -84,6 +88,23 @@ def validate_png(data: bytes, model_input: np.ndarray | None = None) -> np.ndarr
         # Raises PreprocessingError with a clear message.
         model_input = preprocessing.to_model_input(data)
     return model_input
+
+
+def require_canvas_png(data: bytes) -> None:
+    """Contributions are stored as the drawing pad sends them: a PNG of at most
+    256×256 pixels and 8 bits per channel (the pad's is exactly that, about 5 kB).
+    A 500×500 16-bit PNG was 2 MB for one unit of the rate limit; refused from its
+    header, before it is decoded."""
+    require_png(data)
+    size = preprocessing.CANVAS_SIZE
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    depth = data[24] if len(data) > 24 else 0
+    if data[12:16] != b"IHDR" or not (0 < width <= size and 0 < height <= size) or depth > 8:
+        raise InvalidDrawing(
+            f"Contributions are stored as the drawing pad sends them: a PNG of at most "
+            f"{size}×{size} pixels, 8 bits per channel (this one is {width}×{height}, "
+            f"{depth}-bit). Scale it down or save it as 8-bit."
+        )
 
 
 def require_png(data: bytes) -> None:
@@ -120,6 +141,15 @@ def delete_quietly(name: str) -> None:
         default_storage.delete(name)
     except OSError:
         logger.exception("Could not remove %s after a failed insert", name)
+
+
+def lock_client(client: str) -> None:
+    """Until the transaction ends, no other transaction adds for ``client``: on
+    PostgreSQL a transaction-scoped advisory lock on the client's name; SQLite's
+    transactions here are IMMEDIATE, so writers are one at a time already."""
+    if client and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [client])
 
 
 def drawing_path(instance: Drawing, filename: str) -> str:
@@ -160,6 +190,7 @@ class DrawingManager(models.Manager):
         contributor = new.contributor
         drawing = Drawing(
             sha256=sha,
+            stored_bytes=len(new.data) + len(stored_strokes or ""),
             label=label,
             source=new.source,
             writer=new.writer,
@@ -176,7 +207,7 @@ class DrawingManager(models.Manager):
             drawing.predicted_confidence = new.prediction.confidence
             drawing.model_version_id = new.prediction.model_version_id
         try:
-            self._store(drawing, new.data, new.split)
+            self._store(drawing, new.data, new.split, new.within_quota)
         except IntegrityError:
             # A concurrent request stored the same drawing first.
             winner = self.filter(sha256=sha).first()
@@ -190,8 +221,12 @@ class DrawingManager(models.Manager):
         return drawing, True
 
     @staticmethod
-    def _store(drawing: Drawing, data: bytes, split: str | None) -> None:
-        """The file and the row, with the drawing's split, or neither.
+    def _store(
+        drawing: Drawing, data: bytes, split: str | None,
+        within_quota: Callable[[int], None] | None = None,
+    ) -> None:  # fmt: skip
+        """The file and the row, with the drawing's split, or neither; the client's
+        quota checked in the same transaction, under the client's lock.
 
         An earlier attempt that died before its row may have left the file. It is
         reused only if its content is what its name (the hash) says; anything else
@@ -201,6 +236,9 @@ class DrawingManager(models.Manager):
         wrote_file = False
         try:
             with transaction.atomic():
+                if within_quota is not None:
+                    lock_client(drawing.client)
+                    within_quota(drawing.stored_bytes)
                 counters = SplitCounter.objects
                 drawing.split = counters.claim(drawing.label, drawing.sha256, forced=split)
                 if not stored_intact(name, drawing.sha256):
@@ -260,6 +298,8 @@ class Drawing(models.Model):
     # The model's 28×28 input, thresholded and packed (``collector.abuse``): a
     # client's near-copies of their own drawings are found by it.
     fingerprint = models.BinaryField(max_length=98, null=True, blank=True, editable=False)
+    # What it takes on disk (the PNG and its strokes' JSON), for a client's daily bound.
+    stored_bytes = models.PositiveIntegerField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     # When it was last approved (None while pending or rejected): "recently approved".
     approved_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)

@@ -7,6 +7,7 @@ runs (an unknown URL, a crash): JSON under ``/api/``, the usual pages elsewhere.
 
 from __future__ import annotations
 
+import errno
 import logging
 
 from django.core.exceptions import RequestDataTooBig
@@ -53,6 +54,31 @@ class DatabaseBusy(ServiceUnavailable):
     wait = 2  # seconds, sent as Retry-After
 
 
+class StorageFull(APIException):
+    """The server's disk is full: nothing was saved, and retrying will not help
+    until staff free some space."""
+
+    status_code = status.HTTP_507_INSUFFICIENT_STORAGE
+    default_detail = (
+        "The server's disk is full, so nothing was saved. Please try again later; "
+        "the site's staff have to free some space first."
+    )
+    default_code = "storage_full"
+
+
+def disk_full(exc: BaseException | None) -> bool:
+    """No space left on a device, from the OS (ENOSPC) or SQLite, wherever in the
+    chain of causes it is (Keras and h5py wrap the OSError they hit)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return True
+        if "No space left on device" in str(exc) or "database or disk is full" in str(exc):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
 class Conflict(APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = "conflict"
@@ -64,7 +90,10 @@ def json_exception_handler(exc, context):
         exc = PayloadTooLarge("The request body is larger than the limit.")
     if isinstance(exc, Refused):
         exc = _as_api_exception(exc)
-    if isinstance(exc, OperationalError):
+    if disk_full(exc):
+        logger.error("Disk full: %s", exc)
+        exc = StorageFull()
+    elif isinstance(exc, OperationalError):
         logger.warning("Database unavailable: %s", exc)
         exc = DatabaseBusy()
     response = exception_handler(exc, context)

@@ -303,6 +303,10 @@ DIGITS_AUTO_APPROVE = env_bool("DIGITS_AUTO_APPROVE", False)
 # waiting for review at once.
 DIGITS_DAILY_CONTRIBUTIONS = int(os.environ.get("DIGITS_DAILY_CONTRIBUTIONS", "500"))
 DIGITS_PENDING_PER_CLIENT = int(os.environ.get("DIGITS_PENDING_PER_CLIENT", "300"))
+# Bytes one client's drawings of the last 24 hours may take on disk (PNG and strokes).
+DIGITS_DAILY_CONTRIBUTION_BYTES = int(
+    os.environ.get("DIGITS_DAILY_CONTRIBUTION_BYTES", str(20 * 1000 * 1000))
+)
 # A drawing whose thresholded 28×28 input differs from one of the same client's in
 # at most this many of 784 pixels is a duplicate (-1: no near-duplicate check).
 DIGITS_NEAR_DUPLICATE_BITS = int(os.environ.get("DIGITS_NEAR_DUPLICATE_BITS", "3"))

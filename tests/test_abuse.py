@@ -110,3 +110,66 @@ def test_quotas_hold_without_redis(client, active_model, canvas_png, settings, t
     settings.DIGITS_DAILY_CONTRIBUTIONS = 2
     codes = [contribute(client, canvas_png(k), k).status_code for k in range(3)]
     assert codes == [201, 201, 429]
+
+
+def png_of(size: tuple[int, int], mode: str = "L", value: int = 0) -> bytes:
+    """A digit-like bar on paper, in ``mode`` ("I;16": 16 bits a pixel)."""
+    width, height = size
+    pixels = np.full((height, width), 255 if mode == "L" else 65535, np.uint16)
+    pixels[height // 5 : height * 4 // 5, width * 2 // 5 : width * 3 // 5] = value
+    if mode == "L":
+        image = Image.fromarray(pixels.astype(np.uint8), "L")
+    else:
+        image = Image.frombytes("I;16", (width, height), pixels.astype("<u2").tobytes())
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def test_contributions_are_stored_as_the_pad_sends_them(client, active_model):
+    for size, mode in [((500, 500), "I;16"), ((256, 256), "I;16"), ((300, 200), "L")]:
+        refused = contribute(client, png_of(size, mode), 1)
+        assert refused.status_code == 400, (size, mode)
+        assert "at most 256×256 pixels, 8 bits per channel" in refused.json()["error"]
+    assert contribute(client, png_of((28, 28)), 1).status_code == 201  # small is fine
+    assert Drawing.objects.count() == 1
+
+
+def test_a_daily_bound_on_the_bytes_one_client_stores(client, active_model, canvas_png, settings):
+    sizes = [len(canvas_png(k)) for k in range(3)]
+    settings.DIGITS_DAILY_CONTRIBUTION_BYTES = sizes[0] + sizes[1] + sizes[2] // 2
+    codes = [contribute(client, canvas_png(k), k).status_code for k in range(3)]
+    assert codes == [201, 201, 429]
+    assert Drawing.objects.get(label=0).stored_bytes == sizes[0]
+    assert contribute(client, canvas_png(2), 2, address=B).status_code == 201
+
+
+def test_a_burst_cannot_overshoot_the_pending_cap(
+    transactional_db, active_model, canvas_png, settings
+):
+    """Eight at once against a cap of three: the check and the insert are one step."""
+    import threading
+
+    from django.db import connection
+    from django.test import Client
+
+    settings.DIGITS_PENDING_PER_CLIENT = 3
+    set_rates(settings, contribute="1000/min")
+    pngs = [canvas_png(k) for k in range(8)]
+    codes: list[int] = []
+    start = threading.Barrier(8)
+
+    def send(k: int) -> None:
+        try:
+            start.wait()
+            codes.append(contribute(Client(), pngs[k], k).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send, args=(k,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert Drawing.objects.filter(status=Drawing.Status.PENDING).count() == 3
+    assert sorted(codes) == [201] * 3 + [429] * 5, codes

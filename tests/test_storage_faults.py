@@ -73,7 +73,11 @@ def test_a_full_disk_leaves_no_file_and_the_next_upload_stores_it_whole(
     with monkeypatch.context() as patch:
         DiskFull(patch, after=100)
         refused = contribute(client, png, 4)
-    assert refused.status_code == 503 and "nothing was kept" not in refused.json()["error"].lower()
+    # Said as it is: a full disk (507), not "busy" or "try again in a moment".
+    assert refused.status_code == 507 and refused.json()["code"] == "storage_full"
+    assert (
+        "disk is full" in refused.json()["error"] and "nothing was saved" in refused.json()["error"]
+    )
     assert Drawing.objects.count() == 0
     drawings = Path(settings.MEDIA_ROOT) / "drawings"
     assert files_under(drawings) == [], "no truncated file, no temporary one"
@@ -81,6 +85,44 @@ def test_a_full_disk_leaves_no_file_and_the_next_upload_stores_it_whole(
     assert stored.status_code == 201
     drawing = Drawing.objects.get()
     assert stored_intact(drawing.image.name, drawing.sha256)
+
+
+def test_a_database_on_a_full_disk_says_so(client, active_model, canvas_png, monkeypatch):
+    from django.db import OperationalError
+
+    def full(self, *args, **kwargs):
+        raise OperationalError("database or disk is full")
+
+    monkeypatch.setattr(Drawing, "save", full)
+    refused = contribute(client, canvas_png(5), 5)
+    assert refused.status_code == 507 and refused.json()["code"] == "storage_full"
+    assert Drawing.objects.count() == 0
+
+
+def test_a_run_on_a_full_disk_fails_saying_so(active_model, tiny_run_config, monkeypatch):
+    from training import runs, trainer
+    from training.models import TrainingRun
+
+    def full(config, out_dir, **kwargs):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "model.keras").write_bytes(b"partial")
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as exc:  # as Keras does: its own error, the OSError its cause
+            raise RuntimeError("Unable to synchronously create file") from exc
+
+    monkeypatch.setattr(trainer, "train", full)
+    run = TrainingRun.objects.create(**tiny_run_config)
+    assert runs.execute(run.pk) == "failed"
+    run.refresh_from_db()
+    assert run.status == "failed" and run.error.startswith("The disk is full"), run.error[:200]
+    assert not (Path(settings_data_dir()) / "runs" / f"run-{run.pk}").exists()
+
+
+def settings_data_dir():
+    from django.conf import settings
+
+    return settings.DIGITS_DATA_DIR
 
 
 def test_a_file_that_does_not_match_its_name_is_replaced(client, active_model, canvas_png):

@@ -22,6 +22,7 @@ from django.db import connection, transaction
 
 from classifier.models import ArtifactError, ModelVersion
 from classifier.registry import register_directory
+from digits_site.errors import disk_full
 from training import evaluation, gate, progress, sources, trainer
 from training.config import ARCHITECTURE_NAMES, TrainConfig
 from training.models import TrainingRun, worker_id
@@ -152,7 +153,15 @@ def execute(run_id: int) -> str | None:
     except Exception as exc:
         logger.exception("Training run %s failed", run_id)
         error = f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}"
-        if out_of_memory(exc):
+        if disk_full(exc):
+            # The run's own files go first: the row that says why needs room too.
+            shutil.rmtree(out_dir, ignore_errors=True)
+            error = (
+                f"The disk is full (no space left under {settings.DIGITS_DATA_DIR}): the "
+                "model could not be written. Free some space (old runs' files, exports, "
+                f"backups) and start the run again.\n\n{error}"
+            )
+        elif out_of_memory(exc):
             error = (
                 f"Out of {'GPU ' if 'ResourceExhausted' in type(exc).__name__ else ''}memory "
                 "while training: try a smaller batch size, a smaller architecture or a "
