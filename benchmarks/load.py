@@ -137,7 +137,7 @@ def main() -> None:
             "DIGITS_CONTRIBUTE_RATE": "100000000/min",
             "DIGITS_DAILY_CONTRIBUTIONS": "100000000",
             "DIGITS_PENDING_PER_CLIENT": "100000000",
-            "DIGITS_NEAR_DUPLICATE_BITS": "-1",
+            "DIGITS_NEAR_DUPLICATE_DISTANCE": "-1",
         }
         with running_app(env=env, data_dir=data_dir) as (host, port):
             stop_at = time.monotonic() + args.seconds

@@ -7,12 +7,9 @@ when Redis is down and on every web server. A contributor drawing for fun adds
 a few dozen a day; the defaults are far above that and far below a script's
 thousands a minute.
 
-Near-duplicates are judged on the model's 28×28 input, the thing training sees:
-changing a pixel or two of the PNG, moving or rescaling the drawing, defeats
-the content hash but not this. Two real drawings of the same digit by the same
-writer differ in 5 or more of the 784 thresholded pixels (in 14,362 pairs of
-UNIPEN writers' repeated digits; 1 % of them in fewer than 20), so "3 or fewer"
-(``DIGITS_NEAR_DUPLICATE_BITS``) only catches copies.
+Near-duplicates are judged by how alike the ink looks (``collector.likeness``):
+changing pixels of the PNG, moving, rescaling or slightly turning the drawing,
+or a thicker pen, defeats the content hash but not this.
 """
 
 from __future__ import annotations
@@ -24,6 +21,7 @@ from django.conf import settings
 from django.db.models import Sum
 from django.utils import timezone
 
+from collector import likeness
 from collector.models import Drawing
 
 # A client's most recent drawings compared against (all of them, for any real one).
@@ -66,24 +64,33 @@ def check_allowed(client: str, adding_bytes: int = 0) -> None:
         )
 
 
-def near_duplicate(client: str, print_: bytes) -> Drawing | None:
-    """The client's own stored drawing that is the same after preprocessing, if any."""
-    if not client or settings.DIGITS_NEAR_DUPLICATE_BITS < 0:
+def near_duplicate(client: str, ink: np.ndarray, model_input: np.ndarray) -> Drawing | None:
+    """The client's own stored drawing that looks the same as this one (its ink and
+    model input), if any: moved, rescaled, turned a few degrees or redrawn with
+    another pen width (``collector.likeness``)."""
+    most = settings.DIGITS_NEAR_DUPLICATE_DISTANCE
+    if not client or most < 0:
         return None
     rows = list(
         Drawing.objects.filter(client=client, fingerprint__isnull=False)
         .order_by("-created_at")
         .values_list("pk", "fingerprint")[:COMPARED]
     )
-    if not rows:
-        return None
-    stored = np.frombuffer(b"".join(bytes(f) for _, f in rows), np.uint8).reshape(len(rows), -1)
-    mine = np.frombuffer(print_, np.uint8)
-    distances = np.unpackbits(stored ^ mine, axis=1).sum(axis=1)
-    closest = int(np.argmin(distances))
-    if distances[closest] > settings.DIGITS_NEAR_DUPLICATE_BITS:
-        return None
-    return Drawing.objects.filter(pk=rows[closest][0]).first()
+    prints = [(pk, bytes(f)) for pk, f in rows]
+    current = [(pk, f) for pk, f in prints if len(f) != likeness.LEGACY_BYTES]
+    legacy = [(pk, f) for pk, f in prints if len(f) == likeness.LEGACY_BYTES]
+    matches = []
+    if current:
+        far = likeness.distances(likeness.turned_prints(ink), [f for _, f in current])
+        matches += [pk for (pk, _), d in zip(current, far, strict=True) if d <= most]
+    if legacy:
+        bits = likeness.legacy_distances(model_input, [f for _, f in legacy])
+        matches += [
+            pk for (pk, _), d in zip(legacy, bits, strict=True) if d <= likeness.LEGACY_BITS
+        ]
+    return (
+        Drawing.objects.filter(pk__in=matches).order_by("-created_at").first() if matches else None
+    )
 
 
 def reject_pending_from(clients: set[str]) -> int:

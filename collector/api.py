@@ -17,7 +17,6 @@ from collector.models import (
     InvalidDrawing,
     NewDrawing,
     StorageUnavailable,
-    fingerprint,
     require_canvas_png,
     validate_label,
 )
@@ -112,7 +111,8 @@ class DrawingsView(APIView):
             # Preprocessed once: for the model's opinion and for the store's own check.
             with limits.charged_by_cpu(request, self.throttle_scope):
                 model_input = preprocessing.to_model_input(data)
-            copy = abuse.near_duplicate(client, fingerprint(model_input))
+            ink = preprocessing.decode_ink(data)
+            copy = abuse.near_duplicate(client, ink, model_input)
             if copy is not None:
                 return self._answer(copy, False, dataset.relabel_own(copy, label, client, source))
             if not request.user.is_authenticated and request.session.session_key is None:
@@ -127,6 +127,7 @@ class DrawingsView(APIView):
                     session_key=request.session.session_key or "",
                     client=client,
                     model_input=model_input,
+                    ink=ink,
                     strokes=strokes,
                     within_quota=functools.partial(abuse.check_allowed, client),
                 )

@@ -21,7 +21,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from classifier import canvas, preprocessing
-from collector import splits
+from collector import likeness, splits
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,7 @@ class NewDrawing:
     split: str | None = None
     status: str | None = None
     model_input: np.ndarray | None = None  # the caller's own preprocessing of ``data``
+    ink: np.ndarray | None = None  # the caller's own ``preprocessing.decode_ink(data)``
     # Raises if the client may not add it (``collector.abuse``): called inside the
     # insert's transaction, with the client's lock held, so a burst cannot overshoot.
     within_quota: Callable[[int], None] | None = None  # called with stored_bytes
@@ -120,12 +121,6 @@ def require_png(data: bytes) -> None:
         raise InvalidDrawing("Drawings are stored as PNG: send a PNG image.")
 
 
-def fingerprint(model_input: np.ndarray) -> bytes:
-    """The 28×28 input, thresholded and packed: 98 bytes per drawing, what the
-    near-duplicate check compares (``collector.abuse``)."""
-    return np.packbits(np.asarray(model_input).reshape(-1) >= 0.5).tobytes()
-
-
 def stored_intact(name: str, sha256: str) -> bool:
     """Whether storage holds ``name`` with exactly the content whose hash is ``sha256``."""
     try:
@@ -173,9 +168,10 @@ class DrawingManager(models.Manager):
         status = new.status
         if status is not None and status not in Drawing.Status.values:
             raise InvalidDrawing(f"Unknown status {status!r}.")
-        model_input = validate_png(new.data, new.model_input)
+        validate_png(new.data, new.model_input)
+        ink = preprocessing.decode_ink(new.data) if new.ink is None else new.ink
         if new.strokes:
-            canvas.check_strokes_match(new.strokes, preprocessing.decode_ink(new.data))
+            canvas.check_strokes_match(new.strokes, ink)
         sha = hashlib.sha256(new.data).hexdigest()
         stored_strokes = canvas.strokes_as_json(new.strokes) if new.strokes else None
         existing = self.filter(sha256=sha).first()
@@ -197,7 +193,7 @@ class DrawingManager(models.Manager):
             contributor=contributor if getattr(contributor, "is_authenticated", False) else None,
             session_key=new.session_key or "",
             client=new.client,
-            fingerprint=fingerprint(model_input),
+            fingerprint=likeness.fingerprint(ink),
             status=status,
             approved_at=timezone.now() if status == Drawing.Status.APPROVED else None,
             strokes=stored_strokes,
@@ -295,9 +291,10 @@ class Drawing(models.Model):
     # "addr:" and a keyed hash of the address), for quotas and for rejecting
     # everything one client sent. Empty for imports.
     client = models.CharField(max_length=64, blank=True, editable=False)
-    # The model's 28×28 input, thresholded and packed (``collector.abuse``): a
-    # client's near-copies of their own drawings are found by it.
-    fingerprint = models.BinaryField(max_length=98, null=True, blank=True, editable=False)
+    # How the drawing looks, blurred and reduced (``collector.likeness``; 98 bytes:
+    # the thresholded 28×28 input stored before): a client's near-copies of their
+    # own drawings are found by it.
+    fingerprint = models.BinaryField(max_length=576, null=True, blank=True, editable=False)
     # What it takes on disk (the PNG and its strokes' JSON), for a client's daily bound.
     stored_bytes = models.PositiveIntegerField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -307,9 +307,9 @@ DIGITS_PENDING_PER_CLIENT = int(os.environ.get("DIGITS_PENDING_PER_CLIENT", "300
 DIGITS_DAILY_CONTRIBUTION_BYTES = int(
     os.environ.get("DIGITS_DAILY_CONTRIBUTION_BYTES", str(20 * 1000 * 1000))
 )
-# A drawing whose thresholded 28×28 input differs from one of the same client's in
-# at most this many of 784 pixels is a duplicate (-1: no near-duplicate check).
-DIGITS_NEAR_DUPLICATE_BITS = int(os.environ.get("DIGITS_NEAR_DUPLICATE_BITS", "3"))
+# A drawing that looks this alike to one of the same client's (cosine distance of
+# blurred prints, collector.likeness) is a duplicate (-1: no near-duplicate check).
+DIGITS_NEAR_DUPLICATE_DISTANCE = float(os.environ.get("DIGITS_NEAR_DUPLICATE_DISTANCE", "0.013"))
 # Target shares of each label's drawings per split (train/val/test).
 DIGITS_SPLIT_SHARES = {
     split: float(share)

@@ -173,3 +173,36 @@ def test_a_burst_cannot_overshoot_the_pending_cap(
         thread.join()
     assert Drawing.objects.filter(status=Drawing.Status.PENDING).count() == 3
     assert sorted(codes) == [201] * 3 + [429] * 5, codes
+
+
+def edited(png: bytes, how: str) -> bytes:
+    from PIL import ImageFilter
+
+    image = Image.open(io.BytesIO(png)).convert("RGBA")
+    if how == "turned 2°":
+        image = image.rotate(2, resample=Image.Resampling.BICUBIC)
+    elif how == "scaled 0.9":
+        small = image.resize((230, 230), Image.Resampling.LANCZOS)
+        image = Image.new("RGBA", (256, 256), (0, 0, 0, 0))
+        image.paste(small, (13, 13))
+    elif how == "thicker pen":
+        r, g, b, a = image.split()
+        image = Image.merge("RGBA", (r, g, b, a.filter(ImageFilter.MaxFilter(5))))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def test_turned_rescaled_or_thicker_copies_are_duplicates_for_their_sender(
+    client, active_model, canvas_png, settings
+):
+    set_rates(settings, contribute="1000/min")
+    originals = [canvas_png(k) for k in range(10)]
+    for k, png in enumerate(originals):
+        assert contribute(client, png, k).status_code == 201
+    for how in ("turned 2°", "scaled 0.9", "thicker pen"):
+        for k, png in enumerate(originals):
+            again = contribute(client, edited(png, how), k)
+            assert again.status_code == 200 and again.json()["duplicate"], (how, k)
+            assert again.json()["id"] == Drawing.objects.get(label=k).id
+    assert Drawing.objects.count() == 10
