@@ -260,3 +260,25 @@ def test_a_body_left_unread_is_discarded_and_the_connection_goes_on(tmp_path, ca
         assert response.status == 200, response.read()
         assert "digit" in json.loads(response.read())
         connection.close()
+
+
+def test_with_redis_down_limits_hold_per_web_process_and_answers_stay_fast(tmp_path, pen_digits):
+    """An external Redis that refuses connections: each web process counts on its
+    own, so one address gets at most the limit times the processes (two here), and
+    no request waits on Redis."""
+    from classifier import canvas
+
+    drawings = [d for d in pen_digits if d.label in (3, 5)][:40]
+    bodies = [{"image": data_url(canvas.render_strokes(d.strokes)), "label": d.label}
+              for d in drawings]  # fmt: skip
+    codes, slowest = [], 0.0
+    with served(tmp_path, REDIS_URL="redis://127.0.0.1:9/0", DIGITS_CONTRIBUTE_RATE="10/min",
+                DIGITS_AUTO_APPROVE="1") as port:  # fmt: skip
+        for body in bodies:  # a new connection each: the kernel spreads them
+            started = time.monotonic()
+            codes.append(call(port, "POST", "/api/drawings/", body, source="127.0.0.2")[0])
+            slowest = max(slowest, time.monotonic() - started)
+    stored = codes.count(201) + codes.count(200)
+    assert 10 <= stored <= 20, codes
+    assert set(codes) <= {200, 201, 429}, codes
+    assert slowest < 1.0, f"a request waited {slowest:.1f} s"
