@@ -363,22 +363,25 @@ def _normalise_stroke(work: np.ndarray) -> np.ndarray:
 
 
 def _morph(ink: np.ndarray, radius: int, op) -> np.ndarray:
-    """Grey-level dilation (np.maximum) or erosion (np.minimum) with a disc.
+    """Grey-level dilation (np.maximum) or erosion (np.minimum) with a disc, the
+    outside of the image taken as no ink.
 
     A dilation returns the image grown by ``radius`` on each side (exactly the
-    grown ink's frame); an erosion keeps the size."""
-    padded = np.pad(ink, radius)
-    out = padded.copy()
-    size = padded.shape
+    grown ink's frame); an erosion keeps the size. Each shift of the disc is a
+    view into one image padded twice over, combined in place: no array per shift
+    (``np.roll`` made one each, a third of a canvas prediction's preprocessing)."""
+    height, width = ink.shape[0] + 2 * radius, ink.shape[1] + 2 * radius
+    big = np.pad(ink, 2 * radius)
+    out = big[radius : radius + height, radius : radius + width].copy()
     for dy in range(-radius, radius + 1):
         for dx in range(-radius, radius + 1):
-            if dy * dy + dx * dx > radius * radius + radius:
+            if dy * dy + dx * dx > radius * radius + radius or not (dy or dx):
                 continue
-            shifted = np.roll(padded, (dy, dx), axis=(0, 1))
-            op(out, shifted, out=out)
+            top, left = radius - dy, radius - dx
+            op(out, big[top : top + height, left : left + width], out=out)
     if op is np.maximum:
         return out
-    return out[radius : size[0] - radius, radius : size[1] - radius]
+    return out[radius : height - radius, radius : width - radius]
 
 
 def _place_by_centre_of_mass(box: np.ndarray) -> np.ndarray:
