@@ -248,11 +248,14 @@ def main() -> None:
             after, served = accuracy(site, pngs, style.digit)
             print(f"  {name} by held-out writers (API, v{served}): "
                   f"{before[name] * 100:.2f}% → {after * 100:.2f}%")  # fmt: skip
-            for check in run["gate"]["checks"]:
-                if check["check"].startswith("no worse than the active model on "):
-                    test = check["check"].rsplit(" on ", 1)[1]
-                    print(f"  {test:36} {check['active'] * 100:6.2f}% → "
-                          f"{check['candidate'] * 100:6.2f}%  (n={check['n']})")  # fmt: skip
+            print(f"  gate: {run['gate']['summary']}")
+            for verdict in run["gate"]["sets"]:
+                if verdict["active"] is not None and not verdict["name"].startswith("style:"):
+                    active = verdict["active"]
+                    print(f"  {verdict['name']:36} {active['accuracy'] * 100:6.2f}% → "
+                          f"{verdict['candidate'] * 100:6.2f}%  (n={verdict['n']}, "
+                          f"+{active['gained']}/−{active['lost']}, p={active['p_worse']:.2g}, "
+                          f"{'judged' if verdict['judged'] else 'shown'})")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -201,7 +201,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
         fields = [
-            "version", "architecture", "status", "accuracies", "rejection_reasons", "note",
+            "version", "architecture", "status", "accuracies", "rejection_reasons", "gate", "note",
             "serving_error", "serving_error_at", "training_run", "created_at",
         ]  # fmt: skip
 

@@ -46,6 +46,9 @@ class ModelVersion(models.Model):
         max_length=10, choices=Status.choices, default=Status.CANDIDATE, db_index=True
     )
     rejection_reasons = models.JSONField(default=list, blank=True)
+    # The gate's verdict on it (``training.gate``): per test set, both accuracies,
+    # the images that changed each way, the p-values, and whether the set judged.
+    gate = models.JSONField(default=dict, blank=True)
     # Set by a web process that could not load this version (and cleared by one that
     # could), so the admin can say why the site still answers with an older model.
     serving_error = models.TextField(blank=True)
@@ -181,6 +184,10 @@ class ModelVersion(models.Model):
                 promoted_by=by if getattr(by, "is_authenticated", False) else None,
                 reason=reason,
             )
+
+    def record_verdict(self, verdict: dict) -> None:
+        self.gate = verdict
+        self.save(update_fields=["gate"])
 
     def reject(self, reasons: list[str]) -> None:
         self.status = self.Status.REJECTED

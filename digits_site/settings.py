@@ -382,9 +382,14 @@ if os.environ.get("DIGITS_GATE_FLOORS"):
 
     DIGITS_GATE_FLOORS = {**DIGITS_GATE_FLOORS, **json.loads(os.environ["DIGITS_GATE_FLOORS"])}
 DIGITS_GATE_MIN_TEST_SIZE = int(os.environ.get("DIGITS_GATE_MIN_TEST_SIZE", "20"))
-# How much worse than the active model a candidate may be on any judged test set
-# (a fraction: 0.002 is 0.2 points), so noise does not block every retrain.
-DIGITS_GATE_TOLERANCE = float(os.environ.get("DIGITS_GATE_TOLERANCE", "0.002"))
+# "Worse than the active model" is a statistical question (training.gate): McNemar's
+# exact test on the images where the two disagree, at this significance, and a net
+# loss of at least this share of the set (real people; the pooled synthetic styles
+# need more); and no set may drift this far below the bootstrap model.
+DIGITS_GATE_SIGNIFICANCE = float(os.environ.get("DIGITS_GATE_SIGNIFICANCE", "0.01"))
+DIGITS_GATE_MIN_EFFECT = float(os.environ.get("DIGITS_GATE_MIN_EFFECT", "0.002"))
+DIGITS_GATE_MIN_EFFECT_SYNTHETIC = float(os.environ.get("DIGITS_GATE_MIN_EFFECT_SYNTHETIC", "0.01"))
+DIGITS_GATE_DRIFT = float(os.environ.get("DIGITS_GATE_DRIFT", "0.005"))
 
 LOG_DIR = DIGITS_DATA_DIR / "logs"
 LOGGING = {

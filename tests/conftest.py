@@ -249,7 +249,8 @@ def lenient_gate(settings):
     tolerated: a tiny test model cannot match the bootstrap (test_gate.py judges
     the real rules)."""
     settings.DIGITS_GATE_FLOORS = {"mnist-test": 0.5, "default": 0.5}
-    settings.DIGITS_GATE_TOLERANCE = 1.0
+    settings.DIGITS_GATE_MIN_EFFECT = settings.DIGITS_GATE_MIN_EFFECT_SYNTHETIC = 1.0
+    settings.DIGITS_GATE_DRIFT = 1.0
 
 
 def use_broker(url: str) -> None:
@@ -316,7 +317,9 @@ def celery_worker_process(transactional_db, settings, tmp_path):
         "CELERY_BROKER_URL": broker,
         "DIGITS_GATE_FLOORS": json.dumps({"mnist-test": 0.5, "default": 0.5}),
         # Tiny test models cannot match the bootstrap; test_gate.py judges the rules.
-        "DIGITS_GATE_TOLERANCE": "1.0",
+        "DIGITS_GATE_MIN_EFFECT": "1.0",
+        "DIGITS_GATE_MIN_EFFECT_SYNTHETIC": "1.0",
+        "DIGITS_GATE_DRIFT": "1.0",
     }
     stack = WorkerStack(socket, tmp_path / "logs", env)
     try:

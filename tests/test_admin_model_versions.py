@@ -101,3 +101,49 @@ def test_version_page_shows_per_class_metrics_and_list_shows_test_sizes(staff_cl
     listing = staff_client.get("/admin/classifier/modelversion/")
     count = tests["mnist-test"]["n"]
     assert f" of {count:,}".encode() in listing.content
+
+
+def _a_verdict(against: int) -> dict:
+    """A real verdict of training.gate: worse on MNIST by 50 lost to 20 gained."""
+    import numpy as np
+
+    from training.gate import decide
+
+    truth = np.arange(10_000) % 10
+    active, candidate = truth.copy(), truth.copy()
+    active[:40] = (truth[:40] + 1) % 10
+    candidate[20:40] = (truth[20:40] + 1) % 10
+    candidate[100:150] = (truth[100:150] + 1) % 10
+    probe = np.zeros(30, int)
+    decision = decide({"mnist-test": truth, "probe:dotted-zero": probe},
+                      {"mnist-test": candidate, "probe:dotted-zero": probe},
+                      {"mnist-test": active, "probe:dotted-zero": probe})  # fmt: skip
+    decision.against = against
+    return decision.as_dict()
+
+
+def test_the_verdict_set_by_set_in_the_admin_and_the_api(staff_client, active_model):
+    from training.models import TrainingRun
+
+    rejected = _second_version("rejected", ["mnist-test: worse than the active model"])
+    verdict = _a_verdict(active_model.version)
+    rejected.record_verdict(verdict)
+    run = TrainingRun.objects.create(status="succeeded", model_version=rejected, gate=verdict)
+    for page in (
+        _promote(staff_client, rejected),
+        staff_client.get(f"/admin/training/trainingrun/{run.pk}/change/"),
+    ):
+        html = page.content.decode()
+        assert page.status_code == 200
+        assert f"Compared with version {active_model.version}, then serving" in html
+        assert "<td>mnist-test</td>" in html and "yes (real people)" in html
+        assert "99.30 %" in html and "99.60 %" in html  # both accuracies
+        assert "+20 / −50" in html and "0.00022" in html  # changed each way, p
+        assert "<td>probe:dotted-zero</td>" in html and "no (probe)" in html
+    listing = staff_client.get("/api/models/").json()
+    stored = next(v for v in listing if v["version"] == rejected.version)["gate"]
+    mnist = next(s for s in stored["sets"] if s["name"] == "mnist-test")
+    assert (mnist["active"]["gained"], mnist["active"]["lost"]) == (20, 50)
+    assert mnist["judged"] and mnist["result"] == "failed"
+    run_api = staff_client.get(f"/api/training-runs/{run.pk}/").json()
+    assert run_api["gate"]["summary"].startswith("rejected: mnist-test: worse")

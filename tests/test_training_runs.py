@@ -57,9 +57,9 @@ def test_a_candidate_under_the_floor_is_rejected_and_nothing_changes(
 def test_a_candidate_worse_than_the_active_model_is_rejected_by_name(
     active_model, eager_celery, tiny_run_config, settings
 ):
-    # given floors it can reach but the real tolerance against the bootstrap model
+    # given floors it can reach but the real rules against the bootstrap model
     settings.DIGITS_GATE_FLOORS = {"mnist-test": 0.5, "default": 0.5}
-    settings.DIGITS_GATE_TOLERANCE = 0.002
+    settings.DIGITS_GATE_SIGNIFICANCE, settings.DIGITS_GATE_MIN_EFFECT = 0.01, 0.002
     # when a one-epoch MLP is trained
     run = tasks.start_run(**tiny_run_config)
     run.refresh_from_db()
@@ -68,6 +68,14 @@ def test_a_candidate_worse_than_the_active_model_is_rejected_by_name(
     reasons = run.model_version.rejection_reasons
     assert any(r.startswith("mnist-test:") and "worse than the active model" in r for r in reasons)
     assert ModelVersion.active() == active_model
+    # and the verdict, set by set, is kept with the version and the run
+    verdict = run.model_version.gate
+    assert verdict == run.gate and verdict["summary"].startswith("rejected: ")
+    mnist = next(s for s in verdict["sets"] if s["name"] == "mnist-test")
+    assert mnist["judged"] and mnist["result"] == "failed" and mnist["role"] == "real people"
+    assert mnist["active"]["lost"] > mnist["active"]["gained"] and mnist["active"]["p_worse"] < 0.01
+    # the active model is the bootstrap here: both comparisons are the same images
+    assert mnist["bootstrap"] == mnist["active"]
 
 
 def test_finetune_starts_from_the_active_weights_with_drawings_in_every_batch(

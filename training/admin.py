@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
@@ -149,11 +150,14 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="gate")
     def gate_summary(self, obj: TrainingRun):
+        """The verdict set by set (the same table as the promote confirmation)."""
         if not obj.gate:
             return "—"
-        verdict = "passed: promoted" if obj.gate.get("passed") else "failed: rejected"
-        reasons = "; ".join(obj.gate.get("reasons", []))
-        return f"{verdict}{' — ' + reasons if reasons else ''}"
+        if "sets" not in obj.gate:  # a verdict from before the statistical gate
+            verdict = "passed: promoted" if obj.gate.get("passed") else "failed: rejected"
+            reasons = "; ".join(obj.gate.get("reasons", []))
+            return f"{verdict}{' — ' + reasons if reasons else ''}"
+        return render_to_string("includes/gate_verdict.html", {"verdict": obj.gate})
 
     def save_model(self, request, obj, form, change):
         obj.started_by = request.user

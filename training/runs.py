@@ -17,11 +17,13 @@ import time
 import traceback
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
 
 from classifier.models import ArtifactError, ModelVersion
-from classifier.registry import register_directory
+from classifier.predictor import Predictor
+from classifier.registry import BOOTSTRAP_DIR, BOOTSTRAP_NOTE, register_directory
 from digits_site.errors import disk_full
 from training import evaluation, gate, progress, sources, trainer
 from training.config import ARCHITECTURE_NAMES, TrainConfig
@@ -205,18 +207,30 @@ def initial_model(config: TrainConfig, out_dir: Path) -> tuple[TrainConfig, Path
     return config, path
 
 
-def score_active(tests: dict[str, source_base.Images]) -> dict[str, dict] | None:
-    """The active model's report on each of the run's test sets (None if none is
-    active or it cannot be loaded), for the gate to compare on the same images."""
+def digits_of(predictor, tests: dict[str, source_base.Images]) -> dict[str, np.ndarray]:
+    """A model's digit for each image of each test set."""
+    return {name: p.argmax(axis=1) for name, p in evaluation.answers(predictor, tests).items()}
+
+
+def gate_opinions(tests: dict[str, source_base.Images]) -> tuple[dict | None, dict | None]:
+    """What the active model and the bootstrap model answer on the run's test sets,
+    for the gate to compare with the candidate on the same images (None for a model
+    that is not there or cannot be loaded: the gate then judges without it)."""
     active = ModelVersion.active()
-    if active is None:
-        return None
+    active_digits = None
+    if active is not None:
+        try:
+            active_digits = digits_of(active.load_predictor(), tests)
+        except ArtifactError:
+            logger.warning("The active model cannot be loaded: the gate judges without it")
+    if active is not None and active.note == BOOTSTRAP_NOTE and active_digits is not None:
+        return active_digits, active_digits
     try:
-        predictor = active.load_predictor()
-    except ArtifactError:
-        logger.warning("The active model cannot be loaded: the gate judges by floors only")
-        return None
-    return evaluation.score(predictor, tests)
+        bootstrap = Predictor(str(BOOTSTRAP_DIR / "model.tflite"))
+    except Exception:  # the shipped artifact missing or unreadable: no drift check
+        logger.warning("The bootstrap model cannot be loaded: the gate judges without it")
+        return active_digits, None
+    return active_digits, digits_of(bootstrap, tests)
 
 
 def _train_and_register(run: TrainingRun, out_dir: Path) -> str:
@@ -249,7 +263,11 @@ def _train_and_register(run: TrainingRun, out_dir: Path) -> str:
     )
 
     # The active model, scored on the same test sets in this same run.
-    decision = gate.decide(result.metrics["tests"], score_active(training_data.tests))
+    active_digits, bootstrap_digits = gate_opinions(training_data.tests)
+    truth = {name: images.y for name, images in training_data.tests.items()}
+    decision = gate.decide(truth, result.predictions, active_digits, bootstrap_digits)
+    serving = ModelVersion.active()
+    decision.against = serving.version if serving is not None and active_digits else None
 
     with transaction.atomic():
         # A cancel that arrived while the last epoch, the tests or the export ran is
@@ -258,8 +276,12 @@ def _train_and_register(run: TrainingRun, out_dir: Path) -> str:
         if run.cancel_is_requested(lock=True):
             raise progress.TrainingCancelled("cancelled before the model was registered")
         version = register_directory(out_dir, activate=False, note=f"training run {run.pk}")
+        version.record_verdict(decision.as_dict())
         if decision.passed:
-            version.promote(by=run.started_by, reason=f"passed the gate in training run {run.pk}")
+            version.promote(
+                by=run.started_by,
+                reason=f"passed the gate in training run {run.pk}: {decision.summary}",
+            )
         else:
             version.reject(decision.reasons)
         run.record_outcome(version, decision.as_dict())

@@ -44,6 +44,8 @@ class TrainResult:
     metrics: dict
     keras_path: Path
     tflite_path: Path
+    # The served artifact's digit for each image of each test set (the gate's input).
+    predictions: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
 
 def configure_device() -> str:
@@ -223,12 +225,12 @@ def calibrate(val: np.ndarray, val_labels: np.ndarray, tests: dict[str, tuple]) 
 
 def export_and_verify(
     model: keras.Model, data: TrainingData, out_dir: Path
-) -> tuple[Path, Path, dict, dict, dict]:
+) -> tuple[Path, Path, dict, dict, dict, dict]:
     """Save the Keras model and the served artifact, calibrate it, then score every
     held-out test set with the artifact as it will be served (its answers with the
     fitted temperature), checking that it answers like the Keras model. Each set
     goes through the artifact once. Returns the two paths, the reports, the
-    agreement checks and the calibration."""
+    agreement checks, the calibration and the served digits per set."""
     keras_path = out_dir / "model.keras"
     tflite_path = out_dir / "model.tflite"
     model.save(keras_path)
@@ -241,7 +243,7 @@ def export_and_verify(
         {name: (raw[name], images.y) for name, images in data.tests.items()},
     )
     temperature = fitted["temperature"]
-    reports, agreement = {}, {}
+    reports, agreement, predictions = {}, {}, {}
     for name, images in data.tests.items():
         x_test = images.as_inputs()
         # What Predictor(tflite_path, temperature=temperature) answers, as served.
@@ -254,6 +256,7 @@ def export_and_verify(
             "max_abs_diff": float(np.abs(served - reference).max()),
         }
         reports[name] = evaluation.classification_report(images.y, served)
+        predictions[name] = served.argmax(axis=1)
         if ":" in name:  # one style of the style test set: plotted together below
             continue
         evaluation.plot_confusion(reports[name], name, out_dir / f"confusion-{name}.png")
@@ -261,7 +264,7 @@ def export_and_verify(
             x_test, images.y, served, name, out_dir / f"misclassified-{name}.png"
         )
     evaluation.plot_styles(reports, out_dir / "styles.png")
-    return keras_path, tflite_path, reports, agreement, fitted
+    return keras_path, tflite_path, reports, agreement, fitted, predictions
 
 
 def train(
@@ -298,7 +301,9 @@ def train(
     phases.seconds["of which validating"] = round(validating, 2)
     callback.on_testing()
     # 4. Export and verify: the served artifact must answer like the Keras model.
-    keras_path, tflite_path, reports, agreement, fitted = export_and_verify(model, data, out_dir)
+    keras_path, tflite_path, reports, agreement, fitted, predictions = export_and_verify(
+        model, data, out_dir
+    )
     phases.done("export and tests")
     # 5. Report.
     evaluation.plot_learning_curves(history, out_dir / "learning-curves.png")
@@ -332,4 +337,4 @@ def train(
         "tflite_bytes": tflite_path.stat().st_size,
     }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    return TrainResult(out_dir, metrics, keras_path, tflite_path)
+    return TrainResult(out_dir, metrics, keras_path, tflite_path, predictions)

@@ -27,7 +27,16 @@ from training.sources import (
     ujipen,
     usps,
 )
-from training.sources.base import Images, Part, Pool, Report, held_out_order, hold_out, quiet
+from training.sources.base import (
+    Images,
+    Part,
+    Pool,
+    Report,
+    held_out_order,
+    hold_out,
+    quiet,
+    take,
+)
 
 # Each source's parts, in the order they are asked (their random draws follow it).
 PARTS = {
@@ -73,6 +82,10 @@ def load_training_data(config: TrainConfig, report: Report = quiet) -> TrainingD
             whole.manifest.setdefault(source, {}).update(part.manifest)
     if not whole.train and not whole.pools:
         raise DatasetError("The chosen sources hold no training data.")
+    if "ujipen" not in whole.tests and ujipen.ujipen_path().exists():
+        # The held-out continental writers judge every run (training.gate), whether
+        # or not the run trains on the other UJI writers.
+        whole.tests["ujipen"] = take(ujipen.ujipen_test_set(), config.limit, rng)
     train = Images.concat(whole.train) if whole.train else Images.empty()
     val, pools = whole.val, whole.pools
     if not val and len(train):  # no validation data: hold some training images back
