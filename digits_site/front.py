@@ -146,7 +146,8 @@ class StaffUploads:
         self.get_response = get_response
 
     def __call__(self, request):
-        if declared_length(request.META) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+        too_large = declared_length(request.META) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if too_large and request.path_info.startswith(STAFF_PREFIX):
             user = request.user
             if not (user.is_active and user.is_staff):
                 request.META[CLOSE] = True
