@@ -38,7 +38,8 @@ def running_app(
         if data_dir is None:
             data_dir = stack.enter_context(tempfile.TemporaryDirectory())
         env = {**os.environ, "DIGITS_DATA_DIR": data_dir, "DIGITS_RUN_WORKER": "1" if worker else "0",
-               "DIGITS_PREDICT_RATE": "100000000/min", **(env or {})}  # fmt: skip
+               "DIGITS_PREDICT_RATE": "100000000/min", "DIGITS_WARM_CACHES": "0",
+               **(env or {})}  # fmt: skip
         if workers:
             env["WEB_CONCURRENCY"] = str(workers)
         manage = [sys.executable, str(ROOT / "manage.py")]

@@ -160,7 +160,8 @@ def main() -> None:
         # rate, daily quota and pending cap are lifted (collector.abuse).
         env = {**os.environ, "DIGITS_DATA_DIR": data_dir, "DIGITS_CONTRIBUTE_RATE": "1000000/min",
                "DIGITS_DAILY_CONTRIBUTIONS": "1000000", "DIGITS_PENDING_PER_CLIENT": "1000000",
-               "DIGITS_AUTO_APPROVE": "0", "DIGITS_MODEL_CHECK_SECONDS": "2"}  # fmt: skip
+               "DIGITS_AUTO_APPROVE": "0", "DIGITS_MODEL_CHECK_SECONDS": "2",
+               "DIGITS_WARM_CACHES": "1"}  # as `make run`: the fresh instance warms up  # fmt: skip
         with running_app(env=env, data_dir=data_dir, worker=True) as (host, port):
             site = Site(host, port)
             site.token = staff_token({**env, "DIGITS_RUN_WORKER": "1"})

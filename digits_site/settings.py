@@ -299,6 +299,9 @@ DIGITS_EMNIST_DIR = Path(os.environ.get("DIGITS_EMNIST_DIR") or DIGITS_DATASETS_
 DIGITS_USPS_DIR = Path(os.environ.get("DIGITS_USPS_DIR") or DIGITS_DATASETS_DIR / "usps")
 # New contributions are approved at once (else they wait for review).
 DIGITS_AUTO_APPROVE = env_bool("DIGITS_AUTO_APPROVE", False)
+# At every start, the background worker builds what the first fine-tune loads
+# (variant pools, rendered test sets), at the lowest CPU priority.
+DIGITS_WARM_CACHES = env_bool("DIGITS_WARM_CACHES", True)
 # What one client may add (collector.abuse): drawings per 24 hours, and drawings
 # waiting for review at once.
 DIGITS_DAILY_CONTRIBUTIONS = int(os.environ.get("DIGITS_DAILY_CONTRIBUTIONS", "500"))
@@ -354,6 +357,7 @@ CELERY_TASK_IGNORE_RESULT = True  # the TrainingRun row is the result
 # Training runs one at a time on their own worker; light jobs (scoring drawings)
 # on the "background" worker, so they never wait behind a run.
 CELERY_TASK_ROUTES = {
+    "training.background.*": {"queue": "background"},  # cache warming: no TensorFlow
     "training.tasks.*": {"queue": "training"},
     "collector.tasks.*": {"queue": "background"},
 }

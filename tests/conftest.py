@@ -62,7 +62,8 @@ def instance_env(data_dir: Path, **extra: str) -> dict[str, str]:
 
     from django.db import connection
 
-    env = {**os.environ, "DIGITS_DATA_DIR": str(data_dir), **extra}
+    # No cache warm-up at start: minutes of rendering would compete with the tests.
+    env = {**os.environ, "DIGITS_DATA_DIR": str(data_dir), "DIGITS_WARM_CACHES": "0", **extra}
     if connection.vendor == "sqlite":
         env.pop("DATABASE_URL", None)
         return env

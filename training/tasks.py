@@ -14,7 +14,14 @@ from django.db import transaction
 from digits_site.celery import BrokerUnavailable, send
 from training.models import TrainingRun
 
-__all__ = ["BrokerUnavailable", "enqueue", "run_training", "start_run"]
+__all__ = [
+    "BrokerUnavailable",
+    "enqueue",
+    "run_training",
+    "start_run",
+    "warm_caches",
+    "warm_caches_soon",
+]
 
 
 @shared_task(
@@ -40,6 +47,38 @@ def run_training(self, run_id: int) -> str | None:
             TrainingRun.Status.FAILED, error="The run hit its time limit."
         )
         return TrainingRun.Status.FAILED
+
+
+@shared_task(name="training.background.warm_caches", ignore_result=True)
+def warm_caches(preset: str = "finetune", limit: int | None = None) -> list[str]:
+    """Build, on the ``background`` queue, what a run of ``preset`` loads: the
+    variant pools, the rendered test sets and the cached model inputs. Queued by
+    ``manage.py serve`` at every start, so the first fine-tune of a fresh instance
+    trains instead of rendering for minutes; on a warm instance it finds
+    everything cached in seconds. Returns the steps it went through."""
+    from training import priority, sources
+    from training.config import TrainConfig, preset_fields
+
+    priority.lower()  # only CPU that serving leaves (this child is background work)
+    fields = {k: v for k, v in preset_fields(preset).items() if k != "preset"}
+    config = TrainConfig.from_run_fields(**{**fields, **({"limit": limit} if limit else {})})
+    steps: list[str] = []
+
+    def heard(step: str, done: int, total: int) -> None:
+        if not steps or steps[-1] != step:
+            steps.append(step)
+
+    sources.load_training_data(config, heard)
+    return steps
+
+
+def warm_caches_soon() -> bool:
+    """Queue :func:`warm_caches` (False, and nothing else, if Redis is down)."""
+    try:
+        send(warm_caches)
+    except BrokerUnavailable:
+        return False
+    return True
 
 
 @worker_ready.connect

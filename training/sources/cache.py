@@ -9,6 +9,7 @@ makes a new entry, never a stale hit.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 from collections.abc import Callable
@@ -31,15 +32,30 @@ def cached(
     enabled: bool = True,
 ) -> dict[str, np.ndarray]:
     """``build()``'s arrays, from the cache when an entry for ``key_parts`` exists;
-    written atomically (a temporary file renamed), so a killed run leaves no half file."""
+    written atomically (a temporary file renamed), so a killed run leaves no half file.
+
+    Built once, by whoever asks first: a builder holds a lock on the entry (an
+    ``flock``, released by the kernel if the process dies), and another process
+    asking meanwhile (a run started while the background worker warms the caches
+    at start-up) waits for it and reads its result instead of rendering the same
+    minutes again."""
     path = cache_file(name, key_parts)
-    if enabled and path.exists():
-        with np.load(path) as data:
-            return {k: data[k] for k in data.files}
-    arrays = build()
-    if enabled:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    if not enabled:
+        return build()
+    if path.exists():
+        return _read(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # waits while another process builds it
+        if path.exists():
+            return _read(path)
+        arrays = build()
         tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
         np.savez_compressed(tmp, **arrays)
         tmp.replace(path)
     return arrays
+
+
+def _read(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}

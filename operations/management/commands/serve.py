@@ -75,6 +75,11 @@ class Command(BaseCommand):
             f"{'no workers' if no_worker else '1 training and 1 background worker'} · "
             f"{broker} · data in {settings.DIGITS_DATA_DIR} · logs in {log_dir}"
         )
+        if not no_worker and settings.DIGITS_WARM_CACHES:
+            from training.tasks import warm_caches_soon
+
+            # What the first fine-tune loads, built now by the background worker.
+            warm_caches_soon()
         self.stdout.write("  Press Ctrl-C to stop.")
         supervisor.run(stop)
         self.stdout.write("Stopping…")
