@@ -81,7 +81,7 @@ def near_duplicate(client: str, ink: np.ndarray, model_input: np.ndarray) -> Dra
     legacy = [(pk, f) for pk, f in prints if len(f) == likeness.LEGACY_BYTES]
     matches = []
     if current:
-        far = likeness.distances(likeness.turned_prints(ink), [f for _, f in current])
+        far = likeness.distances(ink, [f for _, f in current])
         matches += [pk for (pk, _), d in zip(current, far, strict=True) if d <= most]
     if legacy:
         bits = likeness.legacy_distances(model_input, [f for _, f in legacy])
