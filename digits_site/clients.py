@@ -28,7 +28,7 @@ def trusted_proxies() -> tuple[Network, ...]:
     return _trusted(tuple(settings.DIGITS_TRUSTED_PROXIES))
 
 
-def _parse(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def parse_address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     value = value.strip()
     if value.startswith("[") and "]" in value:  # "[::1]:443"
         value = value[1 : value.index("]")]
@@ -43,6 +43,23 @@ def _parse(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return address
 
 
+def is_trusted_proxy(address) -> bool:
+    """Whether ``address`` (an ``ip_address``) is one of our proxies."""
+    return any(address in network for network in trusted_proxies())
+
+
+def address_group(address: str) -> str | None:
+    """What counts as one client's address: IPv4 as it is, IPv6 as its /64 (one
+    subscriber's allocation, which a single client can rotate through freely);
+    None for what is no address (a unix socket, 'unknown')."""
+    parsed = parse_address(address)
+    if parsed is None:
+        return None
+    if isinstance(parsed, ipaddress.IPv6Address):
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
+
+
 def login_address(request) -> str | None:
     """:func:`client_address` for django-axes, which stores it in an IP column:
     None when the socket gave none (a unix socket, Django's ``force_login``), since
@@ -54,21 +71,16 @@ def login_address(request) -> str | None:
 def client_address(request) -> str:
     """The client's IP address as text ('unknown' if the socket gave none)."""
     meta = request.META
-    peer = _parse(meta.get("REMOTE_ADDR") or "")
+    peer = parse_address(meta.get("REMOTE_ADDR") or "")
     if peer is None:
         return "unknown"
-    proxies = trusted_proxies()
-
-    def trusted(address) -> bool:
-        return any(address in network for network in proxies)
-
-    if not proxies or not trusted(peer):
+    if not is_trusted_proxy(peer):
         return str(peer)
     for hop in reversed((meta.get("HTTP_X_FORWARDED_FOR") or "").split(",")):
-        address = _parse(hop)
+        address = parse_address(hop)
         if address is None:
             break  # a malformed hop: trust nothing further left
-        if not trusted(address):
+        if not is_trusted_proxy(address):
             return str(address)
         peer = address
     return str(peer)
@@ -92,11 +104,6 @@ def address_key(request) -> str:
     """:func:`client_key` for the address alone, whoever is signed in (failed
     sign-ins count against the address)."""
     address = client_address(request)
-    try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
-        parsed = None
-    if isinstance(parsed, ipaddress.IPv6Address):
-        address = str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    address = address_group(address) or address
     digest = hmac.new(settings.SECRET_KEY.encode(), address.encode(), hashlib.sha256)
     return "addr:" + digest.hexdigest()[:24]

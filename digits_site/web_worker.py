@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import ipaddress
 import math
 import os
 
@@ -44,19 +43,6 @@ def per_worker(total: int, workers: int) -> int:
     return max(MIN_PER_WORKER, math.ceil(total / max(1, workers)))
 
 
-def address_key(address: str) -> str | None:
-    """What counts as one address (None: not counted, e.g. a unix socket)."""
-    try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
-        return None
-    if isinstance(parsed, ipaddress.IPv6Address):
-        if parsed.ipv4_mapped:
-            return str(parsed.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
-    return str(parsed)
-
-
 class Worker(GeventWorker):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -65,9 +51,12 @@ class Worker(GeventWorker):
         self.open: collections.Counter[str] = collections.Counter()
 
     def handle(self, listener, client, addr) -> None:
-        key = address_key(addr[0]) if isinstance(addr, tuple) and addr else None
-        if key is None or self._trusted(key):
+        from digits_site import clients  # settings: loaded by now
+
+        peer = clients.parse_address(addr[0]) if isinstance(addr, tuple) and addr else None
+        if peer is None or clients.is_trusted_proxy(peer):
             return super().handle(listener, client, addr)
+        key = clients.address_group(str(peer))
         if self.open[key] >= self.per_address:
             with contextlib.suppress(OSError):
                 client.sendall(REFUSAL)
@@ -80,13 +69,3 @@ class Worker(GeventWorker):
             self.open[key] -= 1
             if not self.open[key]:
                 del self.open[key]
-
-    @staticmethod
-    def _trusted(key: str) -> bool:
-        from digits_site.clients import trusted_proxies  # settings: loaded by now
-
-        try:
-            address = ipaddress.ip_address(key)
-        except ValueError:
-            return False
-        return any(address in network for network in trusted_proxies())
