@@ -108,11 +108,10 @@ class DrawingsView(APIView):
         try:
             label = validate_label(label)  # before any work on the image
             abuse.check_allowed(client)
-            # Decoded and preprocessed once: for the near-copy check, the model's
-            # opinion and the store's own checks.
+            # Preprocessed once: for the model's opinion and for the store's own check.
             with limits.charged_by_cpu(request, self.throttle_scope):
-                ink = preprocessing.decode_ink(data)
-                model_input = preprocessing.ink_to_model_input(ink)
+                model_input = preprocessing.to_model_input(data)
+            ink = preprocessing.decode_ink(data)
             copy = abuse.near_duplicate(client, ink, model_input)
             if copy is not None:
                 return self._answer(copy, False, dataset.relabel_own(copy, label, client, source))
