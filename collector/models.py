@@ -236,7 +236,9 @@ class DrawingManager(models.Manager):
                     lock_client(drawing.client)
                     within_quota(drawing.stored_bytes)
                 counters = SplitCounter.objects
-                drawing.split = counters.claim(drawing.label, drawing.sha256, forced=split)
+                drawing.split = counters.claim(
+                    drawing.label, drawing.sha256, forced=split, writer=drawing.writer_key
+                )
                 if not stored_intact(name, drawing.sha256):
                     if default_storage.exists(name):
                         default_storage.delete(name)  # damaged: its name is this content's
@@ -315,6 +317,14 @@ class Drawing(models.Model):
     def __str__(self) -> str:
         return f"{self.label} ({self.split}, {self.status}) {self.sha256[:10]}"
 
+    @property
+    def writer_key(self) -> str:
+        """Who wrote it, as far as is known ("" if not): the imported dataset's
+        writer, else the contributing client."""
+        if self.writer:
+            return f"{self.source}/{self.writer}"[:100]
+        return self.client
+
     def takes_strokes_from(self, new: NewDrawing) -> bool:
         """Whether strokes sent with this same picture may be added to it: a client's
         own pending drawing, or any drawing for staff and imports (no client).
@@ -345,12 +355,16 @@ class SplitCounterManager(models.Manager):
     """Counting drawings per label and split, under a row lock, inside the transaction
     that inserts, deletes or relabels the drawing (so a rollback un-counts it too)."""
 
-    def claim(self, label: int, sha256: str, forced: str | None = None) -> str:
-        """Pick (``splits.choose_split``) or record a given split for a new drawing
-        and count it."""
+    def claim(self, label: int, sha256: str, forced: str | None = None, writer: str = "") -> str:
+        """Pick or record a given split for a new drawing and count it: a known
+        ``writer``'s drawings all go to that writer's split (``WriterSplit``), so
+        the test split holds people the model never saw; the others take the split
+        ``splits.choose_split`` picks for their label."""
         assert transaction.get_connection().in_atomic_block, "claim needs a transaction"
         counter, _ = self.select_for_update().get_or_create(label=label)
         counts = {split: getattr(counter, split) for split in splits.SPLITS}
+        if not forced and writer:
+            forced = WriterSplit.objects.split_of(writer)
         split = forced or splits.choose_split(counts, sha256)
         setattr(counter, split, counts[split] + 1)
         counter.save(update_fields=[split])
@@ -367,6 +381,40 @@ class SplitCounterManager(models.Manager):
         """A relabelled drawing now counts for ``to_label``, in the same split."""
         self.release(from_label, split)
         self.claim(to_label, sha256="", forced=split)
+
+
+class WriterSplitManager(models.Manager):
+    def split_of(self, writer: str) -> str:
+        """The writer's split, chosen at their first drawing by the same largest-deficit
+        rule over writers (ties by the writer's hash), and kept for good. Two new
+        writers arriving at the same instant may both be given the split one of them
+        should have had: the writers' shares are kept to within a writer or two."""
+        found = self.filter(writer=writer).values_list("split", flat=True).first()
+        if found:
+            return found
+        counts = dict(self.values_list("split").annotate(n=models.Count("pk")))
+        split = splits.choose_split(counts, hashlib.sha256(writer.encode()).hexdigest())
+        try:
+            with transaction.atomic():  # a savepoint: a concurrent first drawing may win
+                self.create(writer=writer, split=split)
+        except IntegrityError:
+            return self.get(writer=writer).split
+        return split
+
+
+class WriterSplit(models.Model):
+    """Which split a writer's drawings go to: a contributing client (``Drawing.client``)
+    or an imported dataset's writer. The gate's ``drawings-test`` set is then people
+    the candidate never trained on, as the pen digits' and UJI's test writers are."""
+
+    writer = models.CharField(max_length=100, unique=True)
+    split = models.CharField(max_length=5, choices=Drawing.Split.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = WriterSplitManager()
+
+    def __str__(self) -> str:
+        return f"{self.writer}: {self.split}"
 
 
 class SplitCounter(models.Model):

@@ -302,6 +302,11 @@ DIGITS_AUTO_APPROVE = env_bool("DIGITS_AUTO_APPROVE", False)
 # At every start, the background worker builds what the first fine-tune loads
 # (variant pools, rendered test sets), at the lowest CPU priority.
 DIGITS_WARM_CACHES = env_bool("DIGITS_WARM_CACHES", True)
+# Each drawing's model inputs and stroke variants, built when it arrives (by the
+# background worker) and read by every run: one small file per drawing.
+DIGITS_ITEM_CACHE_DIR = Path(
+    os.environ.get("DIGITS_ITEM_CACHE_DIR") or DIGITS_DATA_DIR / "cache" / "drawings"
+)
 # What one client may add (collector.abuse): drawings per 24 hours, and drawings
 # waiting for review at once.
 DIGITS_DAILY_CONTRIBUTIONS = int(os.environ.get("DIGITS_DAILY_CONTRIBUTIONS", "500"))

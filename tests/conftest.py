@@ -148,6 +148,7 @@ def _isolated_media(settings, tmp_path):
     from digits_site import limits
 
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.DIGITS_ITEM_CACHE_DIR = tmp_path / "item-cache"  # drawings' inputs go with them
     settings.DIGITS_MODEL_CHECK_SECONDS = 0
     settings.DIGITS_TRAINING_PRIORITY = "normal"
     runtime.reset()

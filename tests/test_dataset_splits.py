@@ -80,3 +80,57 @@ def test_relabelling_keeps_the_split_and_moves_the_count():
     assert (drawing.label, drawing.split) == (7, split)
     assert getattr(SplitCounter.objects.get(label=1), split) == 0
     assert getattr(SplitCounter.objects.get(label=7), split) == 1
+
+
+@pytest.mark.django_db
+def test_a_writers_drawings_all_go_to_one_split_and_test_writers_are_unseen(
+    client, active_model, canvas_png, settings
+):
+    """Contributors (one address each) are split by person: the gate's drawings-test
+    set holds writers no candidate trained on."""
+    import json
+
+    from collector.models import Drawing, WriterSplit
+
+    from .conftest import data_url, set_rates
+
+    set_rates(settings, contributions=None)
+    settings.DIGITS_NEAR_DUPLICATE_DISTANCE = 0.0
+    # given 20 writers, each contributing three digits from an address of their own
+    for writer in range(20):
+        for k in range(3):
+            response = client.post(
+                "/api/drawings/",
+                json.dumps({"image": data_url(canvas_png(k, writer)), "label": k}),
+                content_type="application/json",
+                REMOTE_ADDR=f"198.51.100.{writer + 1}",
+            )
+            assert response.status_code == 201, response.json()
+    # then every writer's drawings share one split, the one recorded for them
+    by_writer: dict[str, set] = {}
+    for key, split in Drawing.objects.values_list("client", "split"):
+        by_writer.setdefault(key, set()).add(split)
+    assert len(by_writer) == 20 and all(len(s) == 1 for s in by_writer.values())
+    recorded = dict(WriterSplit.objects.values_list("writer", "split"))
+    assert {k: s.pop() for k, s in by_writer.items()} == recorded
+    # and the writers are shared out as drawings are, 16 / 2 / 2
+    assert Counter(recorded.values()) == {"train": 16, "val": 2, "test": 2}
+
+
+@pytest.mark.django_db
+def test_drawings_without_a_known_writer_keep_the_per_label_rule(canvas_png):
+    from collector.models import Drawing, NewDrawing
+
+    for i in range(10):
+        Drawing.objects.add(NewDrawing(canvas_png(4, i), 4))
+    counter = SplitCounter.objects.get(label=4)
+    assert (counter.train, counter.val, counter.test) == (8, 1, 1)
+
+
+@pytest.mark.django_db
+def test_an_imported_writer_is_one_person_across_their_drawings(canvas_png):
+    from collector.models import Drawing, NewDrawing
+
+    for i in range(6):
+        Drawing.objects.add(NewDrawing(canvas_png(i, 2), i, source="import:x", writer="17"))
+    assert Drawing.objects.values("split").distinct().count() == 1

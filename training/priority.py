@@ -73,13 +73,15 @@ def _set_nice(threads: list[int]) -> bool:
     return True
 
 
-def lower() -> str:
-    """Lower this process' CPU priority as configured and leave the spare CPUs to
-    serving; the policy now in force (``idle``, ``nice`` or ``normal``)."""
+def lower(*, spare_cpus: bool = True) -> str:
+    """Lower this process' CPU priority as configured and (unless ``spare_cpus`` is
+    False: a short start-up warm-up that may use every CPU at the lowest priority)
+    leave the spare CPUs to serving; the policy now in force (``idle``, ``nice`` or
+    ``normal``)."""
     if settings.DIGITS_TRAINING_PRIORITY == "normal":
         return "normal"
     threads = _threads()
-    cpus = _spare_cpus()
+    cpus = _spare_cpus() if spare_cpus else None
     if cpus is not None:
         try:
             for tid in threads:

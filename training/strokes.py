@@ -145,6 +145,19 @@ def render(strokes: Sequence[np.ndarray], width: float = canvas.CANVAS_STROKE_WI
     return np.round(preprocessing.ink_to_model_input(ink) * 255.0).astype(np.uint8)
 
 
+def renders_job(job: tuple) -> np.ndarray:
+    """``(strokes, sizes, normalise_stroke)`` → the strokes drawn at each size (a
+    pen-sized canvas) and preprocessed like a live drawing, ``(len(sizes), 28, 28)``
+    uint8: a picklable job for worker processes."""
+    strokes, sizes, normalise_stroke = job
+    return np.stack([
+        np.round(preprocessing.to_model_input(
+            canvas.render_strokes(strokes, size), normalise_stroke=normalise_stroke
+        ) * 255.0).astype(np.uint8)
+        for size in sizes
+    ])  # fmt: skip
+
+
 def scan_like(ink: np.ndarray, rng: np.random.Generator) -> bytes:
     """A rendering (canvas alpha) as a scanned or photographed paper digit: the
     image bytes an upload would carry."""

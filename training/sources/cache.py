@@ -59,3 +59,31 @@ def cached(
 def _read(path: Path) -> dict[str, np.ndarray]:
     with np.load(path) as data:
         return {k: data[k] for k in data.files}
+
+
+def item_file(family: str, key_parts: tuple, name: str) -> Path:
+    """Where one item's array (one drawing's model inputs) lives, under
+    ``DIGITS_ITEM_CACHE_DIR`` (one small file per drawing: a folder of its own, so
+    it can sit on another disk at scale): a folder per
+    ``family`` and ``key_parts`` (what shapes every item alike: the synthesis and
+    preprocessing versions, the seed …), then ``name`` (what shapes this item: its
+    content's hash …), fanned out by its first two characters."""
+    key = hashlib.sha256(repr(key_parts).encode()).hexdigest()[:16]
+    return Path(settings.DIGITS_ITEM_CACHE_DIR) / family / key / name[:2] / f"{name}.npy"
+
+
+def read_item(path: Path) -> np.ndarray | None:
+    """An item's array, or None when it is not there (or unreadable: rebuilt)."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+
+
+def write_item(path: Path, array: np.ndarray) -> None:
+    """Write an item atomically (a temporary file renamed): readers never see half
+    of one, and two builders of the same item both leave a whole one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
+    np.save(tmp, array, allow_pickle=False)
+    tmp.replace(path)

@@ -8,6 +8,11 @@ also yield stroke-space variants. Unreadable drawings are left out and listed
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+from collections.abc import Iterator, Sequence
+
 import numpy as np
 
 from classifier import canvas
@@ -15,11 +20,100 @@ from collector import dataset
 from collector.models import Drawing
 from training.config import DRAWINGS_FOR_SHARE, TrainConfig
 from training.sources.base import Images, Part, Pool, Report, as_bytes, quiet
-from training.sources.variants import build_variants
+from training.sources.cache import item_file, read_item, write_item
+from training.sources.variants import build_variants, synthesis_key
+
+logger = logging.getLogger(__name__)
 
 # Pen digits imported as drawings are the pendigits source again, split by drawing
 # instead of by writer: with both, they would leak held-out writers.
 PENDIGITS_IMPORT = "import:pendigits"
+
+
+CHUNK = 1000  # drawings read from the database and the item cache at a time
+
+
+def item_key(count: int, config: TrainConfig) -> tuple:
+    """What shapes every drawing's cached inputs alike: the synthesis and
+    preprocessing versions and, for varied drawings, the run's synthesis settings."""
+    base = synthesis_key("drawings")
+    return (*base, 1) if count == 1 else (*base, count, config.seed, config.scan_share)
+
+
+def item_name(drawing: Drawing) -> str:
+    """What shapes one drawing's inputs: its picture (the sha256), its label (the
+    variants' random draws depend on it) and its strokes."""
+    if not drawing.strokes:
+        return f"{drawing.sha256}-{drawing.label}"
+    pen = json.dumps(drawing.strokes, separators=(",", ":")).encode()
+    return f"{drawing.sha256}-{drawing.label}-{hashlib.sha256(pen).hexdigest()[:16]}"
+
+
+def variant_count(config: TrainConfig) -> int:
+    """How many inputs a training drawing with strokes has: its picture and its variants."""
+    return config.variants if config.augment else 1
+
+
+def prepared_inputs(
+    drawings: Sequence[Drawing],
+    count: int,
+    config: TrainConfig,
+    skipped: list | None = None,
+    report: Report = quiet,
+) -> list[np.ndarray | None]:
+    """Each drawing's model inputs, ``(k, 28, 28)`` uint8: its stored picture first,
+    then (with strokes, when ``count`` > 1) stroke-space variants, ``k = count``; a
+    drawing without strokes has its picture alone (``k = 1``). None for a drawing
+    whose file is unreadable (noted in ``skipped``).
+
+    Read from the item cache (``DIGITS_ITEM_CACHE_DIR``), where the background
+    worker puts them when a drawing arrives (:func:`prepare`); what is missing is
+    built here, in parallel where the process may, and kept for the next run. So a
+    run re-reads no PNG and re-renders no variant it has seen, and its loading time
+    grows with what changed, not with the dataset."""
+    key = item_key(count, config)
+    found: list[np.ndarray | None] = [None] * len(drawings)
+    jobs, varied = [], []
+    built: list[int] = []
+    for i, drawing in enumerate(drawings):
+        cached_inputs = read_item(item_file("drawings", key, item_name(drawing)))
+        if cached_inputs is not None and cached_inputs.shape[1:] == (28, 28):
+            found[i] = cached_inputs
+            continue
+        first = dataset.read_model_input(drawing, skipped)
+        if first is None:
+            continue
+        built.append(i)
+        first = as_bytes(first)
+        if count > 1 and drawing.strokes:
+            seed = (config.seed, int(drawing.sha256[:12], 16))  # by content: a cache key
+            strokes = canvas.parse_strokes(drawing.strokes)
+            jobs.append((strokes, drawing.label, count, seed, 0.0, config.scan_share, first))
+            varied.append(i)
+        else:
+            found[i] = first[None]
+    if jobs:
+        step = "rendering variants of contributed drawings"
+        for i, inputs in zip(varied, build_variants(jobs, report, step), strict=True):
+            found[i] = inputs
+    for i in built:
+        try:
+            write_item(item_file("drawings", key, item_name(drawings[i])), found[i])
+        except OSError as exc:  # a full disk costs the next run time, not this one
+            logger.warning("Could not cache drawing %s's inputs: %s", drawings[i].pk, exc)
+            break
+    return found
+
+
+def _chunks(rows) -> Iterator[list[Drawing]]:
+    chunk: list[Drawing] = []
+    for drawing in rows.iterator(chunk_size=CHUNK):
+        chunk.append(drawing)
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def drawings_pool(
@@ -37,39 +131,35 @@ def drawings_pool(
         .exclude(source__in=exclude_sources)
         .order_by("id")
     )
-    firsts, strokes, labels, weights, seeds = [], [], [], [], []
+    count = variant_count(config)
+    inputs, labels, weights = [], [], []
     total = rows.count()
     report("reading approved drawings", 0, total)
-    for done, drawing in enumerate(rows.iterator(chunk_size=500), 1):
-        if done % 500 == 0:
-            report("reading approved drawings", done, total)
-        model_input = dataset.read_model_input(drawing, skipped)
-        if model_input is None:
-            continue
-        firsts.append(as_bytes(model_input))
-        strokes.append(canvas.parse_strokes(drawing.strokes) if drawing.strokes else None)
-        labels.append(drawing.label)
-        weights.append(config.correction_weight if drawing.source == "correction" else 1.0)
-        seeds.append((config.seed, drawing.pk))
-    if not firsts:
+    done = 0
+    for chunk in _chunks(rows):
+        prepared = prepared_inputs(chunk, count, config, skipped, report)
+        for drawing, x in zip(chunk, prepared, strict=True):
+            if x is None:
+                continue
+            inputs.append(x)
+            labels.append(drawing.label)
+            weights.append(config.correction_weight if drawing.source == "correction" else 1.0)
+        done += len(chunk)
+        report("reading approved drawings", done, total)
+    if not inputs:
         return None
-    varied = [i for i, kept in enumerate(strokes) if kept]
-    count = config.variants if config.augment and varied else 1
-    # Every drawing's picture in every slot; those with strokes get varied ones.
-    x = np.repeat(np.stack(firsts)[:, None], count, axis=1)
-    if count > 1:
-        x[varied] = build_variants(
-            [(strokes[i], labels[i], count, seeds[i], 0.0, config.scan_share, firsts[i])
-             for i in varied],
-            report, "rendering variants of contributed drawings",
-        )  # fmt: skip
-    enough = len(firsts) >= DRAWINGS_FOR_SHARE
+    # Every drawing's picture in every slot; those with strokes have varied ones.
+    slots = max(len(x) for x in inputs)
+    x = np.empty((len(inputs), slots, 28, 28), np.uint8)
+    for i, one in enumerate(inputs):
+        x[i] = one if len(one) == slots else one[:1]
+    enough = len(inputs) >= DRAWINGS_FOR_SHARE
     return Pool(
         "drawings",
         x,
         np.asarray(labels, np.uint8),
         np.asarray(weights, np.float64),
-        draws=len(firsts),
+        draws=len(inputs),
         share=config.drawings_share if enough and config.drawings_share > 0 else None,
     )
 
@@ -80,22 +170,43 @@ def load_drawings(
     splits: tuple[str, ...] = ("train", "val", "test"),
     skipped: list | None = None,
 ) -> dict[str, Images]:
-    """Contributed drawings by their stored split, through the serving preprocessing."""
+    """Contributed drawings by their stored split, through the serving preprocessing
+    (their pictures alone, from the item cache where they are in it)."""
     parts: dict[str, tuple[list, list]] = {s: ([], []) for s in ("train", "val", "test")}
     rows = Drawing.objects.filter(status=status, split__in=splits).exclude(
         source__in=exclude_sources
     )
-    for drawing in rows.order_by("id").iterator(chunk_size=500):
-        model_input = dataset.read_model_input(drawing, skipped)
-        if model_input is None:
-            continue
-        xs, ys = parts[drawing.split]
-        xs.append(as_bytes(model_input))
-        ys.append(drawing.label)
+    for chunk in _chunks(rows.order_by("id")):
+        pictures = prepared_inputs(chunk, 1, TrainConfig(), skipped)
+        for drawing, x in zip(chunk, pictures, strict=True):
+            if x is None:
+                continue
+            xs, ys = parts[drawing.split]
+            xs.append(x[0])
+            ys.append(drawing.label)
     return {
         split: Images(np.stack(xs), np.asarray(ys, np.uint8)) if xs else Images.empty()
         for split, (xs, ys) in parts.items()
     }
+
+
+def prepare(config: TrainConfig, report: Report = quiet) -> int:
+    """Build the cached inputs of every drawing a run may read (approved or waiting
+    for review) that has none yet: variants for training drawings, the picture for
+    the others. What the background worker does when drawings arrive and at each
+    start; returns how many drawings it built."""
+    built = 0
+    rows = Drawing.objects.exclude(status=Drawing.Status.REJECTED).order_by("-id")
+    for chunk in _chunks(rows):
+        training = [d for d in chunk if d.split == Drawing.Split.TRAIN]
+        others = [d for d in chunk if d.split != Drawing.Split.TRAIN]
+        for count, group in ((variant_count(config), training), (1, others)):
+            key = item_key(count, config)
+            wanted = [d for d in group if not item_file("drawings", key, item_name(d)).exists()]
+            if wanted:
+                prepared_inputs(wanted, count, config, report=report)
+                built += len(wanted)
+    return built
 
 
 def drawings_manifest(excluded_sources: tuple[str, ...]) -> dict:

@@ -40,18 +40,25 @@ def synthesis_key(source_sha256: str) -> tuple:
 def build_variants(
     jobs: list[tuple], report: Report = quiet, step: str = "rendering variants"
 ) -> np.ndarray:
-    """Run ``pen.variants`` jobs, in worker processes when there are many (about
-    2 ms a variant: 50,000 take under a minute on two cores). Processes are spawned,
-    not forked, because the caller may already run TensorFlow's threads. ``report``
-    hears how many jobs are done."""
+    """Run ``pen.variants`` jobs (about 2 ms a variant: 50,000 take under a minute
+    on two cores), stacked; ``report`` hears how many jobs are done."""
+    return in_parallel(pen.variants_job, jobs, report, step)
+
+
+def in_parallel(job, jobs: list[tuple], report: Report = quiet, step: str = "") -> np.ndarray:
+    """``job`` (a top-level function free of Django's models) over ``jobs``, in
+    worker processes when there are many and this process may start them, stacked
+    in order. Processes are spawned, not forked, because the caller may already run
+    TensorFlow's threads. A daemonic process (a Celery worker's child) may start
+    none: it works alone, which is why the start-up warm-up runs as a process of
+    its own (``manage.py warm_caches``)."""
     report(step, 0, len(jobs))
     workers = min(len(os.sched_getaffinity(0)), 8)
     if len(jobs) < 200 or workers < 2 or multiprocessing.current_process().daemon:
-        results = map(pen.variants_job, jobs)
-        return _collect(results, len(jobs), report, step)
+        return _collect(map(job, jobs), len(jobs), report, step)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as executor:
-        results = executor.map(pen.variants_job, jobs, chunksize=64)
+        results = executor.map(job, jobs, chunksize=64)
         return _collect(results, len(jobs), report, step)
 
 

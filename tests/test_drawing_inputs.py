@@ -1,0 +1,110 @@
+"""Each drawing's model inputs and stroke variants are built once, when it arrives
+(by the background worker), and every run reads them from the item cache instead
+of decoding PNGs and rendering variants again."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from classifier import canvas
+from collector import dataset
+from collector.models import Drawing, NewDrawing
+from training.config import PRESETS, TrainConfig
+from training.sources import drawings as drawing_source
+from training.sources import variants as variant_source
+
+pytestmark = pytest.mark.django_db
+
+
+def page_strokes(digit) -> list:
+    return canvas.parse_strokes(
+        canvas.strokes_as_json(canvas.timed(canvas.fit_to_canvas(digit.strokes)))
+    )
+
+
+def add(digit, *, strokes: bool = True, split: str = "train") -> Drawing:
+    pen = page_strokes(digit)
+    drawing, created = Drawing.objects.add(
+        NewDrawing(
+            canvas.render_canvas_png(pen),
+            digit.label,
+            status="approved",
+            split=split,
+            strokes=pen if strokes else None,
+        )
+    )
+    assert created
+    return drawing
+
+
+def test_a_second_run_reads_every_drawing_from_the_cache(pen_digits, monkeypatch):
+    config = TrainConfig(sources=("drawings",), variants=4)
+    for i, digit in enumerate(pen_digits[:12]):
+        add(digit, strokes=i % 3 != 0)
+    add(pen_digits[12], split="test")
+    first = drawing_source.drawings_pool(config)
+    tests = drawing_source.load_drawings(splits=("test",))
+
+    # when nothing may be decoded or rendered any more
+    def nothing(*args, **kwargs):
+        raise AssertionError("built again")
+
+    monkeypatch.setattr(drawing_source, "build_variants", nothing)
+    monkeypatch.setattr(dataset, "read_model_input", nothing)
+    again = drawing_source.drawings_pool(config)
+    # then the pool and the test set are read back, identical
+    assert np.array_equal(first.x, again.x) and np.array_equal(first.y, again.y)
+    assert first.x.shape == (12, 4, 28, 28)
+    assert np.array_equal(drawing_source.load_drawings(splits=("test",))["test"].x, tests["test"].x)
+
+
+def test_other_synthesis_settings_or_another_label_are_other_entries(pen_digits):
+    drawing = add(pen_digits[0])
+    config = TrainConfig(sources=("drawings",), variants=4)
+    names = {drawing_source.item_name(drawing)}
+    four = drawing_source.item_key(4, config)
+    assert drawing_source.item_key(4, TrainConfig(variants=4, seed=config.seed + 1)) != four
+    assert drawing_source.item_key(6, config) != four
+    drawing.label = (drawing.label + 1) % 10
+    names.add(drawing_source.item_name(drawing))
+    assert len(names) == 2
+    # a version bump of the synthesis makes every entry new
+    before = drawing_source.item_key(1, config)
+    variant_source.SYNTHESIS_VERSION += 1
+    try:
+        assert drawing_source.item_key(1, config) != before
+    finally:
+        variant_source.SYNTHESIS_VERSION -= 1
+
+
+def test_a_contribution_is_prepared_when_it_arrives(
+    pen_digits, eager_celery, django_capture_on_commit_callbacks
+):
+    # given a contribution with its strokes, committed
+    with django_capture_on_commit_callbacks(execute=True):
+        drawing = add(pen_digits[3])
+    # then the background task built its inputs as the fine-tune preset reads them
+    config = TrainConfig.from_run_fields(**{k: v for k, v in PRESETS["finetune"].items()})
+    count = drawing_source.variant_count(config)
+    path = drawing_source.item_file(
+        "drawings", drawing_source.item_key(count, config), drawing_source.item_name(drawing)
+    )
+    inputs = np.load(path)
+    assert inputs.shape == (count, 28, 28) and inputs.dtype == np.uint8
+    # the first is the stored picture as the model reads it; the others are varied
+    picture = np.round(dataset.read_model_input(drawing) * 255).astype(np.uint8)
+    assert np.abs(inputs[0].astype(int) - picture).max() <= 1
+    assert not np.array_equal(inputs[0], inputs[1])
+    assert drawing_source.prepare(config) == 0  # nothing left to build
+
+
+def test_a_cache_that_cannot_be_written_costs_the_next_run_time_not_this_one(
+    pen_digits, settings, tmp_path
+):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache's folder should be")
+    settings.DIGITS_ITEM_CACHE_DIR = blocked
+    add(pen_digits[5])
+    pool = drawing_source.drawings_pool(TrainConfig(sources=("drawings",), variants=3))
+    assert pool.x.shape == (1, 3, 28, 28)
