@@ -33,7 +33,14 @@ _PREDICTION = inline_serializer(
             child=serializers.FloatField(), min_length=10, max_length=10
         ),
         "confidence": serializers.FloatField(),
-        "sure": serializers.BooleanField(help_text="confidence is over the 'not sure' threshold"),
+        "sure": serializers.BooleanField(
+            help_text="confidence is over the 'not sure' threshold (and the views agree)"
+        ),
+        "views": serializers.ListField(
+            child=serializers.ChoiceField(choices=["image", "pen"]),
+            help_text='what the answer read: ["image"], or ["image", "pen"] when strokes '
+            "that draw the picture came with it and the model has a pen view",
+        ),
         "model_version": serializers.IntegerField(),
         "input": serializers.CharField(
             required=False, help_text="the 28×28 input, as a PNG data URL"
@@ -77,12 +84,14 @@ class PredictView(APIView):
     def post(self, request):
         data = bodies.image_from_request(request)
         strokes = bodies.strokes_from_request(request)
-        if strokes is not None:
-            canvas.parse_strokes(strokes)  # checked, so clients learn of bad ones
+        # Checked, so clients learn of bad ones; past the limits the page sends none.
+        parsed = canvas.parse_strokes(strokes) if strokes is not None else None
         limits.charge_for_image(request, self.throttle_scope, preprocessing.header_pixels(data))
         with limits.charged_by_cpu(request, self.throttle_scope):
-            model_input = preprocessing.to_model_input(data)
-        payload = serving.classify(model_input[None]).answer()
+            ink = preprocessing.decode_ink(data)
+            model_input = preprocessing.ink_to_model_input(ink)
+            pen = parsed if parsed and canvas.strokes_agree(parsed, ink) else None
+        payload = serving.classify(model_input[None], strokes=[pen]).answer()
         include = request.data.get("include_input") or request.query_params.get("include_input")
         if include in (True, "1", "true", "yes"):
             payload["input"] = input_as_data_url(model_input)
@@ -122,7 +131,12 @@ class PredictBatchView(APIView):
                     child=serializers.JSONField(help_text="data:image/png;base64,… per drawing"),
                     min_length=1,
                     max_length=MAX_BATCH_ITEMS,
-                )
+                ),
+                "strokes": serializers.ListField(
+                    child=serializers.JSONField(allow_null=True),
+                    required=False,
+                    help_text="per image, its strokes as the page records them, or null",
+                ),
             },
         ),
         responses={
@@ -145,6 +159,11 @@ class PredictBatchView(APIView):
             # A rule of the request document (its schema says maxItems), not a body
             # too large to read, which the size limit answers with 413.
             raise BadInput(f"{len(images)} images; at most {MAX_BATCH_ITEMS} per request.")
+        pens = data.get("strokes")
+        if pens is None:
+            pens = [None] * len(images)
+        elif not isinstance(pens, list) or len(pens) != len(images):
+            raise BadInput('"strokes", when sent, is a list with one item (or null) per image.')
         # Every item is read from its header first, so the request is charged (each
         # item, each quarter megapixel) and capped before any pixel is decoded.
         items: list[bytes | None] = []
@@ -171,17 +190,22 @@ class PredictBatchView(APIView):
                 "per request. Send fewer or smaller images."
             )
         limits.charge(request, self.throttle_scope, cost - 1)  # the request paid one
-        inputs = []
+        inputs, strokes = [], []
         for index, data in enumerate(items):
             if data is None:
                 continue
             try:
+                parsed = canvas.parse_strokes(pens[index]) if pens[index] is not None else None
                 with limits.charged_by_cpu(request, self.throttle_scope):
-                    inputs.append((index, preprocessing.to_model_input(data)))
-            except preprocessing.PreprocessingError as exc:
+                    ink = preprocessing.decode_ink(data)
+                    inputs.append((index, preprocessing.ink_to_model_input(ink)))
+                    agree = parsed is not None and canvas.strokes_agree(parsed, ink)
+                strokes.append(parsed if agree else None)
+            except (preprocessing.PreprocessingError, canvas.InvalidStrokes) as exc:
                 results[index] = _item_error(exc)
         verdicts = serving.classify(
-            np.stack([x for _, x in inputs]) if inputs else np.zeros((0, 28, 28), np.float32)
+            np.stack([x for _, x in inputs]) if inputs else np.zeros((0, 28, 28), np.float32),
+            strokes=strokes,
         )
         for position, (index, _) in enumerate(inputs):
             results[index] = verdicts.answer(position)

@@ -39,6 +39,12 @@ class ModelVersion(models.Model):
         max_length=64, blank=True, help_text="checksum of the served artifact when registered"
     )
     keras = models.FileField(upload_to=artifact_path, max_length=255, blank=True)
+    # The pen view (``classifier.pen``, ``training.pen_view``): a second model that
+    # reads the strokes, combined with the picture's as ``metrics["pen"]["combination"]``
+    # says. Versions without one answer from the picture alone.
+    pen_tflite = models.FileField(upload_to=artifact_path, max_length=255, blank=True)
+    pen_tflite_sha256 = models.CharField(max_length=64, blank=True)
+    pen_keras = models.FileField(upload_to=artifact_path, max_length=255, blank=True)
     plots = models.JSONField(default=list, blank=True, help_text="storage names of report plots")
     metrics = models.JSONField(default=dict, blank=True)
     note = models.CharField(max_length=255, blank=True)
@@ -102,6 +108,40 @@ class ModelVersion(models.Model):
                 f"The artifact {self.tflite.name} is not a model the runtime can load: {exc}"
             ) from exc
 
+    def load_pen_predictor(self) -> Predictor | None:
+        """The pen view's predictor (None for a version without one), or
+        :class:`ArtifactError` saying why it cannot be loaded."""
+        if not self.pen_tflite:
+            return None
+        try:
+            with self.pen_tflite.open("rb") as handle:
+                data = handle.read()
+        except (OSError, ValueError) as exc:
+            message = f"The pen artifact {self.pen_tflite.name} cannot be read: {exc}"
+            raise ArtifactError(message) from exc
+        if self.pen_tflite_sha256 and hashlib.sha256(data).hexdigest() != self.pen_tflite_sha256:
+            raise ArtifactError(
+                f"The pen artifact {self.pen_tflite.name} has changed since it was registered "
+                "(its checksum no longer matches)."
+            )
+        temperature = self.combination.get("pen_temperature", 1.0)
+        try:
+            predictor = Predictor(data, temperature=temperature)
+        except Exception as exc:  # the interpreter's own errors vary by cause
+            raise ArtifactError(
+                f"The pen artifact {self.pen_tflite.name} is not a model the runtime can load: "
+                f"{exc}"
+            ) from exc
+        if not predictor.reads_pen:
+            raise ArtifactError(f"The pen artifact {self.pen_tflite.name} does not read strokes.")
+        return predictor
+
+    @property
+    def combination(self) -> dict:
+        """How the pen view's answer is combined with the picture's
+        (``classifier.combination``; {} for a version without a pen view)."""
+        return ((self.metrics or {}).get("pen") or {}).get("combination") or {}
+
     @property
     def calibration(self) -> dict:
         """The fitted temperature and "not sure" threshold ({} for older versions)."""
@@ -119,6 +159,7 @@ class ModelVersion(models.Model):
         """Why this version cannot be served ('' when it can)."""
         try:
             self.load_predictor()
+            self.load_pen_predictor()
         except ArtifactError as exc:
             return str(exc)
         return ""

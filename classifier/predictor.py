@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from classifier import pen
 from classifier.calibration import apply_temperature
 
 
@@ -34,13 +35,18 @@ class Predictor:
         self._interpreter.allocate_tensors()
         self._lock = threading.Lock()
         self.temperature = float(temperature)
-        shape = tuple(self._input["shape"][1:])
-        if shape not in {(28, 28, 1), (28, 28)}:
-            raise ValueError(f"Unexpected model input shape {shape}; expected 28×28.")
+        shape = tuple(int(n) for n in self._input["shape"][1:])
+        if shape not in {(28, 28, 1), (28, 28), (pen.POINTS, pen.FEATURES)}:
+            raise ValueError(
+                f"Unexpected model input shape {shape}; expected 28×28 (the picture) "
+                f"or {pen.POINTS}×{pen.FEATURES} (the pen)."
+            )
         self._input_shape = shape
+        self.reads_pen = shape == (pen.POINTS, pen.FEATURES)
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        """(n, 28, 28) float32 in [0, 1] → (n, 10) probabilities."""
+        """(n, 28, 28) float32 in [0, 1] (or, for the pen view, ``classifier.pen``'s
+        (n, POINTS, FEATURES) features) → (n, 10) probabilities."""
         images = np.asarray(images, dtype=np.float32).reshape((-1, *self._input_shape))
         with self._lock:
             if len(images) != self._batch:

@@ -66,6 +66,17 @@ def register_directory(directory: Path, *, activate: bool, note: str = "", by=No
                 with open(keras_path, "rb") as handle:
                     version.keras.save("model.keras", File(handle), save=False)
                 saved.append(version.keras.name)
+            pen_path = directory / "pen.tflite"
+            if pen_path.exists():
+                Predictor(pen_path)  # refuse a pen artifact this runtime cannot load
+                with open(pen_path, "rb") as handle:
+                    version.pen_tflite.save("pen.tflite", File(handle), save=False)
+                saved.append(version.pen_tflite.name)
+                version.pen_tflite_sha256 = hashlib.sha256(pen_path.read_bytes()).hexdigest()
+                if (directory / "pen.keras").exists():
+                    with open(directory / "pen.keras", "rb") as handle:
+                        version.pen_keras.save("pen.keras", File(handle), save=False)
+                    saved.append(version.pen_keras.name)
             version.plots = []
             for plot in sorted(directory.glob("*.png")):
                 name = default_storage.save(

@@ -27,6 +27,8 @@ class LoadedModel:
     version: int
     predictor: Predictor
     threshold: float | None  # the version's "not sure" threshold (None: the setting's)
+    pen: Predictor | None = None  # the pen view, for versions that have one
+    combination: dict | None = None  # how the two views are combined
 
 
 class NoActiveModel(Refused, RuntimeError):
@@ -50,8 +52,14 @@ _failed_at: dict[int, float] = {}
 
 def _load(version: ModelVersion) -> LoadedModel:
     """Load one version, or raise ``ArtifactError`` saying why (the admin's words)."""
+    pen = version.load_pen_predictor()
     return LoadedModel(
-        version.id, version.version, version.load_predictor(), version.confidence_threshold
+        version.id,
+        version.version,
+        version.load_predictor(),
+        version.confidence_threshold,
+        pen,
+        version.combination if pen is not None else None,
     )
 
 

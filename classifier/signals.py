@@ -19,7 +19,8 @@ def remove_artifacts(sender, instance: ModelVersion, **kwargs) -> None:
     """Everything in the version's folder (model, plots, report): named by version
     number, which no other version shares."""
     folder = artifact_path(instance, "").rstrip("/")
-    names = {instance.tflite.name, instance.keras.name, *instance.plots} - {""}
+    names = {instance.tflite.name, instance.keras.name, instance.pen_tflite.name,
+             instance.pen_keras.name, *instance.plots} - {""}  # fmt: skip
 
     def cleanup() -> None:
         if ModelVersion.objects.filter(version=instance.version).exists():

@@ -74,13 +74,13 @@ def test_the_served_version_answers_with_its_calibration(active_model, canvas_pn
 @pytest.mark.parametrize("url", ["/api/predict/", "/api/drawings/"])
 def test_a_request_is_preprocessed_once(client, active_model, canvas_png, monkeypatch, url):
     calls = []
-    original = preprocessing.to_model_input
+    original = preprocessing.ink_to_model_input  # every path to a model input ends here
 
     def counted(*args, **kwargs):
         calls.append(1)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(preprocessing, "to_model_input", counted)
+    monkeypatch.setattr(preprocessing, "ink_to_model_input", counted)
     body = {"image": data_url(canvas_png(4)), "label": 4}
     response = client.post(url, json.dumps(body), content_type="application/json")
     assert response.status_code in (200, 201), response.content

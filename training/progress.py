@@ -37,6 +37,9 @@ class Callback:
     def on_testing(self) -> None:
         """Training is over; the model is being exported and tested (``eta_seconds``)."""
 
+    def on_log(self, message: str) -> None:
+        """A line for the run's log (the pen view's epochs and figures)."""
+
     def should_stop(self) -> bool:
         """Asked between batches: True ends training with :class:`TrainingCancelled`."""
         return False

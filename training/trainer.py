@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from classifier import calibration
 from classifier.predictor import Predictor
-from training import architectures, evaluation, recipes
+from training import architectures, evaluation, pen_view, recipes
 from training.augmentation import DigitAugment
 from training.config import TrainConfig
 from training.progress import Callback, KerasBridge, Phases, RemainingTime
@@ -46,6 +46,8 @@ class TrainResult:
     tflite_path: Path
     # The served artifact's digit for each image of each test set (the gate's input).
     predictions: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    # The test sets with strokes the pen view was scored on (``training.pen_view``).
+    pen_sets: dict = dataclasses.field(default_factory=dict)
 
 
 def configure_device() -> str:
@@ -275,9 +277,11 @@ def train(
     data: TrainingData | None = None,
     callback: Callback | None = None,
     initial: Path | None = None,
+    initial_pen: Path | None = None,
 ) -> TrainResult:
     """Train, export, verify and report (``data`` defaults to the config's sources;
-    ``initial``: a saved Keras model to fine-tune instead of new weights)."""
+    ``initial``: a saved Keras model to fine-tune instead of new weights;
+    ``initial_pen``: the same for the pen view), the pen view included."""
     out_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
     device = configure_device()
@@ -305,7 +309,23 @@ def train(
         model, data, out_dir
     )
     phases.done("export and tests")
-    # 5. Report.
+    # 5. The pen view, its combination with this image model, and both on every
+    # test set with strokes.
+    callback.on_log("training the pen view")
+    pen_metrics, pen_data = pen_view.train_view(
+        config, out_dir, tflite_path, fitted["temperature"], initial_pen, callback.on_log
+    )
+    if pen_metrics:
+        image = Predictor(tflite_path, temperature=fitted["temperature"])
+        pen_model = Predictor(
+            out_dir / "pen.tflite", temperature=pen_metrics["combination"]["pen_temperature"]
+        )
+        for name, drawings in pen_data.tests.items():
+            predictions[name + pen_view.BOTH] = pen_view.answers(
+                image, pen_model, pen_metrics["combination"], drawings
+            )
+    phases.done("pen view")
+    # 6. Report.
     evaluation.plot_learning_curves(history, out_dir / "learning-curves.png")
     phases.done("report")
     metrics = {
@@ -335,6 +355,7 @@ def train(
         "tflite_agreement": agreement,
         "manifest": data.manifest,
         "tflite_bytes": tflite_path.stat().st_size,
+        "pen": pen_metrics,
     }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    return TrainResult(out_dir, metrics, keras_path, tflite_path, predictions)
+    return TrainResult(out_dir, metrics, keras_path, tflite_path, predictions, pen_data.tests)

@@ -210,7 +210,11 @@
       inFlight = true;
       resultEl.dataset.state = "pending";
       try {
-        const { ok, body } = await postJson(endpoint, { image: pad.exportPng(), include_input: true });
+        // The strokes too (null past the API's limits: then the picture alone is read).
+        const strokes = pad.exportStrokes();
+        const request = { image: pad.exportPng(), include_input: true };
+        if (strokes) request.strokes = strokes;
+        const { ok, body } = await postJson(endpoint, request);
         if (mine !== seq) return;
         resultEl.dataset.version = String(version);
         resultEl.dataset.state = ok ? "ready" : IDLE_MESSAGES[body.code] ? "idle" : "error";

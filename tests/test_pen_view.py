@@ -1,0 +1,169 @@
+"""The pen view: what it reads of the strokes (geometry and order, never timing or
+point density), how its answer is combined with the picture's, and the API's
+``views``."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from classifier import canvas, combination, pen
+from training import strokes as stroke_space
+
+from .conftest import data_url
+
+
+def one(digit) -> list[np.ndarray]:
+    return canvas.fit_to_canvas(digit.strokes)
+
+
+def test_features_have_the_documented_shape_and_mark_each_stroke(pen_digits):
+    digit = next(d for d in pen_digits if len(d.strokes) == 2)
+    f = pen.features(one(digit))
+    assert f.shape == (pen.POINTS, pen.FEATURES) and f.dtype == np.float32
+    assert f[:, 4].sum() == 2 and f[0, 4] == 1  # two strokes start
+    assert np.abs(f[:, :2]).max() == pytest.approx(1.0)  # the longer side spans -1…1
+    assert f[0, 5] == 0 and f[-1, 5] == pytest.approx(1.0)  # how much is drawn so far
+
+
+def test_point_density_timing_size_and_place_do_not_change_what_the_pen_view_reads(pen_digits):
+    strokes = one(pen_digits[7])
+    base = pen.features(strokes)
+    # a mouse's dense points instead of a tablet's sparse ones
+    dense = [stroke_space._resample(s[:, :2], 0.7) for s in strokes]
+    assert np.abs(pen.features(dense) - base)[:, :2].max() < 0.02
+    # other timestamps (the features never read t)
+    timed = [np.column_stack([s[:, :2], np.arange(len(s)) * 97.0]) for s in strokes]
+    assert np.array_equal(pen.features(timed), base)
+    # half the size, elsewhere on the pad
+    moved = [s[:, :2] * 0.5 + 40 for s in strokes]
+    assert np.abs(pen.features(moved) - base).max() < 1e-4
+
+
+def test_the_order_and_direction_of_the_pen_are_read(pen_digits):
+    strokes = one(next(d for d in pen_digits if len(d.strokes) == 1))
+    backwards = [s[::-1] for s in strokes]
+    assert np.abs(pen.features(backwards)[:, 2:4] - pen.features(strokes)[:, 2:4]).max() > 1.0
+
+
+def test_dots_and_many_strokes_are_read_without_error():
+    dots = [np.array([[10.0 * i, 20.0, 0.0]]) for i in range(70)]
+    assert np.isfinite(pen.features(dots)).all()
+    assert np.isfinite(pen.features([np.array([[5.0, 5.0, 0.0]])])).all()
+
+
+def test_the_combination_is_fitted_to_the_view_that_knows():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 400)
+    # the picture confuses 1s and 7s; the pen does not
+    p_image = np.full((400, 10), 0.01)
+    confused = np.where(np.isin(labels, [1, 7]), 8 - labels, labels)
+    p_image[np.arange(400), confused] = 0.6
+    p_image[np.arange(400), labels] += 0.3
+    p_image /= p_image.sum(1, keepdims=True)
+    p_pen = np.full((400, 10), 0.02)
+    p_pen[np.arange(400), labels] = 0.8
+    p_pen /= p_pen.sum(1, keepdims=True)
+    fitted = combination.fit(p_image, p_pen, labels)
+    assert fitted["pen_weight"] > fitted["image_weight"]
+    combined = combination.combine(p_image, p_pen, fitted)
+    assert (combined.argmax(1) == labels).mean() == 1.0
+
+
+def test_views_that_disagree_strongly_are_never_sure():
+    p_image = np.array([[0.0] * 7 + [0.99] + [0.01] * 2])  # a 7
+    p_pen = np.array([[0.0, 0.9] + [0.1 / 8] * 8])  # a 1
+    fitted = {"image_weight": 1.0, "pen_weight": 1.0, "threshold": 0.5}
+    combined = combination.combine(p_image, p_pen, fitted)
+    assert combination.disagree(p_image, p_pen)[0]
+    assert not combination.sure(p_image, p_pen, combined, fitted)[0]
+
+
+def test_strokes_that_trace_another_picture_do_not_agree_with_it(canvas_png, pen_digits):
+    from classifier import preprocessing
+
+    ones = [d for d in pen_digits if d.label == 1][:5]
+    sevens = [d for d in pen_digits if d.label == 7][:5]
+    for a, b in zip(ones, sevens, strict=True):
+        own = canvas.fit_to_canvas(a.strokes)
+        ink = preprocessing.decode_ink(canvas.render_canvas_png(own))
+        assert canvas.strokes_agree(own, ink)
+        assert not canvas.strokes_agree(canvas.fit_to_canvas(b.strokes), ink)
+
+
+def test_without_a_pen_view_the_answer_says_it_read_the_picture(
+    client, active_model, canvas_png, pen_digits
+):
+    strokes = canvas.strokes_as_json(canvas.timed(one(pen_digits[3])))
+    png = canvas.render_canvas_png(canvas.parse_strokes(strokes))
+    for body in ({"image": data_url(png)}, {"image": data_url(png), "strokes": strokes}):
+        response = client.post("/api/predict/", json.dumps(body), content_type="application/json")
+        assert response.status_code == 200 and response.json()["views"] == ["image"]
+
+
+@pytest.fixture
+def pen_version(db, tmp_path):
+    """The bootstrap model with a pen view beside it (untrained: these tests are
+    about which views answer, not how well)."""
+    import shutil
+
+    from classifier.registry import BOOTSTRAP_DIR, register_directory
+    from training import pen_view
+    from training.trainer import export_tflite
+
+    folder = tmp_path / "with-pen"
+    shutil.copytree(BOOTSTRAP_DIR, folder)
+    for name in ("pen.tflite", "pen.keras"):
+        (folder / name).unlink(missing_ok=True)
+    export_tflite(pen_view.architecture(), folder / "pen.tflite")
+    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics["pen"] = {
+        "combination": {
+            "image_weight": 1.0, "pen_weight": 1.0, "threshold": 0.5, "pen_temperature": 1.0
+        }
+    }  # fmt: skip
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    return register_directory(folder, activate=True, note="with a pen view")
+
+
+def predict(client, body: dict):
+    return client.post("/api/predict/", json.dumps(body), content_type="application/json")
+
+
+def test_strokes_that_draw_the_picture_are_read_by_both_views(client, pen_version, pen_digits):
+    strokes = canvas.strokes_as_json(canvas.timed(one(pen_digits[3])))
+    png = canvas.render_canvas_png(canvas.parse_strokes(strokes))
+    both = predict(client, {"image": data_url(png), "strokes": strokes})
+    assert both.status_code == 200 and both.json()["views"] == ["image", "pen"]
+    alone = predict(client, {"image": data_url(png)})
+    assert alone.json()["views"] == ["image"]
+    assert alone.json()["probabilities"] != both.json()["probabilities"]
+
+
+def test_a_ones_picture_with_a_sevens_strokes_is_read_from_the_picture_alone(
+    client, pen_version, pen_digits
+):
+    one_digit = next(d for d in pen_digits if d.label == 1)
+    seven = next(d for d in pen_digits if d.label == 7)
+    png = canvas.render_canvas_png(one(one_digit))
+    strokes = canvas.strokes_as_json(canvas.timed(one(seven)))
+    answer = predict(client, {"image": data_url(png), "strokes": strokes})
+    assert answer.status_code == 200
+    assert answer.json()["views"] == ["image"]
+    assert answer.json() == {**predict(client, {"image": data_url(png)}).json()}
+
+
+def test_the_batch_endpoint_reads_strokes_item_by_item(client, pen_version, pen_digits):
+    drawn = [canvas.strokes_as_json(canvas.timed(one(d))) for d in pen_digits[:3]]
+    images = [data_url(canvas.render_canvas_png(canvas.parse_strokes(s))) for s in drawn]
+    body = {"images": images, "strokes": [drawn[0], None, [[["x"]]]]}
+    response = client.post("/api/predict/batch/", json.dumps(body), content_type="application/json")
+    assert response.status_code == 200
+    first, second, third = response.json()["results"]
+    assert first["views"] == ["image", "pen"] and second["views"] == ["image"]
+    assert third["code"] == "invalid_strokes"
+    uneven = client.post("/api/predict/batch/", json.dumps({"images": images, "strokes": [None]}),
+                         content_type="application/json")  # fmt: skip
+    assert uneven.status_code == 400 and "one item" in uneven.json()["error"]

@@ -1,0 +1,369 @@
+"""The pen view: a small sequence model over the pen's path, trained beside the
+image model in every run, and the fitted combination of the two.
+
+The picture alone cannot tell a continental 1 from a 7 or a long-slashed 0 from
+a 9 when the ink is the same; the order and direction of the strokes can.
+Everything with strokes teaches it: the pen digits' training writers and the
+UJI training writers (real continental hands), their stroke-space variants and
+allographs (made afresh every epoch, never rendered), and contributed drawings
+with their strokes. The served answer combines both views with weights fitted
+on validation drawings that have both (``classifier.combination``), never a hand-set
+weight.
+
+TensorFlow is imported here: only the training worker's child loads this.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from classifier import calibration, canvas, pen
+from classifier import combination as combining
+from classifier.predictor import Predictor
+from training import allographs
+from training import strokes as stroke_space
+from training.config import TrainConfig
+from training.sources.cache import cached
+from training.sources.variants import synthesis_key
+
+Strokes = list[np.ndarray]
+# How much more a UJI training writer's digit counts than a pen-digit writer's.
+UJI_WEIGHT = 3.0
+
+
+@dataclass
+class PenSet:
+    """Labelled drawings as strokes (canvas pixels, the page's coordinates)."""
+
+    strokes: list[Strokes] = field(default_factory=list)
+    y: list[int] = field(default_factory=list)
+    weight: list[float] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def add(self, strokes: Strokes, label: int, weight: float = 1.0) -> None:
+        self.strokes.append(strokes)
+        self.y.append(int(label))
+        self.weight.append(float(weight))
+
+    def labels(self) -> np.ndarray:
+        return np.asarray(self.y, np.int64)
+
+
+@dataclass
+class PenData:
+    train: PenSet
+    val: PenSet
+    tests: dict[str, PenSet]
+
+
+def load_pen_data(config: TrainConfig) -> PenData:
+    """Every source with strokes, split by writer as the image sources are: the pen
+    digits' and UJI's training writers (and contributed training drawings) train;
+    their validation writers (and contributed validation drawings) fit the
+    combination; their test writers and the contributed test drawings are the
+    test sets ``pendigits``, ``ujipen`` and ``drawings-test``, the same images the
+    image view is scored on."""
+    from collector.models import Drawing
+    from training.sources import drawings as drawing_source
+    from training.sources import pendigits, ujipen
+
+    train, val = PenSet(), PenSet()
+    tests: dict[str, PenSet] = {}
+    held_out = pendigits.PENDIGITS_TEST_WRITERS | pendigits.PENDIGITS_VAL_WRITERS
+    if "pendigits" in config.sources:
+        tests["pendigits"] = PenSet()
+        for digit in pendigits.load_pendigit_strokes():
+            strokes = canvas.fit_to_canvas(digit.strokes)
+            if digit.writer in pendigits.PENDIGITS_TEST_WRITERS:
+                tests["pendigits"].add(strokes, digit.label)
+            elif digit.writer in held_out:
+                val.add(strokes, digit.label)
+            else:
+                train.add(strokes, digit.label)
+    try:
+        uji = ujipen.load_ujipen_strokes()
+    except Exception:  # the shared file is optional for a run; its absence is reported
+        uji = []
+    if uji:
+        tests["ujipen"] = PenSet()
+        for digit in uji:
+            role = ujipen.role(digit.writer)
+            target = {"train": train, "val": val, "test": tests["ujipen"]}[role]
+            if role == "train" and "ujipen" not in config.sources:
+                continue  # a run without UJI still judges on its held-out writers
+            # Real continental hands are few beside the pen digits' 30 writers.
+            target.add(ujipen.on_canvas(digit), digit.label, UJI_WEIGHT if role == "train" else 1.0)
+    if "drawings" in config.sources:
+        rows = (
+            Drawing.objects.filter(status=Drawing.Status.APPROVED)
+            .exclude(strokes=None)
+            .exclude(source=drawing_source.PENDIGITS_IMPORT)
+        )
+        contributed_test = PenSet()
+        for drawing in rows.order_by("id").iterator(chunk_size=1000):
+            strokes = canvas.parse_strokes(drawing.strokes)
+            if drawing.split == Drawing.Split.TEST:
+                contributed_test.add(strokes, drawing.label)
+            elif drawing.split == Drawing.Split.VAL:
+                val.add(strokes, drawing.label)
+            else:
+                weight = config.correction_weight if drawing.source == "correction" else 1.0
+                train.add(strokes, drawing.label, weight * 3.0)  # real people, few of them
+        if len(contributed_test):
+            tests["drawings-pen"] = contributed_test
+    return PenData(train, val, tests)
+
+
+def architecture() -> keras.Model:
+    """Convolutions along the path (what the pen did nearby), then pooled over the
+    whole drawing: about 60,000 weights, a fraction of a millisecond served."""
+    inputs = keras.Input((pen.POINTS, pen.FEATURES), name="pen")
+    x = inputs
+    for filters, pool in ((64, False), (64, True), (96, False), (96, True), (128, False)):
+        x = keras.layers.Conv1D(filters, 5 if filters == 64 else 3, padding="same")(x)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.Activation("relu")(x)
+        if pool:
+            x = keras.layers.MaxPooling1D(2)(x)
+    x = keras.layers.Concatenate()(
+        [keras.layers.GlobalMaxPooling1D()(x), keras.layers.GlobalAveragePooling1D()(x)]
+    )
+    x = keras.layers.Dropout(0.3)(x)
+    x = keras.layers.Dense(128, activation="relu")(x)
+    x = keras.layers.Dropout(0.3)(x)
+    outputs = keras.layers.Dense(10, activation="softmax", name="digit")(x)
+    return keras.Model(inputs, outputs, name="pen")
+
+
+def varied_features(data: PenSet, rng: np.random.Generator, style_share: float = 0.2) -> np.ndarray:
+    """One fresh stroke-space variant of every training drawing (some in another
+    style of their digit), as pen features: an epoch's inputs."""
+    out = np.empty((len(data), pen.POINTS, pen.FEATURES), np.float32)
+    for i, (strokes, label) in enumerate(zip(data.strokes, data.y, strict=True)):
+        drawn = list(strokes)
+        styles = allographs.styles_of(label)
+        try:
+            if styles and rng.random() < style_share:
+                drawn = styles[int(rng.integers(len(styles)))].make(drawn, rng)
+            drawn, _ = stroke_space.vary(drawn, rng)
+        except (ValueError, IndexError, FloatingPointError):
+            drawn = list(strokes)  # strokes too odd to vary: as drawn
+        out[i] = pen.features(drawn)
+    return out
+
+
+def fit_pen(
+    data: PenData,
+    epochs: int,
+    *,
+    seed: int,
+    initial: Path | None = None,
+    learning_rate: float = 2e-3,
+    log: Callable[[str], None] = print,
+) -> tuple[keras.Model, dict]:
+    """Train the pen model (from ``initial``'s weights when given): each epoch sees
+    every training drawing once as drawn and once varied."""
+    rng = np.random.default_rng(seed)
+    model = keras.models.load_model(initial) if initial else architecture()
+    steps = max(1, int(np.ceil(2 * len(data.train) / 128)))
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps * epochs)
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=["accuracy"],
+    )
+    as_drawn = pen.batch(data.train.strokes)
+    labels = data.train.labels()
+    weights = np.asarray(data.train.weight, np.float32)
+    val_x, val_y = pen.batch(data.val.strokes), data.val.labels()
+    history: dict[str, list[float]] = {"loss": [], "val_accuracy": []}
+    started = time.monotonic()
+    for epoch in range(epochs):
+        x = np.concatenate([as_drawn, varied_features(data.train, rng)])
+        order = rng.permutation(len(x))
+        y, w = np.concatenate([labels, labels]), np.concatenate([weights, weights])
+        fitted = model.fit(
+            x[order], y[order], sample_weight=w[order], batch_size=128, epochs=1, verbose=0
+        )
+        val_accuracy = (
+            float((model.predict(val_x, batch_size=512, verbose=0).argmax(1) == val_y).mean())
+            if len(val_y)
+            else 0.0
+        )
+        history["loss"].append(round(float(fitted.history["loss"][-1]), 5))
+        history["val_accuracy"].append(round(val_accuracy, 5))
+        log(f"pen epoch {epoch + 1}/{epochs}: loss {history['loss'][-1]:.4f}, "
+            f"validation {val_accuracy * 100:.2f}%")  # fmt: skip
+    return model, {"history": history, "train_seconds": round(time.monotonic() - started, 1),
+                   "n_train": len(data.train), "n_val": len(data.val),
+                   "parameters": int(model.count_params())}  # fmt: skip
+
+
+def rendered_inputs(sets: Sequence[Strokes]) -> np.ndarray:
+    """The drawings as the page draws and the server preprocesses them: the image
+    view's inputs for the same drawings, (n, 28, 28) floats (cached: every run
+    scores the same held-out writers)."""
+    if not len(sets):
+        return np.zeros((0, 28, 28), np.float32)
+    digest = hashlib.sha256()
+    for strokes in sets:
+        for stroke in strokes:
+            digest.update(np.ascontiguousarray(stroke[:, :2], np.float64).tobytes())
+        digest.update(b"|")
+    key = (digest.hexdigest(), *synthesis_key("pen-rendered"))
+    arrays = cached(
+        "pen-rendered", key, lambda: {"x": np.stack([stroke_space.render(s) for s in sets])}
+    )
+    return arrays["x"].astype(np.float32) / 255.0
+
+
+def both_views(
+    image: Predictor, pen_model: Predictor, data: PenSet
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each view's (calibrated) probabilities for the same drawings."""
+    if not len(data):
+        return np.zeros((0, 10), np.float32), np.zeros((0, 10), np.float32)
+    return image.predict(rendered_inputs(data.strokes)), pen_model.predict(pen.batch(data.strokes))
+
+
+def report(image: Predictor, pen_model: Predictor, combination: dict, data: PenData) -> dict:
+    """Each view alone and the combination on every test set with strokes: accuracy,
+    "sure" answers that are wrong, and misreads flagged "not sure"."""
+    out = {}
+    for name, test in data.tests.items():
+        if not len(test):
+            continue
+        p_image, p_pen = both_views(image, pen_model, test)
+        labels = test.labels()
+        combined = combining.combine(p_image, p_pen, combination)
+        sure = combining.sure(p_image, p_pen, combined, combination)
+        out[name] = {
+            "n": len(labels),
+            "image": _scores(p_image, labels, p_image.max(1) >= combination["image_threshold"]),
+            "pen": _scores(p_pen, labels, p_pen.max(1) >= combination["pen_threshold"]),
+            "combined": _scores(combined, labels, sure),
+        }
+    return out
+
+
+def _scores(probabilities: np.ndarray, labels: np.ndarray, sure: np.ndarray) -> dict:
+    right = probabilities.argmax(1) == labels
+    wrong = ~right
+    return {
+        "accuracy": round(float(right.mean()), 5),
+        "sure_but_wrong": round(float((sure & wrong).sum() / max(1, sure.sum())), 5),
+        "misreads_flagged": round(float((~sure & wrong).sum() / wrong.sum()), 4)
+        if wrong.any()
+        else None,
+    }
+
+
+def fit_combination(image: Predictor, pen_model: Predictor, val: PenSet) -> dict:
+    """The combination's weights and "not sure" threshold, fitted on validation
+    drawings with both views (``classifier.combination``)."""
+    p_image, p_pen = both_views(image, pen_model, val)
+    labels = val.labels()
+    fitted = combining.fit(p_image, p_pen, labels)
+    fitted["image_threshold"] = calibration.choose_threshold(p_image, labels)["threshold"]
+    fitted["pen_temperature"] = pen_model.temperature
+    fitted["pen_threshold"] = calibration.choose_threshold(p_pen, labels)["threshold"]
+    fitted["fitted_on"] = f"validation drawings with strokes ({len(labels)})"
+    fitted["features_version"] = pen.PEN_FEATURES_VERSION
+    return fitted
+
+
+# Epochs of the pen view: from new weights, and when fine-tuning the active
+# version's pen model (a smoke run with ``limit`` trains one).
+EPOCHS_NEW = 14
+EPOCHS_FINETUNE = 3
+BOTH = "+pen"  # a test set answered by both views: "ujipen+pen", judged by the gate
+
+
+def limited(data: PenData, limit: int | None, rng: np.random.Generator) -> PenData:
+    """At most ``limit`` drawings per part (smoke runs and tests)."""
+    if limit is None:
+        return data
+
+    def take(part: PenSet) -> PenSet:
+        if len(part) <= limit:
+            return part
+        keep = sorted(rng.choice(len(part), limit, replace=False))
+        return PenSet([part.strokes[i] for i in keep], [part.y[i] for i in keep],
+                      [part.weight[i] for i in keep])  # fmt: skip
+
+    return PenData(take(data.train), take(data.val), {k: take(v) for k, v in data.tests.items()})
+
+
+def answers(image: Predictor, pen_model: Predictor | None, combination: dict | None,
+            data: PenSet) -> np.ndarray:  # fmt: skip
+    """A version's served digits for drawings with strokes: both views combined, or
+    the picture alone for a version without a pen view."""
+    if pen_model is None or not combination:
+        return (
+            image.predict(rendered_inputs(data.strokes)).argmax(1)
+            if len(data)
+            else np.zeros(0, int)
+        )
+    p_image, p_pen = both_views(image, pen_model, data)
+    return combining.combine(p_image, p_pen, combination).argmax(1)
+
+
+def train_view(
+    config: TrainConfig,
+    out_dir: Path,
+    image_tflite: Path,
+    image_temperature: float,
+    initial: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> tuple[dict, PenData]:
+    """Train, export and calibrate the pen view, fit the combination with the run's
+    image model, and report each view and both on every test set with strokes.
+    Writes ``pen.keras`` and ``pen.tflite`` beside the image model; returns the
+    metrics (``metrics["pen"]``) and the pen data (for the gate's answers)."""
+    from training.trainer import export_tflite  # no cycle: the trainer calls this module
+
+    rng = np.random.default_rng(config.seed)
+    data = limited(load_pen_data(config), config.limit, rng)
+    if not len(data.train):
+        return {}, data
+    # As many epochs as the picture's, up to the pen view's own: a one-epoch smoke
+    # run trains one, the bootstrap recipe EPOCHS_NEW, a fine-tune EPOCHS_FINETUNE.
+    epochs = min(config.epochs, EPOCHS_FINETUNE if initial else EPOCHS_NEW)
+    model, fitted = fit_pen(data, epochs, seed=config.seed, initial=initial, log=log)
+    model.save(out_dir / "pen.keras")
+    export_tflite(model, out_dir / "pen.tflite")
+    raw = Predictor(out_dir / "pen.tflite")
+    val_x = pen.batch(data.val.strokes)
+    temperature = (
+        calibration.fit_temperature(raw.predict(val_x), data.val.labels()) if len(data.val) else 1.0
+    )
+    pen_model = Predictor(out_dir / "pen.tflite", temperature=temperature)
+    image = Predictor(image_tflite, temperature=image_temperature)
+    combination = fit_combination(image, pen_model, data.val)
+    reports = report(image, pen_model, combination, data)
+    for name, scores in reports.items():
+        picture, alone, both = (scores[v]["accuracy"] * 100 for v in ("image", "pen", "combined"))
+        log(f"{name}: picture {picture:.2f}%, pen {alone:.2f}%, both {both:.2f}%")
+    metrics = {
+        **fitted,
+        "epochs": epochs,
+        "started_from": "active model" if initial else "new weights",
+        "features": {
+            "points": pen.POINTS,
+            "features": pen.FEATURES,
+            "version": pen.PEN_FEATURES_VERSION,
+        },
+        "combination": combination,
+        "tests": reports,
+        "tflite_bytes": (out_dir / "pen.tflite").stat().st_size,
+    }
+    return metrics, data
