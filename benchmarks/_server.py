@@ -71,8 +71,9 @@ def wait_until_up(host: str, port: int, timeout: float = 60) -> None:
     raise RuntimeError(f"nothing answered on {host}:{port}")
 
 
-def canvas_bodies(n: int = 50) -> list[bytes]:
-    """Real pen digits by unseen writers, as the page would POST them."""
+def canvas_bodies(n: int = 50, *, strokes: bool = False) -> list[bytes]:
+    """Real pen digits by unseen writers, as the page would POST them: the canvas
+    PNG and, with ``strokes``, the strokes the page recorded while drawing it."""
     import _django  # noqa: F401
 
     from classifier import canvas
@@ -83,15 +84,18 @@ def canvas_bodies(n: int = 50) -> list[bytes]:
         for d in pen_source.load_pendigit_strokes()
         if d.writer in pen_source.PENDIGITS_TEST_WRITERS
     ]
-    return [
-        json.dumps(
-            {
-                "image": "data:image/png;base64,"
-                + base64.b64encode(canvas.render_strokes(d.strokes)).decode()
-            }
-        ).encode()
-        for d in digits[:n]
-    ]
+    bodies = []
+    for d in digits[:n]:
+        if strokes:
+            recorded = canvas.strokes_as_json(canvas.timed(canvas.fit_to_canvas(d.strokes)))
+            png = canvas.render_canvas_png(canvas.parse_strokes(recorded))
+            body = {"image": "data:image/png;base64," + base64.b64encode(png).decode(),
+                    "strokes": recorded}  # fmt: skip
+        else:
+            png = canvas.render_strokes(d.strokes)
+            body = {"image": "data:image/png;base64," + base64.b64encode(png).decode()}
+        bodies.append(json.dumps(body).encode())
+    return bodies
 
 
 def percentile(values: list[float], q: float) -> float:

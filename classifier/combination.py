@@ -56,10 +56,15 @@ def sure(
     return (combined.max(1) >= combination["threshold"]) & ~disagree(p_image, p_pen)
 
 
-def fit(p_image: np.ndarray, p_pen: np.ndarray, labels: np.ndarray) -> dict:
-    """The weights that minimise the validation drawings' negative log-likelihood,
-    the "not sure" threshold for the combined answer, and how the weights did."""
+def fit(
+    p_image: np.ndarray, p_pen: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None
+) -> dict:
+    """The weights that minimise the validation drawings' negative log-likelihood
+    (each drawing counting ``weights``, 1 by default), the "not sure" threshold for
+    the combined answer, and how the weights did."""
     labels = np.asarray(labels, np.int64)
+    weights = np.ones(len(labels)) if weights is None else np.asarray(weights, np.float64)
+    weights = weights / weights.sum() if len(labels) else weights
     if not len(labels):
         return {"image_weight": 1.0, "pen_weight": 0.0, "threshold": 0.5, "n": 0}
     log_image = np.log(np.clip(np.asarray(p_image, np.float64), 1e-12, 1.0))

@@ -261,3 +261,36 @@ def test_the_pad_takes_the_stroke_limits_from_the_server(served, page, monkeypat
     # then the page sent it as a picture only, which the server took
     drawing = Drawing.objects.get()
     assert drawing.label == asked and drawing.strokes is None
+
+
+def test_live_predictions_carry_the_strokes_mid_stroke_and_at_pen_up(page, unseen_pen_digits):
+    """Every live prediction sends the pen as well as the picture, as the page
+    records it, so a version with a pen view reads both."""
+    import json
+
+    sent: list[dict] = []
+    page.on(
+        "request",
+        lambda request: sent.append(json.loads(request.post_data))
+        if request.url.endswith("/api/predict/")
+        else None,
+    )
+    digit = next(d for d in unseen_pen_digits if len(d.strokes) == 2)
+    drawn = canvas.fit_to_canvas(digit.strokes)
+    box = page.locator("#pad").bounding_box()
+    scale = box["width"] / 256
+    first = [(box["x"] + x * scale, box["y"] + y * scale) for x, y in drawn[0][:, :2]]
+    page.mouse.move(*first[0])
+    page.mouse.down()
+    for point in first[1:]:
+        page.mouse.move(*point)
+        page.wait_for_timeout(15)
+    page.mouse.up()
+    draw(page, [drawn[1][:, :2]])
+    assert sent, "no live prediction was sent"
+    assert all("strokes" in body and "image" in body for body in sent)
+    # mid-stroke requests carry the stroke so far; the last one both strokes
+    assert any(len(body["strokes"]) == 1 for body in sent)
+    last = sent[-1]["strokes"]
+    assert len(last) == 2 and canvas.parse_strokes(last)
+    assert page.locator("#result").get_attribute("data-state") == "ready"

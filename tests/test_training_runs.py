@@ -111,6 +111,15 @@ def test_finetune_starts_from_the_active_weights_with_drawings_in_every_batch(
     # and the version carries its calibration
     assert 0.2 <= metrics["calibration"]["temperature"] <= 5
     assert 0.5 <= run.model_version.confidence_threshold <= 0.97
+    # and it trained the pen view on the drawings' strokes, fitted the combination
+    # with the picture's on validation writers, and scored each view and both
+    pen = metrics["pen"]
+    assert run.model_version.pen_tflite and run.model_version.load_pen_predictor().reads_pen
+    assert pen["n_train"] == DRAWINGS_FOR_SHARE and pen["combination"]["n"] > 0
+    assert {"image", "pen", "combined", "n"} <= set(pen["tests"]["ujipen"])
+    assert "training the pen view" in run.log_tail
+    judged = {s["name"]: s for s in run.model_version.gate["sets"]}
+    assert judged["ujipen+pen"]["judged"] and judged["ujipen"]["judged"]
 
 
 def test_finetune_without_an_active_model_fails_saying_why(db, eager_celery):
