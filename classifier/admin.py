@@ -135,11 +135,12 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "tflite_sha256",
         "report_plots",
         "per_class_tables",
+        "two_views",
         "rejection_reasons",
         "metrics_json",
         "created_at",
     )
-    exclude = ("plots", "tflite", "keras", "metrics")
+    exclude = ("plots", "tflite", "keras", "metrics", "pen_tflite", "pen_keras")
     inlines = [PromotionInline]
     actions = ["promote_selected"]
 
@@ -189,6 +190,25 @@ class ModelVersionAdmin(admin.ModelAdmin):
                 full.append((name, _per_class_rows(report)))
         return render_to_string(
             "admin/classifier/modelversion/per_class.html", {"tests": full, "single": single}
+        )
+
+    @admin.display(description="two views")
+    def two_views(self, obj: ModelVersion):
+        """The picture alone, the pen alone and both combined on each test set with
+        strokes, and how the combination was fitted."""
+        pen = (obj.metrics or {}).get("pen") or {}
+        if not obj.pen_tflite:
+            return "No pen view: every answer comes from the picture."
+        if not pen.get("tests"):
+            return "A pen view, registered without its scores."
+        rows = [
+            {"name": name, "n": scores["n"],
+             **{view: scores[view] for view in ("image", "pen", "combined")}}
+            for name, scores in sorted(pen["tests"].items())
+        ]  # fmt: skip
+        return render_to_string(
+            "admin/classifier/modelversion/two_views.html",
+            {"rows": rows, "combination": pen.get("combination", {}), "pen": pen},
         )
 
     @admin.display(description="serving")

@@ -167,3 +167,41 @@ def test_the_batch_endpoint_reads_strokes_item_by_item(client, pen_version, pen_
     uneven = client.post("/api/predict/batch/", json.dumps({"images": images, "strokes": [None]}),
                          content_type="application/json")  # fmt: skip
     assert uneven.status_code == 400 and "one item" in uneven.json()["error"]
+
+
+def test_the_version_page_shows_each_view_and_both(admin_client, pen_version):
+    pen_version.metrics["pen"]["tests"] = {
+        "ujipen": {
+            "n": 400,
+            "image": {"accuracy": 0.9975, "sure_but_wrong": 0.0025, "misreads_flagged": 0.0},
+            "pen": {"accuracy": 0.995, "sure_but_wrong": 0.0, "misreads_flagged": 1.0},
+            "combined": {"accuracy": 0.9975, "sure_but_wrong": 0.0, "misreads_flagged": 1.0},
+        }
+    }
+    pen_version.metrics["pen"].update(epochs=16, started_from="new weights", n_train=6000)
+    pen_version.save()
+    page = admin_client.get(f"/admin/classifier/modelversion/{pen_version.pk}/change/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert 'data-test="ujipen"' in html and "99.75 %" in html and "99.50 %" in html
+    assert "log p(pen)" in html
+
+
+def test_what_the_pen_view_learns_as_no_digit_is_ink_but_no_digit(pen_digits):
+    from training import pen_view
+
+    digits = pen_view.PenSet()
+    for digit in pen_digits[:50]:
+        digits.add(one(digit), digit.label)
+    rng = np.random.default_rng(3)
+    made = [pen_view.junk_strokes(rng, digits) for _ in range(200)]
+    assert all(made) and all(len(s) >= 1 and np.isfinite(s).all() for d in made for s in d)
+    for drawing in made:
+        # never a straight, upright stroke alone (that is a 1)
+        points = np.concatenate(drawing)
+        path = sum(np.linalg.norm(np.diff(s, axis=0), axis=1).sum() for s in drawing)
+        straight = len(drawing) == 1 and np.linalg.norm(points[-1] - points[0]) > 0.9 * path
+        if straight and path > 0:
+            dx, dy = np.abs(points[-1] - points[0])
+            assert dx > 0.5 * dy, drawing
+    assert np.isfinite(pen.batch(made)).all()

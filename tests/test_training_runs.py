@@ -118,6 +118,8 @@ def test_finetune_starts_from_the_active_weights_with_drawings_in_every_batch(
     assert pen["n_train"] == DRAWINGS_FOR_SHARE and pen["combination"]["n"] > 0
     assert {"image", "pen", "combined", "n"} <= set(pen["tests"]["ujipen"])
     assert "training the pen view" in run.log_tail
+    # and how often ink that is no digit came back "sure", each view and both
+    assert {"n", "refused", "image_sure", "pen_sure", "combined_sure"} <= set(pen["not_digits"])
     judged = {s["name"]: s for s in run.model_version.gate["sets"]}
     assert judged["ujipen+pen"]["judged"] and judged["ujipen"]["judged"]
 

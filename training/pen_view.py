@@ -176,6 +176,68 @@ def rewritten(strokes: Strokes, rng: np.random.Generator) -> Strokes:
     return out
 
 
+# Ink that is not a digit (yet) is trained towards "any digit, equally": a share of
+# every epoch, so the pen view says "I cannot tell" where the picture alone might
+# say "8, 99.9 %" (a dash, a scribble, a digit half drawn).
+JUNK_SHARE = 0.08
+
+
+def junk_strokes(rng: np.random.Generator, digits: PenSet | None = None) -> Strokes:
+    """One drawing that is no digit, in canvas pixels: a dash or a slash (never near
+    upright: that is a 1), a scribble, a few scattered marks, or the first part of
+    a real drawing of any digit but 1 (what the page sends mid-stroke)."""
+    kind = int(rng.integers(4 if digits is not None and len(digits) else 3))
+    centre = rng.uniform(70, 186, 2)
+    size = rng.uniform(60, 200)
+    if kind == 0:  # a straight line, 0° to 55° off horizontal, either way, either slope
+        angle = np.radians(rng.uniform(0, 55)) * rng.choice([-1, 1])
+        half = size / 2 * np.array([np.cos(angle), np.sin(angle)])
+        line = np.linspace(-1, 1, int(rng.integers(8, 40)))[:, None] * half + centre
+        return [line if rng.random() < 0.5 else line[::-1]]
+    if kind == 1:  # a scribble: a smooth random walk that crosses itself
+        steps = rng.normal(0, 1, (int(rng.integers(30, 90)), 2)).cumsum(axis=0)
+        steps = np.cumsum(steps - steps.mean(axis=0), axis=0)
+        extent = float(np.ptp(steps, axis=0).max()) or 1.0
+        return [(steps - steps.mean(axis=0)) / extent * size + centre]
+    if kind == 2:  # a few short marks scattered about
+        marks = []
+        for _ in range(int(rng.integers(3, 7))):
+            start = rng.uniform(30, 226, 2)
+            marks.append(np.linspace(start, start + rng.normal(0, 12, 2), 5))
+        return marks
+    # the first 15 to 45 % of a real drawing's path; never one that is a tall, narrow
+    # stroke (the start of a 4 or a 5 is a 1 as far as anyone can tell)
+    for _ in range(20):
+        part = _first_part(digits, rng)
+        points = np.concatenate(part)
+        width, height = np.ptp(points, axis=0)
+        if width > 0.5 * height:
+            return part
+    return junk_strokes(rng)
+
+
+def _first_part(digits: PenSet, rng: np.random.Generator) -> Strokes:
+    index = int(rng.integers(len(digits)))
+    while digits.y[index] == 1:
+        index = int(rng.integers(len(digits)))
+    strokes = [np.asarray(s, np.float64)[:, :2] for s in digits.strokes[index] if len(s)]
+    lengths = [float(np.linalg.norm(np.diff(s, axis=0), axis=1).sum()) for s in strokes]
+    budget = sum(lengths) * rng.uniform(0.15, 0.45)
+    out = []
+    for stroke, length in zip(strokes, lengths, strict=True):
+        if budget <= 0:
+            break
+        if length <= budget:
+            out.append(stroke)
+        else:
+            along = np.concatenate(
+                [[0.0], np.linalg.norm(np.diff(stroke, axis=0), axis=1).cumsum()]
+            )
+            out.append(stroke[: max(2, int(np.searchsorted(along, budget)))])
+        budget -= length
+    return out
+
+
 def varied_features(data: PenSet, rng: np.random.Generator, style_share: float = 0.2) -> np.ndarray:
     """One fresh stroke-space variant of every training drawing (some in another
     style of their digit, some written in another order), as pen features: an
@@ -205,26 +267,30 @@ def fit_pen(
     log: Callable[[str], None] = print,
 ) -> tuple[keras.Model, dict]:
     """Train the pen model (from ``initial``'s weights when given): each epoch sees
-    every training drawing once as drawn and once varied."""
+    every training drawing once as drawn and once varied, and ink that is no digit
+    (:func:`junk_strokes`) with every digit equally likely as its target."""
     rng = np.random.default_rng(seed)
     model = keras.models.load_model(initial) if initial else architecture()
     steps = max(1, int(np.ceil(2 * len(data.train) / 128)))
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps * epochs)
     model.compile(
         optimizer=keras.optimizers.Adam(schedule),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=["accuracy"],
+        loss=keras.losses.CategoricalCrossentropy(),
+        metrics=["categorical_accuracy"],
     )
     as_drawn = pen.batch(data.train.strokes)
-    labels = data.train.labels()
+    targets = np.eye(10, dtype=np.float32)[data.train.labels()]
     weights = np.asarray(data.train.weight, np.float32)
+    junk = max(1, int(JUNK_SHARE * 2 * len(data.train)))
     val_x, val_y = pen.batch(data.val.strokes), data.val.labels()
     history: dict[str, list[float]] = {"loss": [], "val_accuracy": []}
     started = time.monotonic()
     for epoch in range(epochs):
-        x = np.concatenate([as_drawn, varied_features(data.train, rng)])
+        nothing = pen.batch([junk_strokes(rng, data.train) for _ in range(junk)])
+        x = np.concatenate([as_drawn, varied_features(data.train, rng), nothing])
+        y = np.concatenate([targets, targets, np.full((junk, 10), 0.1, np.float32)])
+        w = np.concatenate([weights, weights, np.ones(junk, np.float32)])
         order = rng.permutation(len(x))
-        y, w = np.concatenate([labels, labels]), np.concatenate([weights, weights])
         fitted = model.fit(
             x[order], y[order], sample_weight=w[order], batch_size=128, epochs=1, verbose=0
         )
@@ -289,6 +355,43 @@ def report(image: Predictor, pen_model: Predictor, combination: dict, data: PenD
     return out
 
 
+JUNK_TEST = 400  # drawings that are no digit, made afresh (their own seed) for the report
+
+
+def junk_report(
+    image: Predictor, pen_model: Predictor, combination: dict, digits: PenSet, seed: int
+) -> dict:
+    """How often ink that is no digit (dashes, scribbles, scattered marks, digits
+    half drawn) comes back "sure": the picture alone, the pen alone, and both as
+    served. Drawings the server refuses as too small or blank are counted apart."""
+    from classifier import preprocessing
+
+    rng = np.random.default_rng([seed, 7])
+    drawn, pictures, refused = [], [], 0
+    for _ in range(JUNK_TEST):
+        strokes = junk_strokes(rng, digits)
+        try:
+            pictures.append(stroke_space.render(strokes))
+        except preprocessing.PreprocessingError:
+            refused += 1
+            continue
+        drawn.append(strokes)
+    if not drawn:
+        return {"n": JUNK_TEST, "refused": refused}
+    p_image = image.predict(np.stack(pictures).astype(np.float32) / 255.0)
+    p_pen = pen_model.predict(pen.batch(drawn))
+    combined = combining.combine(p_image, p_pen, combination)
+    return {
+        "n": JUNK_TEST,
+        "refused": refused,
+        "image_sure": round(float((p_image.max(1) >= combination["image_threshold"]).mean()), 4),
+        "pen_sure": round(float((p_pen.max(1) >= combination["pen_threshold"]).mean()), 4),
+        "combined_sure": round(
+            float(combining.sure(p_image, p_pen, combined, combination).mean()), 4
+        ),
+    }
+
+
 def _scores(probabilities: np.ndarray, labels: np.ndarray, sure: np.ndarray) -> dict:
     right = probabilities.argmax(1) == labels
     wrong = ~right
@@ -344,7 +447,7 @@ def fit_combination(image: Predictor, pen_model: Predictor, val: PenSet) -> dict
 
 # Epochs of the pen view: from new weights, and when fine-tuning the active
 # version's pen model (a smoke run with ``limit`` trains one).
-EPOCHS_NEW = 14
+EPOCHS_NEW = 16
 EPOCHS_FINETUNE = 3
 BOTH = "+pen"  # a test set answered by both views: "ujipen+pen", judged by the gate
 
@@ -413,6 +516,11 @@ def train_view(
     image = Predictor(image_tflite, temperature=image_temperature)
     combination = fit_combination(image, pen_model, fitting)
     reports = report(image, pen_model, combination, data)
+    not_digits = junk_report(image, pen_model, combination, data.val, config.seed)
+    log(f"no digit ({not_digits['n']}, {not_digits['refused']} refused as too small): sure "
+        f"{not_digits.get('image_sure', 0) * 100:.1f}% picture alone, "
+        f"{not_digits.get('pen_sure', 0) * 100:.1f}% pen alone, "
+        f"{not_digits.get('combined_sure', 0) * 100:.1f}% both")  # fmt: skip
     for name, scores in reports.items():
         picture, alone, both = (scores[v]["accuracy"] * 100 for v in ("image", "pen", "combined"))
         log(f"{name}: picture {picture:.2f}%, pen {alone:.2f}%, both {both:.2f}%")
@@ -427,6 +535,7 @@ def train_view(
         },
         "combination": combination,
         "tests": reports,
+        "not_digits": not_digits,
         "tflite_bytes": (out_dir / "pen.tflite").stat().st_size,
     }
     return metrics, data

@@ -315,15 +315,17 @@ def train(
     pen_metrics, pen_data = pen_view.train_view(
         config, out_dir, tflite_path, fitted["temperature"], initial_pen, callback.on_log
     )
+    # Its answers on the test sets with strokes, as it will serve them (the picture
+    # alone when no pen view could be trained): what the gate compares there.
+    image = Predictor(tflite_path, temperature=fitted["temperature"])
+    pen_model = combination = None
     if pen_metrics:
-        image = Predictor(tflite_path, temperature=fitted["temperature"])
-        pen_model = Predictor(
-            out_dir / "pen.tflite", temperature=pen_metrics["combination"]["pen_temperature"]
+        combination = pen_metrics["combination"]
+        pen_model = Predictor(out_dir / "pen.tflite", temperature=combination["pen_temperature"])
+    for name, drawings in pen_data.tests.items():
+        predictions[name + pen_view.BOTH] = pen_view.answers(
+            image, pen_model, combination, drawings
         )
-        for name, drawings in pen_data.tests.items():
-            predictions[name + pen_view.BOTH] = pen_view.answers(
-                image, pen_model, pen_metrics["combination"], drawings
-            )
     phases.done("pen view")
     # 6. Report.
     evaluation.plot_learning_curves(history, out_dir / "learning-curves.png")
