@@ -48,17 +48,21 @@ def page_drawing(digit) -> tuple[list, bytes]:
     return strokes, canvas.render_canvas_png(canvas.parse_strokes(strokes))
 
 
-def per_digit(site: Site, drawings: list[tuple[int, bytes]]) -> tuple[dict[int, float], int]:
-    """Accuracy per digit through ``/api/predict/batch/``, and the answering version."""
+def per_digit(
+    site: Site, drawings: list[tuple[int, bytes, list]], with_strokes: bool = True
+) -> tuple[dict[int, float], int]:
+    """Accuracy per digit through ``/api/predict/batch/`` (with the page's strokes,
+    as the page sends them, or the picture alone), and the answering version."""
     right, total, version = [0] * 10, [0] * 10, None
     for i in range(0, len(drawings), BATCH):
         chunk = drawings[i : i + BATCH]
-        status, body = site.call(
-            "POST", "/api/predict/batch/", {"images": [data_url(png) for _, png in chunk]}
-        )
+        body = {"images": [data_url(png) for _, png, _ in chunk]}
+        if with_strokes:
+            body["strokes"] = [strokes for _, _, strokes in chunk]
+        status, body = site.call("POST", "/api/predict/batch/", body)
         assert status == 200, body
         version = body["model_version"]
-        for (label, _), result in zip(chunk, body["results"], strict=True):
+        for (label, _, _), result in zip(chunk, body["results"], strict=True):
             total[label] += 1
             right[label] += result.get("digit") == label
     scores = {label: right[label] / total[label] for label in range(10) if total[label]}
@@ -118,7 +122,7 @@ def main() -> None:
     judged = [d for d in digits if ujipen.role(d.writer) == "test"]
     writers = sorted({d.writer for d in digits if ujipen.role(d.writer) == "train"})
     contributors = writers[: args.contributors]
-    judged_drawings = [(d.label, page_drawing(d)[1]) for d in judged]
+    judged_drawings = [(d.label, *reversed(page_drawing(d))) for d in judged]
 
     with tempfile.TemporaryDirectory() as data_dir:
         env = {**os.environ, "DIGITS_DATA_DIR": data_dir, "DIGITS_CONTRIBUTE_RATE": "1000000/min",
@@ -128,8 +132,10 @@ def main() -> None:
             site = Site(host, port)
             site.token = staff_token({**env, "DIGITS_RUN_WORKER": "1"})
             before, version = per_digit(site, judged_drawings)
+            picture_before, _ = per_digit(site, judged_drawings, with_strokes=False)
             print(f"{len(judged_drawings)} digits by {len({d.writer for d in judged})} held-out "
-                  f"UJI writers, read by v{version}: {before[-1] * 100:.2f}%")  # fmt: skip
+                  f"UJI writers, read by v{version}: {before[-1] * 100:.2f}% with their strokes, "
+                  f"{picture_before[-1] * 100:.2f}% from the picture alone")  # fmt: skip
 
             # 2. The training writers contribute everything they wrote.
             phases: dict[str, float] = {}
@@ -159,6 +165,7 @@ def main() -> None:
             phases["finetune, gate and hot swap"] = time.monotonic() - mark
             loop = time.monotonic() - started
             after, served = per_digit(site, judged_drawings)
+            picture_after, _ = per_digit(site, judged_drawings, with_strokes=False)
             # The same loop on the now warm instance: a second fine-tune at once.
             mark = time.monotonic()
             again = finetune(site, png, args.timeout)
@@ -167,7 +174,8 @@ def main() -> None:
     print(f"\nheld-out UJI writers, per digit (v{version} → v{served}):")
     for label in range(10):
         print(f"  {label}: {before[label] * 100:6.2f}% → {after[label] * 100:6.2f}%")
-    print(f"  all: {before[-1] * 100:6.2f}% → {after[-1] * 100:6.2f}%")
+    print(f"  all: {before[-1] * 100:6.2f}% → {after[-1] * 100:6.2f}% (the picture alone: "
+          f"{picture_before[-1] * 100:.2f}% → {picture_after[-1] * 100:.2f}%)")  # fmt: skip
     print("\nthe gate, on the same images in the run (serving → candidate):")
     for verdict in run["gate"]["sets"]:
         active = verdict["active"]

@@ -108,6 +108,13 @@ class ModelVersion(models.Model):
                 f"The artifact {self.tflite.name} is not a model the runtime can load: {exc}"
             ) from exc
 
+    def artifact_names(self) -> set[str]:
+        """Every stored file of this version (both views' models, the Keras files,
+        the report's plots): what backups copy, deletions remove and
+        ``check_storage`` counts as referenced."""
+        files = (self.tflite, self.keras, self.pen_tflite, self.pen_keras)
+        return {f.name for f in files if f.name} | {p for p in self.plots or [] if p}
+
     def load_pen_predictor(self) -> Predictor | None:
         """The pen view's predictor (None for a version without one), or
         :class:`ArtifactError` saying why it cannot be loaded."""

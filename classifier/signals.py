@@ -19,8 +19,7 @@ def remove_artifacts(sender, instance: ModelVersion, **kwargs) -> None:
     """Everything in the version's folder (model, plots, report): named by version
     number, which no other version shares."""
     folder = artifact_path(instance, "").rstrip("/")
-    names = {instance.tflite.name, instance.keras.name, instance.pen_tflite.name,
-             instance.pen_keras.name, *instance.plots} - {""}  # fmt: skip
+    names = instance.artifact_names()
 
     def cleanup() -> None:
         if ModelVersion.objects.filter(version=instance.version).exists():

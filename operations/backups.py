@@ -33,8 +33,7 @@ def stored_names() -> list[str]:
 
     names = set(Drawing.objects.values_list("image", flat=True))
     for version in ModelVersion.objects.all():
-        names.update(n for n in (version.tflite.name, version.keras.name) if n)
-        names.update(version.plots)
+        names.update(version.artifact_names())
     return sorted(n for n in names if n)
 
 

@@ -57,8 +57,8 @@ def _walk(folder: str):
 
 def _referenced() -> set[str]:
     names = set(Drawing.objects.values_list("image", flat=True))
-    for tflite, keras, plots in ModelVersion.objects.values_list("tflite", "keras", "plots"):
-        names.update(n for n in (tflite, keras, *(plots or [])) if n)
+    for version in ModelVersion.objects.all():
+        names.update(version.artifact_names())
     return names
 
 

@@ -205,3 +205,12 @@ def test_what_the_pen_view_learns_as_no_digit_is_ink_but_no_digit(pen_digits):
             dx, dy = np.abs(points[-1] - points[0])
             assert dx > 0.5 * dy, drawing
     assert np.isfinite(pen.batch(made)).all()
+
+
+def test_backups_and_the_storage_check_know_the_pen_artifacts(pen_version):
+    from operations import backups, integrity
+
+    pen_files = {pen_version.pen_tflite.name}
+    assert pen_files <= set(backups.stored_names())
+    assert pen_files <= integrity._referenced()
+    assert pen_files <= pen_version.artifact_names()

@@ -488,13 +488,15 @@ def train_view(
     image_temperature: float,
     initial: Path | None = None,
     log: Callable[[str], None] = print,
+    *,
+    export: Callable[[keras.Model, Path], bytes],
 ) -> tuple[dict, PenData]:
     """Train, export and calibrate the pen view, fit the combination with the run's
     image model, and report each view and both on every test set with strokes.
     Writes ``pen.keras`` and ``pen.tflite`` beside the image model; returns the
-    metrics (``metrics["pen"]``) and the pen data (for the gate's answers)."""
-    from training.trainer import export_tflite  # no cycle: the trainer calls this module
-
+    metrics (``metrics["pen"]``) and the pen data (for the gate's answers).
+    ``export`` writes the served artifact (the trainer's, so both views are
+    exported alike)."""
     rng = np.random.default_rng(config.seed)
     data = limited(load_pen_data(config), config.limit, rng)
     if not len(data.train):
@@ -504,7 +506,7 @@ def train_view(
     epochs = min(config.epochs, EPOCHS_FINETUNE if initial else EPOCHS_NEW)
     model, fitted = fit_pen(data, epochs, seed=config.seed, initial=initial, log=log)
     model.save(out_dir / "pen.keras")
-    export_tflite(model, out_dir / "pen.tflite")
+    export(model, out_dir / "pen.tflite")
     raw = Predictor(out_dir / "pen.tflite")
     fitting = as_drawn_and_varied(data.val, np.random.default_rng(config.seed + 1))
     temperature = (

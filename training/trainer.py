@@ -313,8 +313,9 @@ def train(
     # test set with strokes.
     callback.on_log("training the pen view")
     pen_metrics, pen_data = pen_view.train_view(
-        config, out_dir, tflite_path, fitted["temperature"], initial_pen, callback.on_log
-    )
+        config, out_dir, tflite_path, fitted["temperature"], initial_pen, callback.on_log,
+        export=export_tflite,
+    )  # fmt: skip
     # Its answers on the test sets with strokes, as it will serve them (the picture
     # alone when no pen view could be trained): what the gate compares there.
     image = Predictor(tflite_path, temperature=fitted["temperature"])
