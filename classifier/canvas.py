@@ -124,20 +124,29 @@ class StrokesDoNotMatch(Refused, ValueError):
 
 
 def _cells(ink: np.ndarray) -> np.ndarray:
-    """Which MATCH_CELL-px cells of a 256×256 ink map hold ink."""
-    side = CANVAS_SIZE // MATCH_CELL
-    return (ink >= MATCH_INK).reshape(side, MATCH_CELL, side, MATCH_CELL).any(axis=(1, 3))
+    """Which MATCH_CELL-px cells of a 256×256 ink map hold ink: the cells' maxima,
+    taken over strided views (a sixth of the time of comparing every pixel first,
+    which every prediction with strokes pays)."""
+    strongest = ink[::MATCH_CELL, ::MATCH_CELL].copy()
+    for dy in range(MATCH_CELL):
+        for dx in range(MATCH_CELL):
+            if dy or dx:
+                np.maximum(strongest, ink[dy::MATCH_CELL, dx::MATCH_CELL], out=strongest)
+    return strongest >= MATCH_INK
 
 
 def _near(cells: np.ndarray) -> np.ndarray:
-    """Cells within MATCH_REACH of an inked cell."""
+    """Cells within MATCH_REACH of an inked cell (a square around each), grown along
+    the rows and then the columns: ten shifts instead of twenty-five."""
+    reach, side = MATCH_REACH, cells.shape[0]
+    padded = np.pad(cells, ((0, 0), (reach, reach)))
+    rows = np.zeros_like(cells)
+    for dx in range(2 * reach + 1):
+        rows |= padded[:, dx : dx + side]
+    padded = np.pad(rows, ((reach, reach), (0, 0)))
     grown = np.zeros_like(cells)
-    reach = MATCH_REACH
-    padded = np.pad(cells, reach)
-    side = cells.shape[0]
     for dy in range(2 * reach + 1):
-        for dx in range(2 * reach + 1):
-            grown |= padded[dy : dy + side, dx : dx + side]
+        grown |= padded[dy : dy + side]
     return grown
 
 

@@ -294,3 +294,8 @@ def test_live_predictions_carry_the_strokes_mid_stroke_and_at_pen_up(page, unsee
     last = sent[-1]["strokes"]
     assert len(last) == 2 and canvas.parse_strokes(last)
     assert page.locator("#result").get_attribute("data-state") == "ready"
+    # the bootstrap version says which views it read, and the page says so too
+    views = page.locator("#result").get_attribute("data-views")
+    assert views in ("image", "image pen")
+    expected = "picture and pen" if views == "image pen" else "read the picture"
+    assert expected in page.locator("#prediction-confidence").inner_text()

@@ -66,7 +66,9 @@
       const ranked = body.probabilities.map((p, d) => [p, d]).sort((a, b) => b[0] - a[0]);
       textEl.textContent = `Not sure — ${Digits.aDigit(ranked[0][1])} or ${Digits.aDigit(ranked[1][1])}?`;
     }
-    confidenceEl.textContent = `${(body.confidence * 100).toFixed(1)}% confident · model v${body.model_version}`;
+    const read = (body.views || []).includes("pen") ? "picture and pen" : "picture";
+    confidenceEl.textContent = `${(body.confidence * 100).toFixed(1)}% confident · model v${body.model_version} · read the ${read}`;
+    result.dataset.views = (body.views || ["image"]).join(" ");
     setBars(body.probabilities);
     if (body.input) {
       inputImg.src = body.input;
