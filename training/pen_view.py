@@ -514,7 +514,11 @@ def train_view(
     # run trains one, the bootstrap recipe EPOCHS_NEW, a fine-tune EPOCHS_FINETUNE.
     epochs = min(config.epochs, EPOCHS_FINETUNE if initial else EPOCHS_NEW)
     model, fitted = fit_pen(data, epochs, seed=config.seed, initial=initial, log=log)
-    model.save(out_dir / "pen.keras")
+    # The weights alone (no optimiser state: a third of the size); a fine-tune
+    # compiles its own.
+    kept = architecture()
+    kept.set_weights(model.get_weights())
+    kept.save(out_dir / "pen.keras")
     export(model, out_dir / "pen.tflite")
     raw = Predictor(out_dir / "pen.tflite")
     fitting = as_drawn_and_varied(data.val, np.random.default_rng(config.seed + 1))

@@ -92,13 +92,22 @@ class Command(BaseCommand):
         except ConfigError as exc:
             raise CommandError(str(exc)) from exc
 
+        from training.progress import Callback
         from training.trainer import train  # imports TensorFlow: only when training
+
+        command = self
+
+        class Said(Callback):
+            def on_log(self, message: str) -> None:  # the pen view's epochs and figures
+                command.stdout.write(message)
 
         out = options["out"] or Path(settings.DIGITS_DATA_DIR) / "runs" / timezone.now().strftime(
             f"%Y%m%d-%H%M%S-{config.architecture}"
         )
         try:
-            result = train(config, out, verbose=1 if options["verbosity"] >= 1 else 0)
+            result = train(
+                config, out, verbose=1 if options["verbosity"] >= 1 else 0, callback=Said()
+            )
         except DatasetError as exc:
             raise CommandError(str(exc)) from exc
         for name, report in result.metrics["tests"].items():
@@ -110,8 +119,16 @@ class Command(BaseCommand):
             f"{fitted['ece'].get('pendigits', {}).get('before', float('nan')) * 100:.2f}% → "
             f"{fitted['ece'].get('pendigits', {}).get('after', float('nan')) * 100:.2f}%"
         )
+        pen = result.metrics.get("pen") or {}
+        for name, views in (pen.get("tests") or {}).items():
+            self.stdout.write(
+                f"{name} (n={views['n']}): picture {views['image']['accuracy'] * 100:.2f}%, "
+                f"pen {views['pen']['accuracy'] * 100:.2f}%, "
+                f"both {views['combined']['accuracy'] * 100:.2f}%"
+            )
         self.stdout.write(
             f"trained in {result.metrics['train_seconds']} s on {result.metrics['device']}"
+            + (f" (the pen view: {pen['train_seconds']} s more)" if pen else "")
         )
         self.stdout.write(f"wrote {out}")
         if options["register"]:
