@@ -4,6 +4,7 @@ point density), how its answer is combined with the picture's, and the API's
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -93,8 +94,25 @@ def test_strokes_that_trace_another_picture_do_not_agree_with_it(canvas_png, pen
         assert not canvas.strokes_agree(canvas.fit_to_canvas(b.strokes), ink)
 
 
+@pytest.fixture
+def picture_only_version(db, tmp_path):
+    """A version from before the pen view: the bootstrap's image model alone."""
+    import shutil
+
+    from classifier.registry import BOOTSTRAP_DIR, register_directory
+
+    folder = tmp_path / "picture-only"
+    shutil.copytree(BOOTSTRAP_DIR, folder)
+    for name in ("pen.tflite", "pen.keras"):
+        (folder / name).unlink(missing_ok=True)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics.pop("pen", None)
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    return register_directory(folder, activate=True, note="picture only")
+
+
 def test_without_a_pen_view_the_answer_says_it_read_the_picture(
-    client, active_model, canvas_png, pen_digits
+    client, picture_only_version, pen_digits
 ):
     strokes = canvas.strokes_as_json(canvas.timed(one(pen_digits[3])))
     png = canvas.render_canvas_png(canvas.parse_strokes(strokes))
@@ -214,3 +232,29 @@ def test_backups_and_the_storage_check_know_the_pen_artifacts(pen_version):
     assert pen_files <= set(backups.stored_names())
     assert pen_files <= integrity._referenced()
     assert pen_files <= pen_version.artifact_names()
+
+
+@pytest.mark.slow
+def test_a_version_gains_a_pen_view_and_its_picture_answers_stay(tmp_path):
+    import shutil
+
+    from django.core.management import call_command
+
+    from classifier.predictor import Predictor
+    from classifier.registry import BOOTSTRAP_DIR
+
+    folder = tmp_path / "older"
+    shutil.copytree(BOOTSTRAP_DIR, folder)
+    for name in ("pen.tflite", "pen.keras"):
+        (folder / name).unlink()
+    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics.pop("pen")
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    image = (folder / "model.tflite").read_bytes()
+    out = io.StringIO()
+    call_command("add_pen_view", str(folder), "--epochs", "1", stdout=out)
+    assert (folder / "model.tflite").read_bytes() == image  # the picture's model is kept
+    assert Predictor(folder / "pen.tflite").reads_pen
+    pen_metrics = json.loads((folder / "metrics.json").read_text())["pen"]
+    assert pen_metrics["epochs"] == 1 and {"pendigits", "ujipen"} <= set(pen_metrics["tests"])
+    assert "combination" in out.getvalue()
