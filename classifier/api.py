@@ -135,7 +135,9 @@ class PredictBatchView(APIView):
                 "strokes": serializers.ListField(
                     child=serializers.JSONField(allow_null=True),
                     required=False,
-                    help_text="per image, its strokes as the page records them, or null",
+                    allow_null=True,
+                    help_text="per image, its strokes as the page records them, or null "
+                    "(null or absent: the pictures alone)",
                 ),
             },
         ),
