@@ -206,13 +206,13 @@ def test_the_version_page_shows_each_view_and_both(admin_client, pen_version):
 
 
 def test_what_the_pen_view_learns_as_no_digit_is_ink_but_no_digit(pen_digits):
-    from training import pen_view
+    from training import pen_data
 
-    digits = pen_view.PenSet()
+    digits = pen_data.PenSet()
     for digit in pen_digits[:50]:
         digits.add(one(digit), digit.label)
     rng = np.random.default_rng(3)
-    made = [pen_view.junk_strokes(rng, digits) for _ in range(200)]
+    made = [pen_data.junk_strokes(rng, digits) for _ in range(200)]
     assert all(made) and all(len(s) >= 1 and np.isfinite(s).all() for d in made for s in d)
     for drawing in made:
         # never a straight, upright stroke alone (that is a 1)

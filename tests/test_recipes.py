@@ -233,7 +233,7 @@ def test_the_train_command_starts_from_a_preset_and_takes_overrides(monkeypatch,
 
     seen = {}
 
-    def stop_before_training(config, out, verbose):
+    def stop_before_training(config, out, verbose, **more):
         seen["config"] = config
         raise DatasetError("stopped before training")
 
