@@ -10,6 +10,7 @@ trains on it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,7 +66,7 @@ class PenData:
     tests: dict[str, PenSet]
 
 
-def load_pen_data(config: TrainConfig, drawings: bool | None = None) -> PenData:
+def load_pen_data(config: TrainConfig, sources: Collection[str] | None = None) -> PenData:
     """Every source with strokes, split by writer as the image sources are: the pen
     digits' and UJI's training writers (and contributed training drawings) train
     (UJI's whenever the run trains on pen digits: real continental hands are what
@@ -73,8 +74,8 @@ def load_pen_data(config: TrainConfig, drawings: bool | None = None) -> PenData:
     their validation writers (and contributed validation drawings) fit the
     combination; their test writers and the contributed test drawings are the
     test sets ``pendigits``, ``ujipen`` and ``drawings-test``, the same images the
-    image view is scored on. ``drawings``: whether to read the contributed
-    drawings (by default, when the run's sources include them)."""
+    image view is scored on. ``sources``: what the run's image data holds (by
+    default the configuration's sources): the pen view trains on the same."""
     from collector.models import Drawing
     from training.sources import drawings as drawing_source
     from training.sources import pendigits, ujipen
@@ -82,7 +83,8 @@ def load_pen_data(config: TrainConfig, drawings: bool | None = None) -> PenData:
     train, val = PenSet(), PenSet()
     tests: dict[str, PenSet] = {}
     held_out = pendigits.PENDIGITS_TEST_WRITERS | pendigits.PENDIGITS_VAL_WRITERS
-    if "pendigits" in config.sources:
+    sources = set(config.sources if sources is None else sources)
+    if "pendigits" in sources:
         tests["pendigits"] = PenSet()
         for digit in pendigits.load_pendigit_strokes():
             strokes = canvas.fit_to_canvas(digit.strokes)
@@ -102,14 +104,12 @@ def load_pen_data(config: TrainConfig, drawings: bool | None = None) -> PenData:
         for digit in uji:
             role = ujipen.role(digit.writer)
             target = {"train": train, "val": val, "test": tests["ujipen"]}[role]
-            if role == "train" and not {"ujipen", "pendigits"} & set(config.sources):
+            if role == "train" and not {"ujipen", "pendigits"} & sources:
                 continue  # a run without pen sources still judges on the held-out writers
             # Real continental hands are few beside the pen digits' 30 writers.
             weight = UJI_WEIGHT if role == "train" else 1.0
             target.add(ujipen.on_canvas(digit), digit.label, weight, group="ujipen")
-    if drawings is None:
-        drawings = "drawings" in config.sources
-    if drawings:
+    if "drawings" in sources:
         rows = (
             Drawing.objects.filter(status=Drawing.Status.APPROVED)
             .exclude(strokes=None)

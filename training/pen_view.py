@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 import keras
@@ -261,17 +261,17 @@ def train_view(
     log: Callable[[str], None] = print,
     *,
     export: Callable[[keras.Model, Path], bytes],
-    drawings: bool | None = None,
+    sources: Collection[str] | None = None,
 ) -> tuple[dict, PenData]:
     """Train, export and calibrate the pen view, fit the combination with the run's
     image model, and report each view and both on every test set with strokes.
     Writes ``pen.keras`` and ``pen.tflite`` beside the image model; returns the
     metrics (``metrics["pen"]``) and the pen data (for the gate's answers).
     ``export`` writes the served artifact (the trainer's, so both views are
-    exported alike). ``drawings``: whether to read the contributed drawings (the
-    trainer says whether the image view did)."""
+    exported alike). ``sources``: what the run's image data held (the trainer's
+    manifest): the pen view trains on the same sources."""
     rng = np.random.default_rng(config.seed)
-    data = limited(load_pen_data(config, drawings), config.limit, rng)
+    data = limited(load_pen_data(config, sources), config.limit, rng)
     if not len(data.train):
         return {}, data
     # As many epochs as the picture's, up to the pen view's own: a one-epoch smoke

@@ -314,7 +314,7 @@ def train(
     callback.on_log("training the pen view")
     pen_metrics, pen_data = pen_view.train_view(
         config, out_dir, tflite_path, fitted["temperature"], initial_pen, callback.on_log,
-        export=export_tflite, drawings="drawings" in data.manifest,
+        export=export_tflite, sources=set(data.manifest),
     )  # fmt: skip
     # Its answers on the test sets with strokes, as it will serve them (the picture
     # alone when no pen view could be trained): what the gate compares there.
