@@ -93,7 +93,7 @@ def load_pen_data(config: TrainConfig, sources: Collection[str] | None = None) -
             elif digit.writer in held_out:
                 val.add(strokes, digit.label, group="pendigits")
             else:
-                train.add(strokes, digit.label)
+                train.add(strokes, digit.label, group="pendigits")
     try:
         uji = ujipen.load_ujipen_strokes()
     except DatasetError as exc:  # the image side reports the missing file
@@ -127,7 +127,7 @@ def load_pen_data(config: TrainConfig, sources: Collection[str] | None = None) -
                 val.add(strokes, drawing.label, group="drawings")
             else:
                 weight = config.correction_weight if drawing.source == "correction" else 1.0
-                train.add(strokes, drawing.label, weight * CONTRIBUTED_WEIGHT)
+                train.add(strokes, drawing.label, weight * CONTRIBUTED_WEIGHT, group="drawings")
         if len(contributed_test):
             tests["drawings-test"] = contributed_test
     return PenData(train, val, tests)

@@ -235,6 +235,29 @@ def fit_combination(image: Predictor, pen_model: Predictor, val: PenSet) -> dict
 # version's pen model (a smoke run with ``limit`` trains one).
 EPOCHS_NEW = 16
 EPOCHS_FINETUNE = 3
+# A fine-tune starts from a pen model that has seen every pen digit: it trains on
+# the contributions (all of them) and this many of the others, lest it forget
+# them, which keeps the loop's retrain short.
+REFRESHER = 2500
+
+
+def refresher(train: PenSet, rng: np.random.Generator) -> PenSet:
+    """What a fine-tune of the pen view trains on: every contributed drawing (the
+    ``drawings`` group) and ``REFRESHER`` of the rest, drawn at random."""
+    groups = np.asarray(train.group)
+    contributed = np.flatnonzero(groups == "drawings")
+    others = np.flatnonzero(groups != "drawings")
+    if len(others) > REFRESHER:
+        others = rng.choice(others, REFRESHER, replace=False)
+    keep = sorted([*contributed.tolist(), *others.tolist()])
+    return PenSet(
+        [train.strokes[i] for i in keep],
+        [train.y[i] for i in keep],
+        [train.weight[i] for i in keep],
+        [train.group[i] for i in keep],
+    )
+
+
 BOTH = "+pen"  # a test set answered by both views: "ujipen+pen", judged by the gate
 
 
@@ -277,7 +300,10 @@ def train_view(
     # As many epochs as the picture's, up to the pen view's own: a one-epoch smoke
     # run trains one, the bootstrap recipe EPOCHS_NEW, a fine-tune EPOCHS_FINETUNE.
     epochs = min(config.epochs, EPOCHS_FINETUNE if initial else EPOCHS_NEW)
-    model, fitted = fit_pen(data, epochs, seed=config.seed, initial=initial, log=log)
+    training = data.train if initial is None else refresher(data.train, rng)
+    model, fitted = fit_pen(
+        PenData(training, data.val, data.tests), epochs, seed=config.seed, initial=initial, log=log
+    )
     # The weights alone (no optimiser state: a third of the size); a fine-tune
     # compiles its own.
     kept = architecture()
