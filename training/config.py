@@ -274,8 +274,9 @@ PRESET_SUMMARIES: dict[str, str] = {
     "sprint": "our model in one epoch with a one-cycle rate: MNIST ≥ 99 % in about half "
     "a minute on 2 cores",
     "finetune": "the serving model, 3 short epochs with the approved drawings in every "
-    "batch: about a minute on 2 cores, the loop's retrain",
-    "default": "the bootstrap recipe from new weights (22 epochs: about 7 minutes on 2 cores)",
+    "batch, both views: about two minutes on 2 cores, the loop's retrain",
+    "default": "the bootstrap recipe from new weights (22 epochs: about 15 minutes on 2 cores, "
+    "and 2 more for the pen view)",
     **{
         name: f"the {RECIPES[name].project}'s model with its own recipe "
         f"({RECIPES[name].epochs} epochs, batch {RECIPES[name].batch_size})"
