@@ -271,9 +271,11 @@ def test_live_predictions_carry_the_strokes_mid_stroke_and_at_pen_up(page, unsee
     sent: list[dict] = []
     page.on(
         "request",
-        lambda request: sent.append(json.loads(request.post_data))
-        if request.url.endswith("/api/predict/")
-        else None,
+        lambda request: (
+            sent.append(json.loads(request.post_data))
+            if request.url.endswith("/api/predict/")
+            else None
+        ),
     )
     digit = next(d for d in unseen_pen_digits if len(d.strokes) == 2)
     drawn = canvas.fit_to_canvas(digit.strokes)

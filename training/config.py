@@ -293,3 +293,9 @@ def preset_fields(name: str) -> dict:
     if name not in PRESETS:
         raise ConfigError({"preset": f"Choose one of {', '.join(PRESETS)}."})
     return dict(PRESETS[name])
+
+
+def preset_config(name: str, **overrides) -> TrainConfig:
+    """The configuration a run of preset ``name`` trains with (``overrides`` on top):
+    what the background warm-up and preparation build for."""
+    return TrainConfig.from_run_fields(**{**preset_fields(name), **overrides})

@@ -58,6 +58,15 @@ class PenSet:
     def labels(self) -> np.ndarray:
         return np.asarray(self.y, np.int64)
 
+    def subset(self, keep) -> PenSet:
+        """The drawings at the indices ``keep``, in that order."""
+        return PenSet(
+            [self.strokes[i] for i in keep],
+            [self.y[i] for i in keep],
+            [self.weight[i] for i in keep],
+            [self.group[i] for i in keep],
+        )
+
 
 @dataclass
 class PenData:
@@ -265,12 +274,6 @@ def limited(data: PenData, limit: int | None, rng: np.random.Generator) -> PenDa
     def take(part: PenSet) -> PenSet:
         if len(part) <= limit:
             return part
-        keep = sorted(rng.choice(len(part), limit, replace=False))
-        return PenSet(
-            [part.strokes[i] for i in keep],
-            [part.y[i] for i in keep],
-            [part.weight[i] for i in keep],
-            [part.group[i] for i in keep],
-        )
+        return part.subset(sorted(rng.choice(len(part), limit, replace=False)))
 
     return PenData(take(data.train), take(data.val), {k: take(v) for k, v in data.tests.items()})

@@ -249,13 +249,7 @@ def refresher(train: PenSet, rng: np.random.Generator) -> PenSet:
     others = np.flatnonzero(groups != "drawings")
     if len(others) > REFRESHER:
         others = rng.choice(others, REFRESHER, replace=False)
-    keep = sorted([*contributed.tolist(), *others.tolist()])
-    return PenSet(
-        [train.strokes[i] for i in keep],
-        [train.y[i] for i in keep],
-        [train.weight[i] for i in keep],
-        [train.group[i] for i in keep],
-    )
+    return train.subset(sorted([*contributed.tolist(), *others.tolist()]))
 
 
 BOTH = "+pen"  # a test set answered by both views: "ujipen+pen", judged by the gate

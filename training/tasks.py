@@ -86,12 +86,11 @@ def prepare_drawings(preset: str = "finetune") -> int:
     a run of ``preset`` reads them: queued when drawings arrive, so a run only
     trains. Returns how many drawings it built."""
     from training import priority
-    from training.config import TrainConfig, preset_fields
+    from training.config import preset_config
     from training.sources import drawings
 
     priority.lower()
-    fields = {k: v for k, v in preset_fields(preset).items() if k != "preset"}
-    return drawings.prepare(TrainConfig.from_run_fields(**fields))
+    return drawings.prepare(preset_config(preset))
 
 
 # One queued preparation covers every drawing that arrived before it runs: a web

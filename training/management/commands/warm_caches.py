@@ -16,7 +16,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from training.config import PRESETS, TrainConfig, preset_fields
+from training.config import PRESETS, preset_config
 
 
 class Command(BaseCommand):
@@ -36,10 +36,7 @@ class Command(BaseCommand):
 
         if background:
             priority.lower(spare_cpus=False)
-        fields = {k: v for k, v in preset_fields(preset).items() if k != "preset"}
-        if limit:
-            fields["limit"] = limit
-        config = TrainConfig.from_run_fields(**fields)
+        config = preset_config(preset, **({"limit": limit} if limit else {}))
         started = time.monotonic()
         current: list = [None, started]
 
