@@ -10,7 +10,6 @@ heartbeat stops (``TrainingRun.objects.fail_orphaned``). Queueing a run is
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import shutil
 import threading
@@ -18,18 +17,16 @@ import time
 import traceback
 from pathlib import Path
 
-import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
 
-from classifier.models import ArtifactError, ModelVersion
-from classifier.predictor import Predictor
-from classifier.registry import BOOTSTRAP_DIR, BOOTSTRAP_NOTE, register_directory
+from classifier.models import ModelVersion
+from classifier.registry import register_directory
 from digits_site.errors import disk_full
-from training import evaluation, gate, pen_view, progress, sources, trainer
+from training import gate, opinions, progress, sources, trainer
 from training.config import ARCHITECTURE_NAMES, TrainConfig
 from training.models import TrainingRun, worker_id
-from training.sources import base as source_base
+from training.pen_data import PenSet
 
 logger = logging.getLogger(__name__)
 
@@ -223,58 +220,6 @@ def initial_pen_model(config: TrainConfig, out_dir: Path) -> Path | None:
     return path
 
 
-def digits_of(predictor, tests: dict[str, source_base.Images]) -> dict[str, np.ndarray]:
-    """A model's digit for each image of each test set."""
-    return {name: p.argmax(axis=1) for name, p in evaluation.answers(predictor, tests).items()}
-
-
-def _with_pen_sets(
-    digits: dict[str, np.ndarray], image, pen_model, combination, pen_sets: dict
-) -> dict[str, np.ndarray]:
-    """A version's answers on the run's test sets with strokes, as it serves them."""
-    for name, drawings in pen_sets.items():
-        digits[name + pen_view.BOTH] = pen_view.answers(image, pen_model, combination, drawings)
-    return digits
-
-
-def gate_opinions(
-    tests: dict[str, source_base.Images], pen_sets: dict | None = None
-) -> tuple[dict | None, dict | None]:
-    """What the active model and the bootstrap model answer on the run's test sets
-    (and, both views as each serves them, on its test sets with strokes), for the
-    gate to compare with the candidate on the same images (None for a model that is
-    not there or cannot be loaded: the gate then judges without it)."""
-    pen_sets = pen_sets or {}
-    active = ModelVersion.active()
-    active_digits = None
-    if active is not None:
-        try:
-            image = active.load_predictor()
-            active_digits = _with_pen_sets(digits_of(image, tests), image,
-                                           active.load_pen_predictor(), active.combination,
-                                           pen_sets)  # fmt: skip
-        except ArtifactError:
-            logger.warning("The active model cannot be loaded: the gate judges without it")
-    if active is not None and active.note == BOOTSTRAP_NOTE and active_digits is not None:
-        return active_digits, active_digits
-    try:
-        bootstrap = Predictor(str(BOOTSTRAP_DIR / "model.tflite"))
-        shipped = json.loads((BOOTSTRAP_DIR / "metrics.json").read_text())
-        bootstrap_pen = (
-            Predictor(str(BOOTSTRAP_DIR / "pen.tflite"),
-                      temperature=shipped["pen"]["combination"]["pen_temperature"])
-            if (BOOTSTRAP_DIR / "pen.tflite").exists() else None
-        )  # fmt: skip
-    except Exception:  # the shipped artifact missing or unreadable: no drift check
-        logger.warning("The bootstrap model cannot be loaded: the gate judges without it")
-        return active_digits, None
-    combination = (shipped.get("pen") or {}).get("combination")
-    bootstrap_digits = _with_pen_sets(
-        digits_of(bootstrap, tests), bootstrap, bootstrap_pen, combination, pen_sets
-    )
-    return active_digits, bootstrap_digits
-
-
 def _train_and_register(run: TrainingRun, out_dir: Path) -> str:
     config, initial = initial_model(run.config(), out_dir)
     if initial is not None:
@@ -305,11 +250,12 @@ def _train_and_register(run: TrainingRun, out_dir: Path) -> str:
         initial_pen=initial_pen_model(config, out_dir),
     )
 
-    # The active model, scored on the same test sets in this same run.
-    pen_sets = result.pen_sets
-    active_digits, bootstrap_digits = gate_opinions(training_data.tests, pen_sets)
-    truth = {name: images.y for name, images in training_data.tests.items()}
-    truth.update({name + pen_view.BOTH: s.labels() for name, s in pen_sets.items()})
+    # The active model and the bootstrap, on the same test sets in this same run.
+    judged = opinions.test_sets(training_data.tests, result.pen_sets)
+    active_digits, bootstrap_digits = opinions.gate_opinions(judged)
+    truth = {
+        name: data.labels() if isinstance(data, PenSet) else data.y for name, data in judged.items()
+    }
     decision = gate.decide(truth, result.predictions, active_digits, bootstrap_digits)
     serving = ModelVersion.active()
     decision.against = serving.version if serving is not None and active_digits else None
@@ -332,4 +278,6 @@ def _train_and_register(run: TrainingRun, out_dir: Path) -> str:
         run.record_outcome(version, decision.as_dict())
         run.finish(TrainingRun.Status.SUCCEEDED, epoch=result.metrics["epochs_run"])
     run.log(f"model v{version.version}: {'promoted' if decision.passed else 'rejected'}")
+    # Its answers, for the gate of the next run should it be serving then.
+    opinions.remember(opinions.version_key(version), judged, result.predictions)
     return TrainingRun.Status.SUCCEEDED
