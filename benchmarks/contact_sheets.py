@@ -2,8 +2,9 @@
 
     python benchmarks/contact_sheets.py [--out docs]
 
-``docs/styles.png``: every allograph style on real pen digits by held-out
-writers (rows: styles; the first column is the writer's own digit).
+``docs/styles.png``: every allograph family on real pen digits by held-out
+writers (rows: styles; the first column is the writer's own digit; after the
+grey bar, shapes from the family's held-out band: the disjoint style test).
 ``docs/variants.png``: stroke-space variants of pen digits (rows: digits).
 ``docs/scans.png``: scan-like uploads made from the same digits.
 Each image is shown as the page would draw it (left of a pair) and as the
@@ -93,13 +94,18 @@ def main() -> None:
 
     rows = []
     for style in allographs.ALL_STYLES.values():
-        picks = rng.choice(len(by_label[style.digit]), args.columns, replace=False)
+        picks = rng.choice(len(by_label[style.digit]), args.columns + 3, replace=False)
         row = []
         for n, i in enumerate(picks):
             base = canvas.fit_to_canvas(by_label[style.digit][i].strokes)
             if n == 0:
                 row.append(tile_pair(base))
-            row.append(tile_pair(style.make(base, rng)))
+            if n < args.columns:
+                row.append(tile_pair(style.make(base, rng)))
+            elif style.disjoint:  # after a grey bar: the held-out band (disjoint test)
+                if n == args.columns:
+                    row.append(np.full((TILE, 6), 160, np.uint8))
+                row.append(tile_pair(style.make(base, rng, held_out=True)))
         rows.append(row)
     sheet(rows).save(out / "styles.png")
 

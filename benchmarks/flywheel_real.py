@@ -104,6 +104,7 @@ def finetune(site: Site, png: bytes, timeout: float) -> dict:
     if run["status"] != "succeeded":
         sys.exit(f"the run {run['status']}: {run.get('error')}")
     print(f"gate: {run['gate']['summary']}")
+    print("  the run's log:\n" + "\n".join(f"    {line}" for line in run["log_tail"].splitlines()))
     while run["gate"]["passed"]:  # the hot swap: answers from the new version
         _, answer = site.call("POST", "/api/predict/", {"image": data_url(png)})
         if answer.get("model_version") == run["model_version"]:

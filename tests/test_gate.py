@@ -159,3 +159,16 @@ def test_family_floors(settings):
     assert floor_for("style:slashed-zero") == 0.9 and floor_for(STYLES) == 0.9
     assert floor_for("probe:dotted-zero") == 0.0
     assert floor_for("pendigits") == 0.95
+
+
+def test_a_familys_held_out_shapes_never_gate_nor_join_the_pooled_styles():
+    truth, active = answers(300, set())
+    _, candidate = answers(300, range(120))  # far worse on shapes no run trains on
+    name = "disjoint:continental-one-flag"
+    decision = decide({name: truth, "style:a": truth}, {name: candidate, "style:a": active},
+                      {name: active, "style:a": active})  # fmt: skip
+    assert decision.passed
+    shown = next(v for v in decision.sets if v.name == name)
+    assert not shown.judged and shown.active.lost == 120  # shown, with its figures
+    pooled = next(v for v in decision.sets if v.name == STYLES)
+    assert pooled.n == 300  # the style alone, not the held-out shapes

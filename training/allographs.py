@@ -15,94 +15,86 @@ the style test set (held-out writers only). ``PROBES`` are real styles kept
 *out* of training on purpose: the flywheel benchmark measures them to show that
 contributions teach the model a style it has never seen.
 
+Each style is a continuous family, not an exemplar: its shape parameters (a
+slash's angle and reach past the oval, a flag's length and angle, where a seven
+is crossed, …) are drawn from ranges as wide as real writers use (looked at on
+the UJI continental writers and on our misreads of them). A family's main
+parameters are :class:`Span` s with a held-out band inside their range: training
+never draws from it, and the *disjoint* style test draws only from it, so that
+test measures how a family generalises to shapes between those it was taught,
+not memory.
+
 Strokes are in canvas pixels, y down (``classifier.canvas``).
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-Strokes = list[np.ndarray]
+from training.shapes import Span, Strokes, arc, box, in_box, line, path, u
 
 
 @dataclass(frozen=True)
 class Style:
     name: str
     digit: int
-    make: Callable[[Strokes, np.random.Generator], Strokes]
+    # (strokes, rng, held_out=False) → the strokes in this style; ``held_out``:
+    # draw the family's parameters from its held-out bands (the disjoint test).
+    make: Callable[..., Strokes]
     description: str
-
-
-def _box(strokes: Sequence[np.ndarray]) -> tuple[float, float, float, float]:
-    points = np.concatenate(strokes)
-    (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
-    return float(x0), float(y0), float(x1 - x0) or 1.0, float(y1 - y0) or 1.0
-
-
-def _line(start, end, n: int = 12) -> np.ndarray:
-    t = np.linspace(0.0, 1.0, n)[:, None]
-    return (1 - t) * np.asarray(start, float) + t * np.asarray(end, float)
-
-
-def _path(*points, n: int = 10) -> np.ndarray:
-    """A polyline through ``points`` with ``n`` points per segment."""
-    parts = [_line(a, b, n)[:-1] for a, b in itertools.pairwise(points)]
-    return np.concatenate([*parts, np.asarray(points[-1], float)[None]])
-
-
-def _arc(centre, radii, start_deg: float, end_deg: float, n: int = 24) -> np.ndarray:
-    angles = np.radians(np.linspace(start_deg, end_deg, n))
-    return np.column_stack(
-        [centre[0] + radii[0] * np.cos(angles), centre[1] + radii[1] * np.sin(angles)]
-    )
-
-
-def _in_box(template: Strokes, strokes: Strokes, rng: np.random.Generator) -> Strokes:
-    """A form drawn in unit coordinates, placed in the writer's own box with their
-    height and a width near their proportions, and a little hand wobble."""
-    x0, y0, w, h = _box(strokes)
-    width = max(w, 0.45 * h) * rng.uniform(0.85, 1.1)
-    slant = rng.uniform(-0.15, 0.15)
-    out = []
-    for stroke in template:
-        xy = stroke.copy()
-        xy[:, 0] = x0 + (xy[:, 0] + slant * (1 - xy[:, 1])) * width
-        xy[:, 1] = y0 + xy[:, 1] * h
-        out.append(xy + rng.normal(0.0, 0.006 * h, xy.shape))
-    return out
-
-
-def _u(rng: np.random.Generator, low: float, high: float) -> float:
-    return float(rng.uniform(low, high))
+    # Whether the family has held-out bands (is in the disjoint style test).
+    disjoint: bool = False
 
 
 # Zero.
 
 
-def slashed_zero(strokes: Strokes, rng: np.random.Generator) -> Strokes:
-    x0, y0, w, h = _box(strokes)
-    over = _u(rng, 0.0, 0.18)
-    start = (x0 - over * w + _u(rng, -0.05, 0.1) * w, y0 + (1 + over) * h)
-    end = (x0 + (1 + over) * w - _u(rng, -0.05, 0.1) * w, y0 - over * h)
-    return [*strokes, _line(start, end, 16)]
+# The slash's angle above the horizontal (degrees: ∅ at 40, φ near 85), and how
+# far it runs past the oval, as a share of the oval's height at each end.
+SLASH_ANGLE = Span(35.0, 88.0, 58.0, 64.0)
+SLASH_REACH = Span(-0.05, 0.6, 0.28, 0.34)
+
+
+def slashed_zero(strokes: Strokes, rng: np.random.Generator, held_out: bool = False) -> Strokes:
+    """Ø and φ: a slash through the oval, from a short diagonal inside it to a long
+    near-vertical stroke far past its top and bottom, anywhere near its centre."""
+    x0, y0, w, h = box(strokes)
+    angle = np.radians(SLASH_ANGLE.draw(rng, held_out))
+    reach = SLASH_REACH.draw(rng, held_out)
+    direction = np.array([np.cos(angle), -np.sin(angle)])  # up and to the right
+    half = (0.5 + reach) * min(h / np.sin(angle), w / max(np.cos(angle), 1e-3))
+    centre = np.array([x0 + w * u(rng, 0.42, 0.58), y0 + h * u(rng, 0.42, 0.58)])
+    start, end = centre - half * direction, centre + half * direction
+    return [*strokes, line(start, end, 16)]
+
+
+# θ: a bar across the middle, from inside the oval to well past its sides.
+BAR_REACH = Span(-0.3, 0.45, 0.05, 0.12)
+
+
+def barred_zero(strokes: Strokes, rng: np.random.Generator, held_out: bool = False) -> Strokes:
+    x0, y0, w, h = box(strokes)
+    half = (0.5 + BAR_REACH.draw(rng, held_out)) * w
+    x, y = x0 + w * u(rng, 0.45, 0.55), y0 + h * u(rng, 0.4, 0.6)
+    tilt = np.tan(np.radians(u(rng, -10, 10))) * half
+    return [*strokes, line((x - half, y + tilt), (x + half, y - tilt), 14)]
 
 
 def backslashed_zero(strokes: Strokes, rng: np.random.Generator) -> Strokes:
-    x0, y0, w, h = _box(strokes)
-    over = _u(rng, 0.0, 0.15)
+    x0, y0, w, h = box(strokes)
+    over = u(rng, 0.0, 0.15)
     return [
         *strokes,
-        _line((x0 - over * w, y0 - over * h), (x0 + (1 + over) * w, y0 + (1 + over) * h), 16),
+        line((x0 - over * w, y0 - over * h), (x0 + (1 + over) * w, y0 + (1 + over) * h), 16),
     ]
 
 
 def dotted_zero(strokes: Strokes, rng: np.random.Generator) -> Strokes:
-    x0, y0, w, h = _box(strokes)
-    centre = np.array([x0 + w * _u(rng, 0.42, 0.58), y0 + h * _u(rng, 0.42, 0.58)])
+    x0, y0, w, h = box(strokes)
+    centre = np.array([x0 + w * u(rng, 0.42, 0.58), y0 + h * u(rng, 0.42, 0.58)])
     return [*strokes, centre + rng.normal(0.0, 0.01 * h, (3, 2))]
 
 
@@ -113,64 +105,74 @@ def _main_stroke(strokes: Strokes) -> int:
     return int(np.argmax([np.ptp(s[:, 1]) if len(s) else 0.0 for s in strokes]))
 
 
-def _flag(strokes: Strokes, rng: np.random.Generator) -> Strokes:
-    h = _box(strokes)[3]
+# The continental 1's up-stroke: its length (a share of the stem) and its angle
+# below the horizontal (degrees: near 10 it is long and flat, as many real
+# writers make it, and only the missing bar tells it from a 7).
+FLAG_LENGTH = Span(0.18, 0.62, 0.38, 0.44)
+FLAG_ANGLE = Span(8.0, 62.0, 24.0, 30.0)
+FOOT_HALF = Span(0.12, 0.36, 0.22, 0.26)
+
+
+def _flag(strokes: Strokes, rng: np.random.Generator, held_out: bool) -> Strokes:
+    h = box(strokes)[3]
     strokes = [s.copy() for s in strokes]
     i = _main_stroke(strokes)
     stem = strokes[i]
     if stem[0, 1] > stem[-1, 1]:  # drawn upwards: the flag goes before the top anyway
         stem = stem[::-1]
     top = stem[0]
-    # The continental up-stroke: from low on the left, up to the top of the stem.
-    start = top + np.array([-_u(rng, 0.25, 0.5) * h, _u(rng, 0.15, 0.4) * h])
-    strokes[i] = np.concatenate([_line(start, top, 14)[:-1], stem])
+    # The up-stroke: from low on the left, up to the top of the stem.
+    length = FLAG_LENGTH.draw(rng, held_out) * h
+    angle = np.radians(FLAG_ANGLE.draw(rng, held_out))
+    start = top + length * np.array([-np.cos(angle), np.sin(angle)])
+    strokes[i] = np.concatenate([line(start, top, 14)[:-1], stem])
     return strokes
 
 
-def _foot(strokes: Strokes, rng: np.random.Generator) -> Strokes:
-    h = _box(strokes)[3]
+def _foot(strokes: Strokes, rng: np.random.Generator, held_out: bool) -> Strokes:
+    h = box(strokes)[3]
     stem = strokes[_main_stroke(strokes)]
     bottom = stem[np.argmax(stem[:, 1])]
-    half = _u(rng, 0.18, 0.32) * h
-    y = bottom[1] + _u(rng, -0.02, 0.03) * h
-    tilt = _u(rng, -0.04, 0.04) * h
-    return [*strokes, _line((bottom[0] - half, y - tilt), (bottom[0] + half, y + tilt), 12)]
+    half = FOOT_HALF.draw(rng, held_out) * h
+    y = bottom[1] + u(rng, -0.02, 0.03) * h
+    tilt = u(rng, -0.04, 0.04) * h
+    return [*strokes, line((bottom[0] - half, y - tilt), (bottom[0] + half, y + tilt), 12)]
 
 
-def continental_one_flag(strokes: Strokes, rng: np.random.Generator) -> Strokes:
-    return _flag(strokes, rng)
+def continental_one_flag(strokes: Strokes, rng: np.random.Generator, held_out: bool = False):
+    return _flag(strokes, rng, held_out)
 
 
-def continental_one_foot(strokes: Strokes, rng: np.random.Generator) -> Strokes:
-    return _foot(strokes, rng)
+def continental_one_foot(strokes: Strokes, rng: np.random.Generator, held_out: bool = False):
+    return _foot(strokes, rng, held_out)
 
 
-def continental_one_both(strokes: Strokes, rng: np.random.Generator) -> Strokes:
-    return _foot(_flag(strokes, rng), rng)
+def continental_one_both(strokes: Strokes, rng: np.random.Generator, held_out: bool = False):
+    return _foot(_flag(strokes, rng, held_out), rng, held_out)
 
 
 # Two.
 
 
 def _two(loop: bool, rng: np.random.Generator) -> Strokes:
-    top = _arc((0.5, 0.3), (0.45, 0.28), 200, 380, 20)  # the upper bow, left to right
-    corner = (_u(rng, 0.0, 0.1), 1.0)
-    descent = _line(top[-1], corner, 12)
+    top = arc((0.5, 0.3), (0.45, 0.28), 200, 380, 20)  # the upper bow, left to right
+    corner = (u(rng, 0.0, 0.1), 1.0)
+    descent = line(top[-1], corner, 12)
     parts = [top, descent[1:]]
     if loop:  # a small loop where the diagonal meets the base
-        r = _u(rng, 0.08, 0.14)
-        loop_pts = _arc((corner[0] + r, 1.0 - r), (r, r), 135, 135 - 330, 16)
+        r = u(rng, 0.08, 0.14)
+        loop_pts = arc((corner[0] + r, 1.0 - r), (r, r), 135, 135 - 330, 16)
         parts.append(loop_pts)
-    parts.append(_line(parts[-1][-1], (_u(rng, 0.9, 1.05), 1.0 + _u(rng, -0.03, 0.03)), 10)[1:])
+    parts.append(line(parts[-1][-1], (u(rng, 0.9, 1.05), 1.0 + u(rng, -0.03, 0.03)), 10)[1:])
     return [np.concatenate(parts)]
 
 
 def looped_two(strokes: Strokes, rng: np.random.Generator) -> Strokes:
-    return _in_box(_two(True, rng), strokes, rng)
+    return in_box(_two(True, rng), strokes, rng)
 
 
 def plain_two(strokes: Strokes, rng: np.random.Generator) -> Strokes:
-    return _in_box(_two(False, rng), strokes, rng)
+    return in_box(_two(False, rng), strokes, rng)
 
 
 # Three.
@@ -178,12 +180,12 @@ def plain_two(strokes: Strokes, rng: np.random.Generator) -> Strokes:
 
 def flat_top_three(strokes: Strokes, rng: np.random.Generator) -> Strokes:
     """ʒ: a flat top bar, a diagonal to the middle, one round lower bowl."""
-    mid = _u(rng, 0.38, 0.48)
-    top = _path((0.05, 0.0), (0.95, 0.0), (0.3, mid), n=10)
-    bowl = _arc((0.45, (1 + mid) / 2), (0.5, (1 - mid) / 2), -90, 150, 22)
+    mid = u(rng, 0.38, 0.48)
+    top = path((0.05, 0.0), (0.95, 0.0), (0.3, mid), n=10)
+    bowl = arc((0.45, (1 + mid) / 2), (0.5, (1 - mid) / 2), -90, 150, 22)
     bowl = bowl - bowl[0] + top[-1]  # the bowl starts where the diagonal ends
     stroke = np.concatenate([top, bowl[1:]])
-    return _in_box([stroke], strokes, rng)
+    return in_box([stroke], strokes, rng)
 
 
 # Four.
@@ -191,28 +193,65 @@ def flat_top_three(strokes: Strokes, rng: np.random.Generator) -> Strokes:
 
 def open_four(strokes: Strokes, rng: np.random.Generator) -> Strokes:
     """Two strokes, open at the top: ㄴ with a long bar, then the stem."""
-    bar = _u(rng, 0.55, 0.7)
-    stem_x = _u(rng, 0.62, 0.75)
-    left = _path((_u(rng, 0.05, 0.25), 0.0), (0.0, bar), (1.0, bar), n=10)
-    stem = _line((stem_x, _u(rng, 0.0, 0.25)), (stem_x, 1.0), 14)
-    return _in_box([left, stem], strokes, rng)
+    bar = u(rng, 0.55, 0.7)
+    stem_x = u(rng, 0.62, 0.75)
+    left = path((u(rng, 0.05, 0.25), 0.0), (0.0, bar), (1.0, bar), n=10)
+    stem = line((stem_x, u(rng, 0.0, 0.25)), (stem_x, 1.0), 14)
+    return in_box([left, stem], strokes, rng)
+
+
+OPEN_FOUR_BAR = Span(0.5, 0.78, 0.62, 0.66)
+
+
+def open_four_one_stroke(
+    strokes: Strokes, rng: np.random.Generator, held_out: bool = False
+) -> Strokes:
+    """Open at the top in one stroke: down to the bar, across it, back to the stem,
+    up to its top and down the stem over the same line."""
+    bar = OPEN_FOUR_BAR.draw(rng, held_out)
+    stem_x = u(rng, 0.6, 0.75)
+    across = min(1.0, stem_x + u(rng, 0.15, 0.3))
+    top = u(rng, 0.0, 0.2)
+    corners = ((u(rng, 0.05, 0.3), 0.0), (0.0, bar), (across, bar), (stem_x, bar - 0.02),
+               (stem_x, top), (stem_x + u(rng, -0.04, 0.04), 1.0))  # fmt: skip
+    return in_box([path(*corners, n=10)], strokes, rng)
+
+
+# Five.
+
+FLAG_LIFT = Span(0.0, 0.2, 0.09, 0.12)
+
+
+def five_detached_flag(
+    strokes: Strokes, rng: np.random.Generator, held_out: bool = False
+) -> Strokes:
+    """The top bar written last and apart: lifted above the body, or off to the
+    right, not touching the stem (read as 3 on scans)."""
+    lift = FLAG_LIFT.draw(rng, held_out)
+    stem_x = u(rng, 0.05, 0.2)
+    waist = u(rng, 0.38, 0.48)
+    body = np.concatenate([
+        line((stem_x + 0.05, 0.1), (stem_x, waist), 8)[:-1],
+        arc((0.5, (1 + waist) / 2 + 0.02), (0.45, (1 - waist) / 2), -150, 140, 24),
+    ])  # fmt: skip
+    shift = u(rng, 0.0, 0.15)
+    flag = line((stem_x + 0.05 + shift, 0.1 - lift), (0.95 + shift, 0.05 - lift), 10)
+    return in_box([body, flag], strokes, rng)
 
 
 def closed_four(strokes: Strokes, rng: np.random.Generator) -> Strokes:
     """One stroke: up the stem, down the diagonal, across the bar."""
-    bar = _u(rng, 0.6, 0.72)
-    stem_x = _u(rng, 0.62, 0.75)
-    return _in_box(
-        [_path((stem_x, 1.0), (stem_x, 0.0), (0.0, bar), (1.0, bar), n=10)], strokes, rng
-    )
+    bar = u(rng, 0.6, 0.72)
+    stem_x = u(rng, 0.62, 0.75)
+    return in_box([path((stem_x, 1.0), (stem_x, 0.0), (0.0, bar), (1.0, bar), n=10)], strokes, rng)
 
 
 def four_in_two_strokes(strokes: Strokes, rng: np.random.Generator) -> Strokes:
     """Closed at the top, but the diagonal-and-bar and the stem are separate strokes."""
-    bar = _u(rng, 0.6, 0.72)
-    stem_x = _u(rng, 0.62, 0.75)
-    first = _path((stem_x + _u(rng, -0.05, 0.05), 0.0), (0.0, bar), (1.0, bar), n=10)
-    return _in_box([first, _line((stem_x, 0.0), (stem_x, 1.0), 14)], strokes, rng)
+    bar = u(rng, 0.6, 0.72)
+    stem_x = u(rng, 0.62, 0.75)
+    first = path((stem_x + u(rng, -0.05, 0.05), 0.0), (0.0, bar), (1.0, bar), n=10)
+    return in_box([first, line((stem_x, 0.0), (stem_x, 1.0), 14)], strokes, rng)
 
 
 # Seven.
@@ -227,17 +266,51 @@ def _stem_x(strokes: Strokes, y: float) -> float:
     return float(below_top[nearest, 0].mean())
 
 
-def crossed_seven(strokes: Strokes, rng: np.random.Generator) -> Strokes:
-    _, y0, w, h = _box(strokes)
-    y = y0 + _u(rng, 0.45, 0.6) * h
+# Where the bar crosses the seven's stem (a share of its height from the top),
+# and how far it reaches each side (a share of its width).
+CROSS_HEIGHT = Span(0.38, 0.66, 0.5, 0.54)
+CROSS_REACH = Span(0.14, 0.4, 0.25, 0.29)
+
+
+def crossed_seven(strokes: Strokes, rng: np.random.Generator, held_out: bool = False) -> Strokes:
+    _, y0, w, h = box(strokes)
+    y = y0 + CROSS_HEIGHT.draw(rng, held_out) * h
     x = _stem_x(strokes, y)
-    half_left, half_right = _u(rng, 0.18, 0.32) * w, _u(rng, 0.18, 0.32) * w
-    tilt = _u(rng, -0.03, 0.03) * h
-    return [*strokes, _line((x - half_left, y + tilt), (x + half_right, y - tilt), 12)]
+    half_left = CROSS_REACH.draw(rng, held_out) * w
+    half_right = CROSS_REACH.draw(rng, held_out) * w
+    tilt = np.tan(np.radians(u(rng, -5.0, 5.0))) * (half_left + half_right) / 2  # a bar's slope
+    return [*strokes, line((x - half_left, y + tilt), (x + half_right, y - tilt), 12)]
+
+
+def crossed_seven_one_stroke(
+    strokes: Strokes, rng: np.random.Generator, held_out: bool = False
+) -> Strokes:
+    """A crossed 7 without lifting the pen: the top bar, down the stem to the
+    middle, a small loop back to the left, the bar across to the right, back to
+    the stem and on down (read as 2 when the loop is mistaken for a 2's)."""
+    cross = CROSS_HEIGHT.draw(rng, held_out)
+    reach = CROSS_REACH.draw(rng, held_out) / 0.27  # relative to a typical reach
+    top_left, top_right = (0.0, u(rng, -0.02, 0.04)), (1.0, 0.0)
+    bottom = (u(rng, 0.2, 0.45), 1.0)
+
+    def stem(y: float) -> float:  # the stem's x at height y, top right to bottom
+        return 1.0 + (bottom[0] - 1.0) * y
+
+    x = stem(cross)
+    loop = arc((x - 0.12 * reach, cross + 0.03), (0.12 * reach, 0.06), 30, 200, 12)
+    drawn = np.concatenate([
+        line(top_left, top_right, 12)[:-1],
+        line(top_right, (stem(cross - 0.02), cross - 0.02), 10)[:-1],
+        loop[:-1],
+        line(loop[-1], (x + 0.3 * reach, cross - 0.02), 10)[:-1],
+        line((x + 0.3 * reach, cross - 0.02), (stem(cross + 0.06), cross + 0.06), 6)[:-1],
+        line((stem(cross + 0.06), cross + 0.06), bottom, 10),
+    ])  # fmt: skip
+    return in_box([drawn], strokes, rng)
 
 
 def hooked_seven(strokes: Strokes, rng: np.random.Generator) -> Strokes:
-    x0, y0, w, h = _box(strokes)
+    x0, y0, w, h = box(strokes)
     strokes = [s.copy() for s in strokes]
     # The top bar's left end: the point nearest the box's top-left corner.
     i, j = min(
@@ -245,8 +318,8 @@ def hooked_seven(strokes: Strokes, rng: np.random.Generator) -> Strokes:
         key=lambda ij: np.hypot(*(strokes[ij[0]][ij[1]] - (x0, y0))),
     )
     end = strokes[i][j]
-    below = np.add(end, (_u(rng, -0.02, 0.04) * w, _u(rng, 0.12, 0.25) * h))
-    tick = _line(below, end, 8)[:-1]
+    below = np.add(end, (u(rng, -0.02, 0.04) * w, u(rng, 0.12, 0.25) * h))
+    tick = line(below, end, 8)[:-1]
     strokes[i] = (
         np.concatenate([tick, strokes[i]]) if j == 0 else np.concatenate([strokes[i], tick[::-1]])
     )
@@ -261,39 +334,53 @@ def crossed_hooked_seven(strokes: Strokes, rng: np.random.Generator) -> Strokes:
 
 
 def _nine(straight: bool, rng: np.random.Generator) -> Strokes:
-    loop_h = _u(rng, 0.38, 0.5)
-    loop = _arc((0.5, loop_h / 2), (0.5, loop_h / 2), 0, -360, 28)  # from the right, anticlockwise
+    loop_h = u(rng, 0.38, 0.5)
+    loop = arc((0.5, loop_h / 2), (0.5, loop_h / 2), 0, -360, 28)  # from the right, anticlockwise
     right = loop[-1]
     if straight:
-        tail = _line(right, (right[0] - _u(rng, 0.0, 0.1), 1.0), 14)
+        tail = line(right, (right[0] - u(rng, 0.0, 0.1), 1.0), 14)
     else:
-        bend = _arc((right[0] - 0.35, 1.0 - 0.3), (0.35, 0.3), 0, 150, 14)
-        tail = np.concatenate([_line(right, bend[0], 8), bend[1:]])
+        bend = arc((right[0] - 0.35, 1.0 - 0.3), (0.35, 0.3), 0, 150, 14)
+        tail = np.concatenate([line(right, bend[0], 8), bend[1:]])
     return [np.concatenate([loop, tail[1:]])]
 
 
 def straight_tail_nine(strokes: Strokes, rng: np.random.Generator) -> Strokes:
-    return _in_box(_nine(True, rng), strokes, rng)
+    return in_box(_nine(True, rng), strokes, rng)
 
 
 def curved_tail_nine(strokes: Strokes, rng: np.random.Generator) -> Strokes:
-    return _in_box(_nine(False, rng), strokes, rng)
+    return in_box(_nine(False, rng), strokes, rng)
 
 
+# fmt: off
 STYLES: dict[str, Style] = {
     s.name: s
     for s in (
-        Style("slashed-zero", 0, slashed_zero, "Ø: a zero with a slash through it"),
-        Style("continental-one-flag", 1, continental_one_flag, "a one with a long up-stroke flag"),
-        Style("continental-one-foot", 1, continental_one_foot, "a one standing on a foot"),
-        Style("continental-one-both", 1, continental_one_both, "a one with a flag and a foot"),
+        Style("slashed-zero", 0, slashed_zero,
+              "Ø to φ: a slash through a zero, inside it or far past it", disjoint=True),
+        Style("barred-zero", 0, barred_zero, "θ: a zero with a bar across", disjoint=True),
+        Style("dotted-zero", 0, dotted_zero, "a zero with a dot in the middle"),
+        Style("continental-one-flag", 1, continental_one_flag,
+              "a one with an up-stroke flag, short and steep to long and flat", disjoint=True),
+        Style("continental-one-foot", 1, continental_one_foot, "a one standing on a foot",
+              disjoint=True),
+        Style("continental-one-both", 1, continental_one_both, "a one with a flag and a foot",
+              disjoint=True),
         Style("plain-two", 2, plain_two, "a two without a loop"),
         Style("looped-two", 2, looped_two, "a two with a loop at its base"),
         Style("flat-top-three", 3, flat_top_three, "ʒ: a three with a flat top bar"),
         Style("open-four", 4, open_four, "a four open at the top, in two strokes"),
+        Style("open-four-one-stroke", 4, open_four_one_stroke,
+              "a four open at the top, in one stroke", disjoint=True),
         Style("closed-four", 4, closed_four, "a closed four in one stroke"),
         Style("four-in-two-strokes", 4, four_in_two_strokes, "a closed four in two strokes"),
-        Style("crossed-seven", 7, crossed_seven, "a seven with a bar through its stem"),
+        Style("five-detached-flag", 5, five_detached_flag,
+              "a five whose top bar is apart from its body", disjoint=True),
+        Style("crossed-seven", 7, crossed_seven, "a seven with a bar through its stem",
+              disjoint=True),
+        Style("crossed-seven-one-stroke", 7, crossed_seven_one_stroke,
+              "a crossed seven in one stroke, with its loop", disjoint=True),
         Style("hooked-seven", 7, hooked_seven, "a seven with a hook down from its top bar"),
         Style("crossed-hooked-seven", 7, crossed_hooked_seven, "crossed and hooked"),
         Style("straight-tail-nine", 9, straight_tail_nine, "a nine with a straight stem"),
@@ -305,10 +392,10 @@ PROBES: dict[str, Style] = {
     s.name: s
     for s in (
         Style("backslashed-zero", 0, backslashed_zero, "a zero slashed the other way"),
-        Style("dotted-zero", 0, dotted_zero, "a zero with a dot in the middle"),
     )
 }
 
+# fmt: on
 ALL_STYLES = {**STYLES, **PROBES}
 
 

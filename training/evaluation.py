@@ -169,7 +169,7 @@ def plot_styles(reports: dict[str, dict], path: Path) -> None:
     """Accuracy per handwriting style (``style:*``, and the ``probe:*`` styles kept
     out of training), one bar each: the style test set at a glance."""
     plt = _pyplot()
-    names = [n for n in reports if n.startswith(("style:", "probe:"))]
+    names = [n for n in reports if n.startswith(("style:", "disjoint:", "probe:"))]
     if not names:
         return
     values = [reports[n]["accuracy"] * 100 for n in names]

@@ -40,11 +40,14 @@ DRAWINGS_TEST = "drawings-test"
 STYLES = "styles"  # the pooled family of ``style:*`` sets
 
 REAL, SYNTHETIC, STYLE, PROBE = "real people", "synthetic styles", "one style", "probe"
+DISJOINT = "shapes no run trains on"  # a family's held-out band: shown, never gates
 
 
 def role_of(name: str) -> str:
     if name.startswith("probe:"):
         return PROBE
+    if name.startswith("disjoint:"):
+        return DISJOINT
     if name.startswith("style:"):
         return STYLE
     if name == STYLES:

@@ -139,6 +139,10 @@ class TrainingRun(models.Model):
         default=_DEFAULT["correction_weight"],
         help_text="how much more often a correction is drawn than another drawing",
     )
+    variants = models.PositiveSmallIntegerField(
+        default=_DEFAULT["variants"],
+        help_text="stroke-space variants rendered per pen digit and drawing (1 to 64)",
+    )
     preset = models.CharField(max_length=32, blank=True)
 
     # Ownership and state.

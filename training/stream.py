@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from training.config import TrainConfig
 from training.sources import TrainingData
+from training.sources.synthetic import NO_DIGIT
 
 
 def mixture_weights(data: TrainingData) -> list[float]:
@@ -87,7 +88,10 @@ def training_dataset(data: TrainingData, config: TrainConfig) -> tf.data.Dataset
         x = tf.concat([tf.gather(fixed_x, index), tf.gather(pool_x, rows)], 0)
         y = tf.concat([tf.gather(fixed_y, index), tf.gather(pool_y, rows)], 0)
         x = tf.cast(x, tf.float32)[..., None] / 255.0
-        return x, tf.one_hot(tf.cast(y, tf.int32), 10)
+        # A pool's NO_DIGIT (ink that is no digit) is every digit equally.
+        y = tf.cast(y, tf.int32)
+        targets = tf.where((y == NO_DIGIT)[:, None], 0.1, tf.one_hot(y, 10))
+        return x, targets
 
     return (
         tf.data.Dataset.range(2**62)

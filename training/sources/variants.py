@@ -21,7 +21,7 @@ from training.sources.cache import cached
 
 # Bump when ``training.strokes`` or ``training.allographs`` change what they make:
 # cached variant pools and style test sets belong to one version.
-SYNTHESIS_VERSION = 1
+SYNTHESIS_VERSION = 2
 REPORT_EVERY = 256  # jobs between reports while variants render
 
 
