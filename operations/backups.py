@@ -13,6 +13,7 @@ import io
 import json
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 from django.core.files.base import ContentFile
@@ -95,7 +96,10 @@ def restore_backup(source: Path) -> dict:
         raise BackupError(f"{source} is not a Digits backup: {exc}") from exc
     with archive:
         for name, digest in manifest["files"].items():
-            data = archive.read(f"files/{name}")
+            try:
+                data = archive.read(f"files/{name}")
+            except (OSError, KeyError, zipfile.BadZipFile, zlib.error) as exc:  # bad CRC, cut
+                raise BackupError(f"{name} is damaged in the backup: {exc}") from exc
             if hashlib.sha256(data).hexdigest() != digest:
                 raise BackupError(f"{name} is damaged in the backup (checksum mismatch).")
         written = []
@@ -115,9 +119,27 @@ def restore_backup(source: Path) -> dict:
                     # backup's models (its files were just replaced by theirs).
                     ModelVersion.objects.filter(pk__in=bootstrap_only).delete()
                     call_command("loaddata", fixture.name, verbosity=0)
+                    _interrupt_unfinished_runs()
         except Exception:
             for name in written:
                 default_storage.delete(name)
             raise
     runtime.reset()
     return manifest
+
+
+def _interrupt_unfinished_runs() -> int:
+    """Runs that were queued or training when the backup was taken have no worker
+    here: they end at once, saying why, instead of waiting for a heartbeat timeout."""
+    from django.utils import timezone
+
+    from training.models import TrainingRun
+
+    return TrainingRun.objects.filter(
+        status__in=[TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING]
+    ).update(
+        status=TrainingRun.Status.FAILED,
+        finished_at=timezone.now(),
+        error="Interrupted: it was unfinished when the backup was taken, and a restored "
+        "instance has no worker running it. Start it again.",
+    )

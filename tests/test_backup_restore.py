@@ -200,3 +200,38 @@ def test_a_backup_moves_between_sqlite_and_postgresql(active_model, canvas_png, 
     assert _manage(back, "shell", "-c", code).splitlines()[-1] == str(
         max(map(int, before["versions"])) + 1
     )
+
+
+def test_a_bad_crc_in_the_zip_is_a_one_line_error_and_nothing_changes(active_model, tmp_path):
+    call_command("backup", str(tmp_path / "b.zip"), stdout=io.StringIO())
+    data = bytearray((tmp_path / "b.zip").read_bytes())
+    with zipfile.ZipFile(tmp_path / "b.zip") as archive:
+        item = next(i for i in archive.infolist() if i.filename.endswith("model.tflite"))
+    # flip a byte inside the stored file's data: its CRC no longer matches
+    start = item.header_offset + 30 + len(item.filename.encode()) + len(item.extra) + 10
+    data[start] ^= 0xFF
+    (tmp_path / "crc.zip").write_bytes(bytes(data))
+    ModelVersion.objects.all().delete()
+    with pytest.raises(CommandError, match="damaged in the backup") as raised:
+        call_command("restore", str(tmp_path / "crc.zip"), stdout=io.StringIO())
+    assert "\n" not in str(raised.value)
+    assert ModelVersion.objects.count() == 0
+
+
+def test_a_run_that_was_training_when_backed_up_is_restored_as_interrupted(
+    active_model, settings, tmp_path
+):
+    from training.models import TrainingRun
+
+    running = TrainingRun.objects.create(preset="finetune")
+    running.claim("elsewhere:1")
+    queued = TrainingRun.objects.create(preset="quick")
+    call_command("backup", str(tmp_path / "b.zip"), stdout=io.StringIO())
+    TrainingRun.objects.all().delete()
+    ModelVersion.objects.all().delete()
+    settings.MEDIA_ROOT = tmp_path / "fresh-media"
+    call_command("restore", str(tmp_path / "b.zip"), stdout=io.StringIO())
+    for run in (running, queued):
+        run.refresh_from_db()
+        assert run.status == TrainingRun.Status.FAILED and run.finished_at is not None
+        assert run.error.startswith("Interrupted")

@@ -141,3 +141,25 @@ def test_exports_read_drawings_through_the_checked_reader(db, tmp_path, small_pe
         assert "exported 58 drawings" in out, (fmt, out)
     with zipfile.ZipFile(tmp_path / "d.zip") as archive:
         assert f"drawings/{damaged.sha256}.png" not in archive.namelist()
+
+
+def test_an_import_into_an_empty_data_directory_creates_its_database_first(
+    db, tmp_path, canvas_png
+):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from .conftest import instance_env
+
+    folder = tmp_path / "digits" / "3"
+    folder.mkdir(parents=True)
+    (folder / "a.png").write_bytes(canvas_png(3))
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, str(root / "manage.py"), "import_drawings", "folder",
+         str(tmp_path / "digits")],
+        env=instance_env(tmp_path / "empty-instance"), cwd=root, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "no such table" not in done.stderr and "added=1" in done.stdout

@@ -79,3 +79,31 @@ def test_the_style_test_has_a_disjoint_set_for_every_family(pen_digits):
         taught, held = sets[f"style:{name}"], sets[f"disjoint:{name}"]
         assert len(taught) == len(held) and (held.y == allographs.STYLES[name].digit).all()
         assert not np.array_equal(taught.x, held.x)
+
+
+def test_ink_that_is_no_digit_is_trained_towards_every_digit_equally():
+    from training import sources
+    from training.config import TrainConfig
+    from training.sources import base as source_base
+    from training.sources.synthetic import NO_DIGIT
+    from training.stream import training_dataset
+
+    base = source_base.Images(np.zeros((2000, 28, 28), np.uint8), np.full(2000, 4, np.uint8))
+    junk = source_base.Pool("no-digit", np.full((50, 1, 28, 28), 255, np.uint8),
+                            np.full(50, NO_DIGIT, np.uint8), np.ones(50), draws=0, share=0.1)  # fmt: skip
+    data = sources.TrainingData(base, base, pools=[junk])
+    config = TrainConfig(sources=("pendigits",), batch_size=400)
+    x, y = next(iter(training_dataset(data, config)))
+    y, inked = y.numpy(), x.numpy().reshape(400, -1).max(1) > 0
+    assert inked.mean() == pytest.approx(0.1, abs=0.02)  # the pool's share
+    assert np.allclose(y[inked], 0.1)  # every digit equally
+    assert (y[~inked].argmax(1) == 4).all() and np.allclose(y[~inked].sum(1), 1.0)
+
+
+def test_the_junk_pool_is_ink_the_server_would_read(pen_digits):
+    from training.sources.synthetic import JUNK_IMAGES, NO_DIGIT, junk_pool
+
+    pool = junk_pool()
+    assert pool.x.shape == (JUNK_IMAGES, 1, 28, 28) and (pool.y == NO_DIGIT).all()
+    assert (pool.x.reshape(JUNK_IMAGES, -1).max(1) > 0).all()  # none blank
+    assert pool.share and pool.draws == 0  # a share of every batch, not more of an epoch

@@ -6,6 +6,7 @@ import time
 import zipfile
 from pathlib import Path
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
@@ -43,6 +44,8 @@ class Command(BaseCommand):
             raise CommandError(f"{path} does not exist.")
         if kind == "folder" and not path.is_dir():
             raise CommandError(f"{path} is not a folder.")
+        # An empty data directory gets its database first, as ``restore`` does.
+        call_command("migrate", interactive=False, verbosity=0)
         started = time.monotonic()
         try:
             items = list(KINDS[kind](path))
