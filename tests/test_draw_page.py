@@ -114,8 +114,11 @@ def test_wrong_answers_can_be_corrected_from_the_draw_page(page, unseen_pen_digi
     page.wait_for_function(
         "() => document.getElementById('correction-note').textContent.startsWith('Thanks')"
     )
-    assert "Saved as an 8" in page.locator("#correction-note").inner_text()
+    note = page.locator("#correction-note").inner_text()
+    assert "Saved as an 8" in note
     drawing = Drawing.objects.get()
+    # it waits for review: the note does not promise that the next model learns from it
+    assert drawing.status == "pending" and "Once staff approve it" in note
     assert (drawing.label, drawing.source) == (8, "correction")
     # the correction keeps the pen: one recorded stroke per replayed stroke, every
     # pointer move a timed point on the canvas, in the drawing's own row
@@ -301,3 +304,33 @@ def test_live_predictions_carry_the_strokes_mid_stroke_and_at_pen_up(page, unsee
     assert views in ("image", "image pen")
     expected = "picture and pen" if views == "image pen" else "read the picture"
     assert expected in page.locator("#prediction-confidence").inner_text()
+
+
+def test_the_digit_picker_is_a_radio_group_the_arrow_keys_move(page, served, unseen_pen_digits):
+    page.goto(served + "/contribute/")
+    asked = int(page.locator("#target-digit").inner_text())
+    picker = page.locator("#picker")
+    # one tab stop: the checked digit
+    assert picker.locator('button[tabindex="0"]').count() == 1
+    picker.locator(f'button[data-digit="{asked}"]').focus()
+    page.keyboard.press("ArrowRight")
+    moved = (asked + 1) % 10
+    assert int(page.locator("#target-digit").inner_text()) == moved
+    checked = picker.locator('button[aria-checked="true"]')
+    assert checked.count() == 1 and checked.get_attribute("data-digit") == str(moved)
+    assert page.evaluate("document.activeElement.dataset.digit") == str(moved)
+    page.keyboard.press("End")
+    assert page.locator("#target-digit").inner_text() == "9"
+
+
+def test_picking_the_digit_the_model_saw_drops_the_stale_hint(page, served, unseen_pen_digits):
+    page.goto(served + "/contribute/")
+    four = next(d for d in unseen_pen_digits if d.label == 4)
+    page.locator('#picker button[data-digit="9"]').click()
+    draw(page, canvas.fit_to_canvas(four.strokes))
+    page.wait_for_function("() => /anyway/.test(document.getElementById('guess').textContent)")
+    # "A 4? (97%) — if you drew a 9, add it anyway…"
+    seen = int(page.locator("#guess").inner_text().split("?")[0].split()[-1])
+    page.locator(f'#picker button[data-digit="{seen}"]').click()
+    text = page.locator("#guess").inner_text()
+    assert "looks right" in text and "anyway" not in text

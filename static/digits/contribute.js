@@ -14,6 +14,18 @@
   let needed = picker.dataset.needed.split(",").map(Number);
   let target = Number(targetEl.textContent);
   const cap = (text) => text.charAt(0).toUpperCase() + text.slice(1);
+  let lastResult = null; // the model's latest answer for the drawing on the pad
+
+  // The guess against the digit asked for: said again when the digit changes,
+  // so picking the digit the model saw never leaves "if you drew a 9…".
+  function showGuess() {
+    if (!lastResult) return;
+    const body = lastResult;
+    const match = body.digit === target;
+    guess.textContent = match
+      ? `${cap(Digits.aDigit(body.digit))} (${(body.confidence * 100).toFixed(0)}%) — looks right.`
+      : `${cap(Digits.aDigit(body.digit))}? (${(body.confidence * 100).toFixed(0)}%) — if you drew ${Digits.aDigit(target)}, add it anyway: those teach the most.`;
+  }
 
   const pad = Digits.mountPad(result, {
     onChange({ empty }) {
@@ -21,12 +33,11 @@
       if (!empty) thanks.hidden = true;
     },
     onResult(body) {
-      const match = body.digit === target;
-      guess.textContent = match
-        ? `${cap(Digits.aDigit(body.digit))} (${(body.confidence * 100).toFixed(0)}%) — looks right.`
-        : `${cap(Digits.aDigit(body.digit))}? (${(body.confidence * 100).toFixed(0)}%) — if you drew ${Digits.aDigit(target)}, add it anyway: those teach the most.`;
+      lastResult = body;
+      showGuess();
     },
     onIdle(message) {
+      lastResult = null;
       guess.textContent = message || "Start drawing…";
     },
     onError(message) {
@@ -39,14 +50,31 @@
     targetEl.textContent = String(digit);
     placeholder.textContent = `draw ${Digits.aDigit(digit)}`;
     picker.querySelectorAll("button").forEach((b) => {
-      b.setAttribute("aria-checked", String(Number(b.dataset.digit) === digit));
+      const checked = Number(b.dataset.digit) === digit;
+      b.setAttribute("aria-checked", String(checked));
+      b.tabIndex = checked ? 0 : -1; // a radio group is one tab stop
     });
+    showGuess();
   }
 
   picker.addEventListener("click", (event) => {
     const button = event.target.closest("button[data-digit]");
     if (button) setTarget(Number(button.dataset.digit));
   });
+
+  // Arrow keys move the choice, as in any radio group (Home and End: 0 and 9).
+  picker.addEventListener("keydown", (event) => {
+    const moves = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 };
+    let digit;
+    if (event.key in moves) digit = (target + moves[event.key] + 10) % 10;
+    else if (event.key === "Home") digit = 0;
+    else if (event.key === "End") digit = 9;
+    else return;
+    event.preventDefault();
+    setTarget(digit);
+    picker.querySelector(`button[data-digit="${digit}"]`).focus();
+  });
+  setTarget(target);
 
   submit.addEventListener("click", async () => {
     if (pad.isEmpty()) return;

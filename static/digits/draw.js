@@ -91,7 +91,12 @@
   function savedNote(body, asked) {
     const kept = Digits.aDigit(body.label);
     if (body.relabelled) return `Changed: saved as ${kept} now — thanks for checking.`;
-    if (!body.duplicate) return `Thanks! Saved as ${kept} — the next model learns from it.`;
+    if (!body.duplicate) {
+      // Only approved drawings are trained on: say so while it waits for review.
+      return body.status === "approved"
+        ? `Thanks! Saved as ${kept} — the next model learns from it.`
+        : `Thanks! Saved as ${kept}. Once staff approve it, the next model learns from it.`;
+    }
     if (body.label === asked) return `Already saved as ${kept} — thanks.`;
     return `This drawing is already in the dataset as ${kept}; it was not changed. A curator reviews the dataset.`;
   }
