@@ -138,6 +138,13 @@ def test_openapi_schema_and_docs(client, db):
     assert "requestBody" in spec["paths"]["/api/predict/"]["post"]
     docs = client.get("/api/docs/")
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()
+    # a browser is shown the schema (plain text, inline), not handed a download
+    shown = client.get("/api/schema/", HTTP_ACCEPT="text/html,application/xhtml+xml,*/*;q=0.8")
+    assert shown.status_code == 200 and shown["Content-Type"].startswith("text/plain")
+    assert shown["Content-Disposition"].startswith("inline") and b"/api/predict/" in shown.content
+    # clients that ask for the OpenAPI media types still get them
+    asked = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi")
+    assert asked["Content-Type"].startswith("application/vnd.oai.openapi")
 
 
 def test_batch_prediction_with_per_item_errors(client, active_model, canvas_png):
