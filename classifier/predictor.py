@@ -7,13 +7,43 @@ process keeps the active one in memory (``classifier.runtime``).
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from classifier import pen
 from classifier.calibration import apply_temperature
+
+_first_built = False
+
+
+@contextlib.contextmanager
+def _quiet_first_interpreter() -> Iterator[None]:
+    """LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." straight
+    to file descriptor 2, past any log level, when a process builds its first
+    interpreter (once only). Processes started quietly (``manage.py`` sets
+    ``TF_CPP_MIN_LOG_LEVEL=3`` unless asked for ``--verbosity 2``) build that one
+    with descriptor 2 sent to /dev/null for the moment it takes."""
+    global _first_built
+    if _first_built or os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "3":
+        _first_built = True
+        yield
+        return
+    _first_built = True
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 class Predictor:
@@ -25,14 +55,15 @@ class Predictor:
         """``temperature``: the version's calibration (``classifier.calibration``)."""
         from ai_edge_litert.interpreter import Interpreter
 
-        if isinstance(model, bytes | bytearray):
-            self._interpreter = Interpreter(model_content=bytes(model), num_threads=1)
-        else:
-            self._interpreter = Interpreter(model_path=str(model), num_threads=1)
-        self._input = self._interpreter.get_input_details()[0]
-        self._output = self._interpreter.get_output_details()[0]
-        self._batch = 1
-        self._interpreter.allocate_tensors()
+        with _quiet_first_interpreter():
+            if isinstance(model, bytes | bytearray):
+                self._interpreter = Interpreter(model_content=bytes(model), num_threads=1)
+            else:
+                self._interpreter = Interpreter(model_path=str(model), num_threads=1)
+            self._input = self._interpreter.get_input_details()[0]
+            self._output = self._interpreter.get_output_details()[0]
+            self._batch = 1
+            self._interpreter.allocate_tensors()
         self._lock = threading.Lock()
         self.temperature = float(temperature)
         shape = tuple(int(n) for n in self._input["shape"][1:])

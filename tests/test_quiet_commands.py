@@ -38,3 +38,20 @@ def test_verbosity_2_shows_tensorflows_lines():
     result = manage("shell", "-v", "2", "-c", USES_TENSORFLOW)
     assert result.returncode == 0 and "ok" in result.stdout
     assert NOISE.search(result.stderr), "nothing to show: this test proves nothing here"
+
+
+USES_LITERT = (
+    "import numpy as np; from classifier.predictor import Predictor; "
+    "from classifier.registry import BOOTSTRAP_DIR; "
+    "Predictor(BOOTSTRAP_DIR / 'model.tflite').predict(np.zeros((1, 28, 28), np.float32)); "
+    "Predictor(BOOTSTRAP_DIR / 'pen.tflite'); print('ok')"
+)
+
+
+@pytest.mark.parametrize("verbosity", ["1", "2"])
+def test_litert_says_nothing_of_its_delegate_unless_asked(verbosity):
+    result = manage("shell", "-v", verbosity, "-c", USES_LITERT)
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-2000:]
+    assert ("XNNPACK" in result.stderr) == (
+        verbosity == "2"
+    )  # shown when asked: not hidden by luck
