@@ -20,7 +20,10 @@ def remove_file(sender, instance: Drawing, **kwargs) -> None:
 def rescore(sender, version: ModelVersion, **kwargs) -> None:
     from collector import tasks
 
-    tasks.enqueue_scoring()
+    # A fresh instance (``make run`` registering the bootstrap model before Redis is
+    # up) has nothing to score, and nothing to warn about.
+    if Drawing.objects.exists():
+        tasks.enqueue_scoring()
 
 
 @receiver(post_delete, sender=DatasetExport)

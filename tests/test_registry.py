@@ -24,6 +24,24 @@ def test_ensure_model_registers_the_bootstrap_once(db):
     assert "active model version 1" in out.getvalue().splitlines()[-1]
 
 
+def test_a_fresh_instance_registers_its_model_without_a_broker_warning(db, tmp_path):
+    """``make run`` registers the bootstrap before Redis is up: with no drawings
+    there is nothing to score, so nothing is queued and nothing warns."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from .conftest import instance_env
+
+    root, env = Path(__file__).resolve().parent.parent, instance_env(tmp_path / "fresh")
+    for command in (["migrate", "-v0"], ["ensure_model"]):
+        done = subprocess.run([sys.executable, str(root / "manage.py"), *command], env=env,
+                              cwd=root, capture_output=True, text=True)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert "registered bootstrap model" in done.stdout
+    assert "Could not queue" not in done.stderr, done.stderr[-2000:]
+
+
 def test_the_bootstrap_model_meets_the_targets(db):
     """Scored now, from the committed artifact, and equal to what its report says."""
     import json

@@ -75,6 +75,8 @@ class Command(BaseCommand):
             f"{'no workers' if no_worker else '1 training and 1 background worker'} · "
             f"{broker} · data in {settings.DIGITS_DATA_DIR} · logs in {log_dir}"
         )
+        if not no_worker:
+            self._score_what_was_missed()
         if not no_worker and settings.DIGITS_WARM_CACHES:
             from training.tasks import warm_caches_soon
 
@@ -85,6 +87,18 @@ class Command(BaseCommand):
         self.stdout.write("Stopping…")
         services.stop(*reversed(supervisor.processes()))
         self.stdout.write("Stopped.")
+
+    def _score_what_was_missed(self) -> None:
+        """A promotion made while no broker ran (a command, a restore) could not
+        queue the drawings' re-scoring: queue it now that Redis is up."""
+        from collector import tasks
+        from collector.models import Drawing
+
+        try:
+            if Drawing.objects.exists():
+                tasks.enqueue_scoring()
+        except Exception as exc:  # the database may be the trouble: never stop serving
+            self.stderr.write(f"Could not queue scoring of drawings: {exc}")
 
     def _fail_orphans(self, name: str) -> None:
         """A training worker that died leaves its run ``running``: fail it now (its
