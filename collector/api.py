@@ -43,6 +43,12 @@ _DRAWING = inline_serializer(
         "duplicate": serializers.BooleanField(
             help_text="already in the dataset: this picture, or your near-copy of it"
         ),
+        "duplicate_of": serializers.ChoiceField(
+            choices=["same_picture", "your_near_copy"],
+            allow_null=True,
+            help_text="what the check found: exactly this picture already stored, or one "
+            "you sent moments ago that it is very like (null: a new drawing)",
+        ),
         "relabelled": serializers.BooleanField(
             help_text="it was your own correction, not yet reviewed, and now has this label"
         ),
@@ -114,7 +120,8 @@ class DrawingsView(APIView):
             ink = preprocessing.decode_ink(data)
             copy = abuse.near_duplicate(client, ink, model_input)
             if copy is not None:
-                return self._answer(copy, False, dataset.relabel_own(copy, label, client, source))
+                relabelled = dataset.relabel_own(copy, label, client, source)
+                return self._answer(copy, False, relabelled, near_copy=True)
             if not request.user.is_authenticated and request.session.session_key is None:
                 request.session.save()  # an anonymous contributor is their session
             drawing, created = Drawing.objects.add(
@@ -144,10 +151,13 @@ class DrawingsView(APIView):
         return self._answer(drawing, created, relabelled)
 
     @staticmethod
-    def _answer(drawing: Drawing, created: bool, relabelled: bool = False) -> Response:
+    def _answer(
+        drawing: Drawing, created: bool, relabelled: bool = False, near_copy: bool = False
+    ) -> Response:
         """201 with a new drawing; 200 with the one already stored (the same picture,
         or the same client's near-copy of it), which is what the dataset keeps: its
         label is the stored one, which the page shows rather than the one sent."""
+        found = None if created else ("your_near_copy" if near_copy else "same_picture")
         return Response(
             {
                 "id": drawing.id,
@@ -155,6 +165,7 @@ class DrawingsView(APIView):
                 "split": drawing.split,
                 "status": drawing.status,
                 "duplicate": not created,
+                "duplicate_of": found,
                 "relabelled": relabelled,
                 "total": Drawing.objects.count(),
             },

@@ -40,9 +40,13 @@ def test_a_one_pixel_change_is_a_duplicate_for_its_sender(client, active_model, 
     assert changed != original  # the content hash differs
     again = contribute(client, changed, 3)
     assert again.status_code == 200 and again.json()["duplicate"] is True
+    assert again.json()["duplicate_of"] == "your_near_copy"  # said as what the check found
     assert Drawing.objects.count() == 1
+    same = contribute(client, original, 3, address=B)  # the very picture, from anyone
+    assert same.status_code == 200 and same.json()["duplicate_of"] == "same_picture"
     # Another client drawing the same is another contribution, as before.
     assert contribute(client, changed, 3, address=B).status_code == 201
+    assert contribute(client, canvas_png(4), 4).json()["duplicate_of"] is None
 
 
 def test_real_contributors_notice_nothing(client, active_model, pen_digits, settings):

@@ -334,3 +334,18 @@ def test_picking_the_digit_the_model_saw_drops_the_stale_hint(page, served, unse
     page.locator(f'#picker button[data-digit="{seen}"]').click()
     text = page.locator("#guess").inner_text()
     assert "looks right" in text and "anyway" not in text
+
+
+def test_a_smaller_copy_of_ones_own_drawing_is_called_a_near_copy(page, served, unseen_pen_digits):
+    page.goto(served + "/contribute/")
+    six = canvas.fit_to_canvas(next(d for d in unseen_pen_digits if d.label == 6).strokes)
+    page.locator('#picker button[data-digit="6"]').click()
+    draw(page, six)
+    page.get_by_role("button", name="Add to the dataset").click()
+    page.wait_for_function("() => /^Thank you/.test(document.getElementById('thanks').textContent)")
+    page.locator('#picker button[data-digit="6"]').click()
+    smaller = [(s[:, :2] - 128) * 0.75 + 128 for s in six]  # the same 6, drawn smaller
+    draw(page, smaller)
+    page.get_by_role("button", name="Add to the dataset").click()
+    page.wait_for_function("() => /moment ago/.test(document.getElementById('thanks').textContent)")
+    assert "exactly" not in page.locator("#thanks").inner_text()

@@ -93,10 +93,16 @@
         return;
       }
       totalEl.textContent = String(body.total);
+      // Say what the server's check found: a new drawing, this very picture, or
+      // one very like a drawing this browser sent moments ago.
+      const already = {
+        same_picture: "We already had exactly this picture — nothing new was added.",
+        your_near_copy: `This is very like ${Digits.aDigit(body.label)} you sent a moment ago, so it was not added again. Try drawing it another way!`,
+      };
       thanks.textContent =
         status === 201
           ? `Thank you! Your ${body.label} is drawing #${body.total} in the dataset.`
-          : "We already had exactly this drawing — nothing new was added.";
+          : already[body.duplicate_of] || already.same_picture;
       thanks.dataset.saved = String(body.id);
       thanks.scrollIntoView({ block: "nearest", behavior: "smooth" });
       // Next, ask for the digit we need most (rotate so we do not repeat).
