@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 import numpy as np
 from django.conf import settings
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from digits_site.refusals import Refused
 
@@ -181,6 +181,24 @@ def _open_checked(data: bytes) -> Image.Image:
     if getattr(image, "n_frames", 1) > 1:
         raise UndecodableImage("Animated images are not accepted; send one frame.")
     return image
+
+
+def as_png(data: bytes, longest: int = 512) -> bytes:
+    """Any readable image (PNG, JPEG, WebP, BMP, GIF) as a PNG, its longer side at
+    most ``longest`` pixels: how a staff upload of a scan or a photo is stored (the
+    model reads 28×28; more pixels than this only cost storage). A PNG that fits is
+    returned unchanged."""
+    with _image_errors():
+        image = _open_checked(data)
+        if image.format == "PNG" and max(image.size) <= longest:
+            return data
+        image = ImageOps.exif_transpose(image)  # a phone photo's own orientation
+        clear = "A" in image.getbands() or "transparency" in image.info
+        image = image.convert("RGBA" if clear else "RGB")
+        image.thumbnail((longest, longest), Image.Resampling.LANCZOS)
+        out = io.BytesIO()
+        image.save(out, "PNG", optimize=True)
+        return out.getvalue()
 
 
 def is_png(data: bytes) -> bool:

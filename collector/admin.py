@@ -20,6 +20,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from classifier import preprocessing
 from classifier.preprocessing import MAX_IMAGE_BYTES, PreprocessingError
 from collector import abuse, dataset, exports, tasks
 from collector.models import (
@@ -37,7 +38,9 @@ class DrawingUploadForm(forms.ModelForm):
     stored by ``Drawing.objects.add`` (same preprocessing, split, file and row)."""
 
     upload = forms.FileField(
-        label="PNG image", help_text="One digit: a canvas drawing, a scan or a photo, as PNG."
+        label="Image",
+        help_text="One digit: a canvas drawing, a scan or a photo (PNG, JPEG, WebP, BMP or "
+        "GIF; stored as PNG).",
     )
 
     class Meta:
@@ -61,8 +64,9 @@ class DrawingUploadForm(forms.ModelForm):
             raise forms.ValidationError(
                 f"The file is over {MAX_IMAGE_BYTES // (1024 * 1024)} MB.", code="too_large"
             )
-        data = upload.read()
         try:
+            # A scan or a photo may come as JPEG, WebP, BMP or GIF: stored as a PNG.
+            data = preprocessing.as_png(upload.read())
             model_input = validate_png(data)
         except (PreprocessingError, InvalidDrawing) as exc:
             self.add_error("upload", str(exc))
@@ -180,7 +184,16 @@ class DrawingAdmin(admin.ModelAdmin):
                 "nothing new was stored.",
                 level=messages.WARNING,
             )
+            request.digits_already_stored = form.stored
         return form.stored
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """A picture already stored was not added: the warning alone, on its page
+        (Django's "was added successfully" would contradict it)."""
+        stored = getattr(request, "digits_already_stored", None)
+        if stored is not None:
+            return HttpResponseRedirect(reverse("admin:collector_drawing_change", args=[stored.pk]))
+        return super().response_add(request, obj, post_url_continue)
 
     def save_model(self, request, obj, form, change):
         if change:

@@ -56,7 +56,28 @@ def test_adding_a_picture_already_stored_says_so(staff_client, canvas_png):
     )
     assert response.status_code == 200
     assert b"already in the dataset (labelled 2)" in response.content
-    assert Drawing.objects.get().label == 2
+    assert b"added successfully" not in response.content  # one true message
+    stored = Drawing.objects.get()
+    assert stored.label == 2
+    assert response.redirect_chain[-1][0].endswith(f"/collector/drawing/{stored.pk}/change/")
+
+
+def test_a_scan_sent_as_jpeg_is_stored_as_a_png(staff_client, active_model, canvas_png):
+    ink = Image.open(io.BytesIO(canvas_png(7))).convert("RGBA")
+    paper = Image.new("RGB", (1000, 1000), (235, 232, 225))  # a photo of paper
+    paper.paste(ink.resize((1000, 1000)), mask=ink.resize((1000, 1000)))
+    jpeg = io.BytesIO()
+    paper.save(jpeg, "JPEG", quality=85)
+    response = staff_client.post(
+        "/admin/collector/drawing/add/",
+        {"upload": png_upload(jpeg.getvalue(), "scan.jpg"), "label": "7", "status": "pending"},
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    drawing = Drawing.objects.get()
+    with default_storage.open(drawing.image.name, "rb") as handle:
+        stored = Image.open(io.BytesIO(handle.read()))
+    assert stored.format == "PNG" and max(stored.size) <= 512
+    assert drawing.label == 7 and drawing.predicted_label is not None
 
 
 def test_a_drawings_image_link_opens_the_image(staff_client, canvas_png):
