@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -21,7 +23,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from classifier import preprocessing
-from classifier.preprocessing import MAX_IMAGE_BYTES, PreprocessingError
+from classifier.preprocessing import CANVAS_STROKE_WIDTH, MAX_IMAGE_BYTES, PreprocessingError
 from collector import abuse, dataset, exports, tasks
 from collector.models import (
     DatasetExport,
@@ -88,6 +90,19 @@ class DrawingUploadForm(forms.ModelForm):
         return cleaned
 
 
+class HasStrokesFilter(admin.SimpleListFilter):
+    title = "pen strokes"
+    parameter_name = "strokes"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "With strokes"), ("no", "Without (uploads, scans, imports)")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(strokes__isnull=self.value() == "no")
+        return queryset
+
+
 class ModelDisagreesFilter(admin.SimpleListFilter):
     title = "model disagrees with the label"
     parameter_name = "disagrees"
@@ -131,11 +146,12 @@ class DrawingAdmin(admin.ModelAdmin):
         "created_at",
     )
     list_display_links = ("thumbnail", "label")
-    list_filter = ("status", "label", "split", "source", ModelDisagreesFilter)
+    list_filter = ("status", "label", "split", "source", HasStrokesFilter, ModelDisagreesFilter)
     search_fields = ("sha256", "writer", "=client")
     list_per_page = 50
     readonly_fields = (
         "preview",
+        "pen",
         "sha256",
         "split",
         "source",
@@ -230,6 +246,27 @@ class DrawingAdmin(admin.ModelAdmin):
             reverse("drawing-image", args=[obj.sha256]),
             obj.label,
         )
+
+    @admin.display(description="pen")
+    def pen(self, obj: Drawing):
+        """The strokes replayed in their order, at an even pace along the path (their
+        timing is never read), or stepped through point by point."""
+        if not obj.strokes:
+            return "No strokes: an upload, a scan or an import."
+        paths = [[point[:2] for point in stroke] for stroke in obj.strokes]
+        total = sum(len(p) for p in paths)
+        return format_html(
+            '<div class="pen-replay"><canvas width="256" height="256" data-strokes="{}" '
+            'data-width="{}" role="img" aria-label="the drawing\'s strokes, {} of them" '
+            'style="background:#fff;border:1px solid #d9dee5;border-radius:6px"></canvas>'
+            '<div><button type="button" class="button">Replay</button> '
+            '<input type="range" min="0" max="{}" value="{}" aria-label="points drawn"> '
+            '<span aria-live="polite"></span></div></div>',
+            json.dumps(paths), CANVAS_STROKE_WIDTH, len(paths), total, total,
+        )  # fmt: skip
+
+    class Media:
+        js = ("digits/admin-replay.js",)
 
     @admin.display(description="image file")
     def image_file(self, obj: Drawing):
