@@ -345,7 +345,7 @@ class DrawingAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:collector_datasetexport_changelist"))
 
     def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "export_formats": exports.FORMATS}
+        extra_context = {**(extra_context or {}), "export_formats": exports.described()}
         return super().changelist_view(request, extra_context)
 
 

@@ -169,6 +169,27 @@ def write(out, fmt: str, status: str | None = None, progress: Progress = _silent
     return write_model_inputs(out, fmt, status or "approved", progress)
 
 
+def described() -> list[dict]:
+    """Each format, what it holds and why, and how many drawings it would hold now:
+    what the admin shows beside each export button."""
+    everything = Drawing.objects.count()
+    with_strokes = Drawing.objects.filter(strokes__isnull=False).count()
+    approved = Drawing.objects.filter(status=Drawing.Status.APPROVED).count()
+    inputs = "approved drawings only, as the 28×28 inputs training reads"
+    return [
+        {"format": "zip", "count": everything,
+         "holds": "every drawing of every status: PNGs, strokes and a manifest (lossless: "
+                  "import_drawings zip reads it back, labels, splits and statuses kept)"},
+        {"format": "ndjson", "count": with_strokes,
+         "holds": "every drawing that has strokes, any status, one per line (Quick, Draw!'s "
+                  "shape); pictures without strokes are only in the zip"},
+        {"format": "npz", "count": approved, "holds": f"{inputs} (NumPy arrays, by split)"},
+        {"format": "idx", "count": approved, "holds": f"{inputs} (MNIST's IDX files, by split)"},
+        {"format": "kaggle-csv", "count": approved,
+         "holds": f"{inputs} (Kaggle's digit-recognizer CSV)"},
+    ]  # fmt: skip
+
+
 def export(path: Path, fmt: str, status: str | None = None) -> int:
     """Write the export to ``path`` atomically (a temporary file, then a rename)."""
     path = Path(path)

@@ -151,3 +151,13 @@ def test_recently_approved_is_ordered_by_approval(staff_client, canvas_png):
     )
     older.refresh_from_db()
     assert older.approved_at is None
+
+
+def test_the_export_buttons_say_how_many_drawings_each_holds_and_why(staff_client, canvas_png):
+    for label in range(4):
+        Drawing.objects.add(NewDrawing(canvas_png(label), label))
+    Drawing.objects.filter(label__lt=1).update(status="approved")
+    page = staff_client.get("/admin/collector/drawing/").content.decode()
+    assert "Export zip (4)" in page and "Export kaggle-csv (1)" in page
+    assert "Export ndjson (0)" in page  # none of these has strokes
+    assert "every drawing of every status" in page and "approved drawings only" in page
