@@ -349,3 +349,26 @@ def test_a_smaller_copy_of_ones_own_drawing_is_called_a_near_copy(page, served, 
     page.get_by_role("button", name="Add to the dataset").click()
     page.wait_for_function("() => /moment ago/.test(document.getElementById('thanks').textContent)")
     assert "exactly" not in page.locator("#thanks").inner_text()
+
+
+def test_pages_follow_the_systems_dark_mode_and_the_pad_stays_paper(served, sync_browser_thread):
+    def luminance(rgb: str) -> float:
+        r, g, b = (int(v) for v in rgb[rgb.index("(") + 1 : rgb.index(")")].split(",")[:3])
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    with launched_chromium() as browser:
+        for scheme, dark in (("dark", True), ("light", False)):
+            page = browser.new_page(color_scheme=scheme)
+            page.goto(served + "/")
+            body = page.evaluate("getComputedStyle(document.body).backgroundColor")
+            pad = page.evaluate("getComputedStyle(document.getElementById('pad')).backgroundColor")
+            assert (luminance(body) < 60) is dark
+            assert luminance(pad) > 240  # people draw dark ink on paper either way
+            if dark:  # to look at: the draw page and the 404 page, dark, on a phone too
+                shots = Path(settings.DIGITS_DATA_DIR) / "screenshots"
+                shots.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=shots / "draw-page-dark.png")
+                page.set_viewport_size({"width": 390, "height": 844})
+                page.goto(served + "/no-such-page/")
+                page.screenshot(path=shots / "not-found-dark-phone.png")
+            page.close()

@@ -20,6 +20,20 @@ def test_unknown_api_urls_answer_json_and_pages_stay_html(client, db):
     }
     page = client.get("/no-such-page/")
     assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
+    # the site's own page: its header, what went wrong, and ways back
+    html = page.content.decode()
+    assert 'class="site-header"' in html and "There is no page here" in html
+    assert "/no-such-page/" in html and 'href="/"' in html
+
+
+def test_pages_and_api_answers_are_compressed_for_clients_that_accept_it(client, db):
+    page = client.get("/", HTTP_ACCEPT_ENCODING="gzip, br")
+    assert page.status_code == 200 and page["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in page["Vary"]
+    api = client.get("/api/dataset/stats/", HTTP_ACCEPT_ENCODING="gzip")
+    assert api.status_code == 200 and api["Content-Encoding"] == "gzip"
+    plain = client.get("/")
+    assert not plain.has_header("Content-Encoding")
 
 
 def crash(request):
