@@ -90,6 +90,7 @@ class PredictView(APIView):
         with limits.charged_by_cpu(request, self.throttle_scope):
             ink = preprocessing.decode_ink(data)
             model_input = preprocessing.ink_to_model_input(ink)
+            preprocessing.require_legible(ink)
             pen = parsed if parsed and canvas.strokes_agree(parsed, ink) else None
         payload = serving.classify(model_input[None], strokes=[pen]).answer()
         include = request.data.get("include_input") or request.query_params.get("include_input")
@@ -200,7 +201,9 @@ class PredictBatchView(APIView):
                 parsed = canvas.parse_strokes(pens[index]) if pens[index] is not None else None
                 with limits.charged_by_cpu(request, self.throttle_scope):
                     ink = preprocessing.decode_ink(data)
-                    inputs.append((index, preprocessing.ink_to_model_input(ink)))
+                    model_input = preprocessing.ink_to_model_input(ink)
+                    preprocessing.require_legible(ink)
+                    inputs.append((index, model_input))
                     agree = parsed is not None and canvas.strokes_agree(parsed, ink)
                 strokes.append(parsed if agree else None)
             except (preprocessing.PreprocessingError, canvas.InvalidStrokes) as exc:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from classifier.preprocessing import CANVAS_SIZE, CANVAS_STROKE_WIDTH
+from classifier.preprocessing import CANVAS_SIZE, CANVAS_STROKE_WIDTH, MIN_SPAN_TO_STROKE
 from digits_site.refusals import Refused
 
 # How big people draw on the 256 px canvas: the digit's longer side in px.
@@ -203,7 +203,7 @@ def strokes_agree(strokes: Sequence[np.ndarray], picture_ink: np.ndarray) -> boo
     return True
 
 
-def pad_settings() -> dict[str, int]:
+def pad_settings() -> dict[str, float]:
     """What the page's pad needs to draw as this module draws and to send only what
     :func:`parse_strokes` accepts: the template puts these on the canvas as
     ``data-`` attributes, so ``pad.js`` holds no copy of them."""
@@ -213,6 +213,9 @@ def pad_settings() -> dict[str, int]:
         "max_strokes": MAX_STROKES,
         "max_points_per_stroke": MAX_POINTS_PER_STROKE,
         "max_points": MAX_POINTS,
+        # The page asks for no answer while its ink is smaller than this many pen
+        # widths (``preprocessing.require_legible`` would refuse it).
+        "min_span_to_stroke": MIN_SPAN_TO_STROKE,
     }
 
 

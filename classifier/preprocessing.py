@@ -51,6 +51,10 @@ MIN_INK_PIXELS = 12
 # is a dot, a stray tap or a smudge: far too small to be a digit (a digit drawn
 # on the page spans 30 to 90 %, and MNIST's box fills 71 % of its image).
 MIN_INK_SPAN = 0.1
+# Ink whose longer side is less than this many of its own stroke widths is a blob:
+# the page's 16 px pen turns a digit drawn at 12 to 15 % of the pad into one (a 3
+# there was read as an 8 at 99 %). Digits drawn at a usable size measure 12 to 18.
+MIN_SPAN_TO_STROKE = 4.5
 # A scan whose darkest strokes are less than this far from its paper is blank.
 MIN_SCAN_CONTRAST = 48
 
@@ -313,6 +317,19 @@ def ink_to_model_input(ink: np.ndarray, *, normalise_stroke: bool = True) -> np.
         work = _resize_longer_side(work, _WORK_SIDE)
     box = _resize_longer_side(work, DIGIT_BOX).astype(np.float32) / 255.0
     return _place_by_centre_of_mass(box)
+
+
+def require_legible(ink: np.ndarray) -> None:
+    """Refuse, as too small, ink (non-blank: after :func:`ink_to_model_input`) whose
+    strokes run together: a digit drawn so small for its pen that the model would be
+    reading a blob. Asked of what people send for an answer; training data is not
+    refused this way."""
+    crop = _crop_to_ink(np.asarray(ink))
+    thickness = stroke_thickness(crop)
+    if thickness > 0 and max(crop.shape) < MIN_SPAN_TO_STROKE * thickness:
+        raise InkTooSmall(
+            "At this size the strokes run together into a blob: draw the digit bigger."
+        )
 
 
 def _crop_to_ink(ink: np.ndarray) -> np.ndarray:

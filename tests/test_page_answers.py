@@ -91,3 +91,20 @@ def test_someone_elses_or_a_reviewed_drawing_keeps_its_label(client, active_mode
     answer = correct(client, png, 9).json()
     assert answer["label"] == 6 and not answer["relabelled"]
     assert Drawing.objects.get().label == 6
+
+
+def test_a_digit_drawn_too_small_for_its_pen_is_refused_as_a_blob(client, active_model, pen_digits):
+    """A 3 drawn at 13 % of the pad with the page's pen is a blob the model read as
+    an 8 with certainty; at a usable size it is read."""
+    three = canvas.fit_to_canvas(next(d for d in pen_digits if d.label == 3).strokes)
+    points = np.concatenate(three)[:, :2]
+    centre, span = (points.min(0) + points.max(0)) / 2, float(np.ptp(points, 0).max())
+    tiny = [(s[:, :2] - centre) * (0.13 * 256 / span) + 128 for s in three]
+    refused = post(client, "/api/predict/", {"image": data_url(canvas.render_canvas_png(tiny))})
+    assert refused.status_code == 400 and refused.json()["code"] == "too_small"
+    assert "blob" in refused.json()["error"]
+    batch = post(client, "/api/predict/batch/",
+                 {"images": [data_url(canvas.render_canvas_png(tiny))]})  # fmt: skip
+    assert batch.json()["results"][0]["code"] == "too_small"
+    read = post(client, "/api/predict/", {"image": data_url(canvas.render_canvas_png(three))})
+    assert read.status_code == 200

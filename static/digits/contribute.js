@@ -15,6 +15,7 @@
   let target = Number(targetEl.textContent);
   const cap = (text) => text.charAt(0).toUpperCase() + text.slice(1);
   let lastResult = null; // the model's latest answer for the drawing on the pad
+  const announce = Digits.settledAnnouncer(document.getElementById("announce"));
 
   // The guess against the digit asked for: said again when the digit changes,
   // so picking the digit the model saw never leaves "if you drew a 9…".
@@ -25,6 +26,7 @@
     guess.textContent = match
       ? `${cap(Digits.aDigit(body.digit))} (${(body.confidence * 100).toFixed(0)}%) — looks right.`
       : `${cap(Digits.aDigit(body.digit))}? (${(body.confidence * 100).toFixed(0)}%) — if you drew ${Digits.aDigit(target)}, add it anyway: those teach the most.`;
+    announce(guess.textContent);
   }
 
   const pad = Digits.mountPad(result, {
@@ -39,9 +41,11 @@
     onIdle(message) {
       lastResult = null;
       guess.textContent = message || "Start drawing…";
+      announce(message || "");
     },
     onError(message) {
       guess.textContent = message;
+      announce(message);
     },
   });
 

@@ -13,6 +13,7 @@
   const bars = Array.from(document.querySelectorAll("#bars li"));
   const correction = document.getElementById("correction");
   const correctionNote = document.getElementById("correction-note");
+  const announce = Digits.settledAnnouncer(document.getElementById("announce"));
 
   const pad = Digits.mountPad(result, {
     onChange() {
@@ -40,6 +41,7 @@
     digitEl.textContent = "?";
     textEl.textContent = message || "Draw a digit to see what the model thinks.";
     confidenceEl.textContent = "";
+    announce(message || "");
     setBars(null);
     inputImg.hidden = true;
     inputEmpty.hidden = false;
@@ -51,6 +53,7 @@
     result.dataset.digit = "";
     digitEl.textContent = "!";
     textEl.textContent = message;
+    announce(message);
     confidenceEl.textContent = "";
     correction.hidden = true;
   }
@@ -68,6 +71,7 @@
     }
     const read = (body.views || []).includes("pen") ? "picture and pen" : "picture";
     confidenceEl.textContent = `${(body.confidence * 100).toFixed(1)}% confident · model v${body.model_version} · read the ${read}`;
+    announce(`${textEl.textContent} ${(body.confidence * 100).toFixed(0)} percent confident.`);
     result.dataset.views = (body.views || ["image"]).join(" ");
     setBars(body.probabilities);
     if (body.input) {

@@ -150,6 +150,20 @@
         startedAt = null;
         changed(true);
       },
+      // How big the ink is for its pen: the longer side of the drawn box (the pen's
+      // width included) in pen widths. The server refuses less than the template's
+      // data-min-span-to-stroke as a blob (preprocessing.require_legible), so the
+      // page does not ask for it.
+      spanInPens() {
+        if (!strokes.length) return 0;
+        let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+        for (const stroke of strokes) {
+          for (const [x, y] of stroke) {
+            x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x); y1 = Math.max(y1, y);
+          }
+        }
+        return (Math.max(x1 - x0, y1 - y0) + STROKE) / STROKE;
+      },
       // The strokes as the API takes them ([x, y, t], 0.1 px, whole ms, clamped to
       // the canvas), or null when the drawing is over the server's limits.
       exportStrokes() {
@@ -184,7 +198,7 @@
   // Answers that mean "not a digit yet" rather than an error: the page waits for more ink.
   const IDLE_MESSAGES = {
     blank_drawing: "Keep drawing — that is too little ink to read.",
-    too_small: "That is too small to read — draw the digit bigger.",
+    too_small: "Keep drawing, or draw bigger — that is too small to read yet.",
   };
 
   function LivePrediction(pad, resultEl, { endpoint, onResult, onIdle, onError, intervalMs = 120 }) {
@@ -193,13 +207,19 @@
     let inFlight = false;
     let queued = false;
 
+    const minSpan = Number(document.getElementById("pad").dataset.minSpanToStroke) || 0;
+
     async function run() {
       const version = pad.version;
-      if (pad.isEmpty()) {
+      const span = pad.isEmpty() ? 0 : pad.spanInPens();
+      if (span < minSpan) {
+        // Nothing yet, a dot, or ink too small to be more than a blob: no question
+        // to the server (its answer would be a refusal), a word to the person.
         seq++; // an answer still in flight is now stale
         resultEl.dataset.state = "idle";
         resultEl.dataset.version = String(version);
-        onIdle();
+        if (pad.isEmpty()) onIdle();
+        else onIdle(span < 2 ? IDLE_MESSAGES.blank_drawing : IDLE_MESSAGES.too_small);
         return;
       }
       if (inFlight) {
@@ -296,10 +316,24 @@
     return pad;
   }
 
+  // A live region that speaks once an answer settles (nothing new for a moment),
+  // not at every answer while a digit is being drawn: 22 announcements for one 8
+  // before. Returns announce(text); an empty text cancels what was pending.
+  function settledAnnouncer(region, settleMs = 700) {
+    let pending = null;
+    return (text) => {
+      clearTimeout(pending);
+      if (!text) return;
+      pending = setTimeout(() => {
+        if (region.textContent !== text) region.textContent = text;
+      }, settleMs);
+    };
+  }
+
   // "a 7", "an 8": the article English wants before a digit's name.
   function aDigit(digit) {
     return `${Number(digit) === 8 ? "an" : "a"} ${digit}`;
   }
 
-  window.Digits = { mountPad, postJson, aDigit };
+  window.Digits = { mountPad, postJson, aDigit, settledAnnouncer };
 })();
