@@ -1,12 +1,14 @@
-"""The contribute page, the public dataset page, and drawing images."""
+"""The contribute page, the public dataset page, one's own contributions, and
+drawing images."""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.db.models import F
 from django.http import Http404
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import ensure_csrf_cookie
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from classifier import canvas
 from collector import dataset
@@ -52,11 +54,40 @@ def dataset_page(request):
     )
 
 
+def _mine(request):
+    """The drawings this browser sent (its session: no account needed)."""
+    key = request.session.session_key
+    return Drawing.objects.filter(session_key=key) if key else Drawing.objects.none()
+
+
+def my_contributions(request):
+    """What this browser contributed and corrected, with its review status and the
+    label kept; a drawing still waiting for review can be withdrawn."""
+    drawings = list(_mine(request).order_by("-created_at", "-id")[:200])
+    counts = {status: sum(d.status == status for d in drawings) for status in Drawing.Status}
+    return render(request, "collector/my_contributions.html",
+                  {"drawings": drawings, "counts": counts})  # fmt: skip
+
+
+@require_POST
+def withdraw(request, pk: int):
+    """Withdraw one's own drawing while it waits for review (file and row go)."""
+    drawing = get_object_or_404(_mine(request), pk=pk)
+    if drawing.status != Drawing.Status.PENDING:
+        messages.warning(request, "Only drawings waiting for review can be withdrawn.")
+    else:
+        drawing.delete()
+        messages.success(request, f"Your {drawing.label} was withdrawn.")
+    return redirect("my-contributions")
+
+
 @require_GET
 def drawing_image(request, sha256: str):
-    """A drawing's PNG. Approved drawings are public; the rest are for staff."""
+    """A drawing's PNG. Approved drawings are public; the rest are for staff and
+    for the browser that sent them."""
     drawing = get_object_or_404(Drawing, sha256=sha256)
-    if drawing.status != Drawing.Status.APPROVED and not request.user.is_staff:
+    own = bool(drawing.session_key) and drawing.session_key == request.session.session_key
+    if drawing.status != Drawing.Status.APPROVED and not request.user.is_staff and not own:
         raise Http404
     response = stored_png_response(drawing.image.name)
     response["Cache-Control"] = "private, max-age=3600"

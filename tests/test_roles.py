@@ -37,6 +37,7 @@ MATRIX = [
     ("draw page", "get", "/", None, OPEN),
     ("contribute page", "get", "/contribute/", None, OPEN),
     ("dataset page", "get", "/dataset/", None, OPEN),
+    ("my contributions", "get", "/contributions/", None, OPEN),
     ("api docs", "get", "/api/docs/", None, OPEN),
     ("api schema", "get", "/api/schema/", None, OPEN),
     ("dataset stats", "get", "/api/dataset/stats/", None, OPEN),
