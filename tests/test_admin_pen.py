@@ -63,6 +63,13 @@ def test_the_replay_draws_the_strokes_in_order(staff_browser, pen_digits):
     first = len(drawn.strokes[0])
     slider.fill(str(first))
     assert 0 < inked() < whole and "stroke 1 of" in replay.locator("span").inner_text()
+    from pathlib import Path
+
+    from django.conf import settings
+
+    shots = Path(settings.DIGITS_DATA_DIR) / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    replay.screenshot(path=shots / "admin-stroke-replay.png")  # stepped to the first stroke
     replay.get_by_role("button", name="Replay").click()
     page.wait_for_function(
         "() => document.querySelector('.pen-replay input').value"
