@@ -22,6 +22,8 @@ import numpy as np
 from classifier import calibration
 
 WEIGHTS = np.round(np.arange(0.0, 2.0001, 0.05), 2)
+# The label of ink that is no digit in :func:`fit` (its target: every digit equally).
+NO_DIGIT = -1
 # Each view more sure than not of a different digit: a strong disagreement.
 DISAGREE = 0.5
 
@@ -61,11 +63,14 @@ def fit(
 ) -> dict:
     """The weights that minimise the validation drawings' negative log-likelihood
     (each drawing counting ``weights``, 1 by default), the "not sure" threshold for
-    the combined answer, and how the weights did."""
+    the combined answer, and how the weights did. A label of ``NO_DIGIT`` marks ink
+    that is no digit: its target is every digit equally, so weights that would make
+    both views' doubts add up to certainty cost what they should."""
     labels = np.asarray(labels, np.int64)
     weights = np.ones(len(labels)) if weights is None else np.asarray(weights, np.float64)
     weights = weights / weights.sum() if len(labels) else weights
-    if not len(labels):
+    digits = labels >= 0
+    if not digits.any():
         return {"image_weight": 1.0, "pen_weight": 0.0, "threshold": 0.5, "n": 0}
     log_image = np.log(np.clip(np.asarray(p_image, np.float64), 1e-12, 1.0))
     log_pen = np.log(np.clip(np.asarray(p_pen, np.float64), 1e-12, 1.0))
@@ -77,21 +82,20 @@ def fit(
                 continue
             logits = a * log_image + b * log_pen
             top = logits.max(axis=1)
-            nll = float(
-                (
-                    np.log(np.exp(logits - top[:, None]).sum(axis=1)) + top - logits[rows, labels]
-                ).mean()
-            )
+            normaliser = np.log(np.exp(logits - top[:, None]).sum(axis=1)) + top
+            target = np.where(digits, logits[rows, np.maximum(labels, 0)], logits.mean(axis=1))
+            nll = float(((normaliser - target) * weights).sum())
             if nll < best[0] - 1e-9:
                 best = (nll, float(a), float(b))
     nll, a, b = best
-    combined = _combine(p_image, p_pen, a, b)
-    chosen = calibration.choose_threshold(combined, labels)
+    combined = _combine(p_image[digits], p_pen[digits], a, b)
+    chosen = calibration.choose_threshold(combined, labels[digits])
     return {
         "image_weight": a,
         "pen_weight": b,
         "threshold": chosen["threshold"],
         "nll": round(nll, 5),
-        "accuracy": round(float((combined.argmax(1) == labels).mean()), 5),
-        "n": len(labels),
+        "accuracy": round(float((combined.argmax(1) == labels[digits]).mean()), 5),
+        "n": int(digits.sum()),
+        "n_no_digit": int((~digits).sum()),
     }

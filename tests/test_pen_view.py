@@ -73,6 +73,47 @@ def test_the_combination_is_fitted_to_the_view_that_knows():
     assert (combined.argmax(1) == labels).mean() == 1.0
 
 
+def test_the_fit_counts_each_drawing_by_its_weight():
+    """Weights are used: a row counted twice weighs what two copies of it weigh."""
+    rng = np.random.default_rng(1)
+    p_image = rng.dirichlet(np.ones(10) * 0.3, 200)
+    p_pen = rng.dirichlet(np.ones(10) * 0.3, 200)
+    labels = rng.integers(0, 10, 200)
+    weights = np.ones(200)
+    weights[:50] = 2.0
+    copied = np.r_[np.arange(200), np.arange(50)]
+    by_weight = combination.fit(p_image, p_pen, labels, weights)
+    by_copies = combination.fit(p_image[copied], p_pen[copied], labels[copied])
+    assert (by_weight["image_weight"], by_weight["pen_weight"]) == (
+        by_copies["image_weight"],
+        by_copies["pen_weight"],
+    )
+    assert by_weight["nll"] == pytest.approx(by_copies["nll"], abs=1e-4)
+
+
+def test_ink_that_is_no_digit_keeps_the_combination_from_adding_doubts_to_certainty():
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 10, 300)
+    p_image, p_pen = np.full((300, 10), 0.02), np.full((300, 10), 0.02)
+    p_image[np.arange(300), labels] = 0.82
+    p_pen[np.arange(300), labels] = 0.82
+    # no digit: each view leans (60 %) towards some digit, each its own
+    lean_image, lean_pen = rng.integers(0, 10, 100), rng.integers(0, 10, 100)
+    junk_image, junk_pen = np.full((100, 10), 0.4 / 9), np.full((100, 10), 0.4 / 9)
+    junk_image[np.arange(100), lean_image] = 0.6
+    junk_pen[np.arange(100), lean_pen] = 0.6
+    both_image, both_pen = np.r_[p_image, junk_image], np.r_[p_pen, junk_pen]
+    with_junk = np.r_[labels, np.full(100, combination.NO_DIGIT)]
+    sharp = combination.fit(p_image, p_pen, labels)
+    careful = combination.fit(both_image, both_pen, with_junk)
+    assert careful["n"] == 300 and careful["n_no_digit"] == 100
+    total = lambda f: f["image_weight"] + f["pen_weight"]  # noqa: E731
+    assert total(careful) < total(sharp)  # softer: doubts do not add up to certainty
+    assert combination.combine(junk_image, junk_pen, careful).max(1).mean() < (
+        combination.combine(junk_image, junk_pen, sharp).max(1).mean()
+    )
+
+
 def test_views_that_disagree_strongly_are_never_sure():
     p_image = np.array([[0.0] * 7 + [0.99] + [0.01] * 2])  # a 7
     p_pen = np.array([[0.0, 0.9] + [0.1 / 8] * 8])  # a 1

@@ -73,6 +73,15 @@ class Command(BaseCommand):
             help=f"stroke-space variants per pen digit and drawing (1: none; "
             f"default {DEFAULTS.variants})",
         )
+        parser.add_argument(
+            "--from",
+            dest="start_from",
+            type=Path,
+            default=None,
+            help="start from a model directory's weights (its model.keras, and pen.keras "
+            "for the pen view): a fine-tune of that model, as --preset finetune does of "
+            "the serving one",
+        )
         parser.add_argument("--out", type=Path, default=None, help="output directory")
         parser.add_argument(
             "--register",
@@ -104,10 +113,18 @@ class Command(BaseCommand):
         out = options["out"] or Path(settings.DIGITS_DATA_DIR) / "runs" / timezone.now().strftime(
             f"%Y%m%d-%H%M%S-{config.architecture}"
         )
+        start = options["start_from"]
+        initial = initial_pen = None
+        if start is not None:
+            initial, initial_pen = start / "model.keras", start / "pen.keras"
+            if not initial.is_file():
+                raise CommandError(f"{start} holds no model.keras to start from.")
+            initial_pen = initial_pen if initial_pen.is_file() else None
         try:
             result = train(
-                config, out, verbose=1 if options["verbosity"] >= 1 else 0, callback=Said()
-            )
+                config, out, verbose=1 if options["verbosity"] >= 1 else 0, callback=Said(),
+                initial=initial, initial_pen=initial_pen,
+            )  # fmt: skip
         except DatasetError as exc:
             raise CommandError(str(exc)) from exc
         for name, report in result.metrics["tests"].items():
