@@ -147,11 +147,33 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # versions come from training runs and the registry, not forms
 
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.status == ModelVersion.Status.DELETED:
+            return False  # its files are gone already; its record stays
+        return super().has_delete_permission(request, obj)
+
+    def delete_model(self, request, obj):
+        """Its files go; its record stays (:meth:`ModelVersion.delete_keeping_record`)."""
+        obj.delete_keeping_record(by=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for version in queryset.exclude(status=ModelVersion.Status.DELETED):
+            version.delete_keeping_record(by=request.user)
+
     def get_deleted_objects(self, objs, request):
-        """The serving version is protected (a fresh web process would have nothing to
-        answer with); the version a rollback would go back to needs a second look,
-        which the confirmation page asks for."""
-        deleted, counts, perms, protected = super().get_deleted_objects(objs, request)
+        """What goes is the version's files, never its record: the page lists those,
+        not the promotions Django would cascade to. The serving version is
+        protected (a fresh web process would have nothing to answer with); the
+        version a rollback would go back to needs a second look, which the
+        confirmation page asks for."""
+        _, _, perms, protected = super().get_deleted_objects(objs, request)
+        objs = list(objs)
+        deleted = [
+            f"The files of v{v.version} ({len(v.artifact_names())}: models and report); "
+            "its number, promotions and verdict stay in the record, marked deleted"
+            for v in objs
+        ]
+        counts = {"model version files": sum(len(v.artifact_names()) for v in objs)}
         rollback = ModelVersion.rollback_target()
         for version in objs:
             if version.is_active:

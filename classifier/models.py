@@ -31,6 +31,9 @@ class ModelVersion(models.Model):
         ACTIVE = "active"
         RETIRED = "retired"
         REJECTED = "rejected"
+        # Deleted by staff: its files are gone, its record stays (its number is never
+        # given to another version, its promotions and verdict stay in the history).
+        DELETED = "deleted"
 
     version = models.PositiveIntegerField(unique=True)
     architecture = models.CharField(max_length=64)
@@ -60,6 +63,10 @@ class ModelVersion(models.Model):
     serving_error = models.TextField(blank=True)
     serving_error_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-version"]
@@ -76,6 +83,23 @@ class ModelVersion(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+    def delete_keeping_record(self, *, by=None) -> None:
+        """Delete this version as staff may: its files go (after the commit), its row
+        stays, marked deleted with who and when, so its number is never given to
+        another version and the history (promotions, overrides, the gate's verdict)
+        keeps saying what "v3" was. The serving version cannot be deleted."""
+        if self.is_active:
+            raise ValueError(f"Version {self.version} is serving: promote another one first.")
+        folder, names = artifact_path(self, "").rstrip("/"), self.artifact_names()
+        fields = {"tflite": "", "keras": "", "pen_tflite": "", "pen_keras": "", "plots": []}
+        with transaction.atomic():
+            ModelVersion.objects.filter(pk=self.pk).update(
+                status=self.Status.DELETED, deleted_at=timezone.now(),
+                deleted_by=by if getattr(by, "is_authenticated", False) else None, **fields,
+            )  # fmt: skip
+            transaction.on_commit(lambda: remove_files(folder, names))
+        self.refresh_from_db()
 
     def load_artifact(self) -> bytes:
         """The served artifact's bytes, checked against the checksum taken at registration.
@@ -188,7 +212,7 @@ class ModelVersion(models.Model):
         back to when the active one cannot be loaded."""
         return (
             cls.objects.exclude(pk=exclude_id)
-            .exclude(status=cls.Status.REJECTED)
+            .exclude(status__in=[cls.Status.REJECTED, cls.Status.DELETED])
             .filter(promotions__isnull=False)
             .annotate(last_promoted=Max("promotions__created_at"))
             .order_by("-last_promoted")
@@ -300,3 +324,23 @@ class Promotion(models.Model):
     def __str__(self) -> str:
         before = f"v{self.previous.version}" if self.previous else "nothing"
         return f"{before} → v{self.version.version}: {self.reason}"
+
+
+def remove_files(folder: str, names: set[str]) -> None:
+    """Remove a version's stored files: ``names`` and whatever else is in its folder
+    (named by version number, which no other version shares)."""
+    import logging
+
+    from django.core.files.storage import default_storage
+
+    names = set(names)
+    try:
+        _, files = default_storage.listdir(folder)
+        names.update(f"{folder}/{name}" for name in files)
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    for name in sorted(n for n in names if n):
+        try:
+            default_storage.delete(name)
+        except OSError:
+            logging.getLogger(__name__).exception("Could not remove %s of a model version", name)

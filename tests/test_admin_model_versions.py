@@ -44,9 +44,40 @@ def test_deleting_the_rollback_target_warns_and_deleting_removes_artifacts(
             f"/admin/classifier/modelversion/{active_model.pk}/delete/", {"post": "yes"}
         )
     assert response.status_code == 302
-    assert not ModelVersion.objects.filter(pk=active_model.pk).exists()
     assert not any(default_storage.exists(name) for name in files if name)
     assert default_storage.exists(newer.tflite.name), "another version's files are kept"
+    # the record stays: marked deleted, by whom, with its promotions
+    kept = ModelVersion.objects.get(pk=active_model.pk)
+    assert kept.status == "deleted" and kept.deleted_by.username == "admin"
+    assert kept.deleted_at is not None and kept.artifact_names() == set()
+    assert kept.promotions.exists() and ModelVersion.rollback_target() is None
+
+
+def test_a_deleted_version_keeps_its_history_and_its_number_is_never_reused(
+    staff_client, active_model, django_capture_on_commit_callbacks
+):
+    """Promote a rejected version with the override, roll back, delete it: who
+    served it and why stays, and the next version is numbered after it."""
+    rejected = _second_version("rejected")
+    rejected.promote(reason="override: the gate was wrong about this one")
+    active_model.promote(reason="roll back")
+    page = staff_client.get(f"/admin/classifier/modelversion/{rejected.pk}/delete/")
+    assert b"Its row stays" in page.content and b"Promotion" not in page.content
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.post(f"/admin/classifier/modelversion/{rejected.pk}/delete/", {"post": "yes"})
+    gone = ModelVersion.objects.get(pk=rejected.pk)
+    assert gone.status == "deleted"
+    assert gone.promotions.get().reason == "override: the gate was wrong about this one"
+    assert active_model.promotions.filter(previous=gone).exists()  # the rollback's record
+    again = register_directory(BOOTSTRAP_DIR, activate=False, note="the next run")
+    assert again.version == gone.version + 1
+    # nothing is left to delete, and it cannot be served
+    assert staff_client.get(f"/admin/classifier/modelversion/{gone.pk}/delete/").status_code in (
+        302,
+        403,
+    )
+    page = staff_client.get(f"/admin/classifier/modelversion/{gone.pk}/change/")
+    assert page.status_code == 200 and b"deleted" in page.content.lower()
 
 
 def _promote(staff_client, version: ModelVersion, **fields):
