@@ -42,6 +42,9 @@ class Item:
     status: str | None = None
     strokes: object = None  # as the page records them (checked by canvas.parse_strokes)
     problem: str = ""  # why this item cannot be imported (a bad line of a file)
+    # The drawing's sha256 where it was exported: a picture re-rendered from its
+    # strokes gets another one, so an export's own is how it is recognised.
+    known_sha256: str = ""
 
 
 # The UCI pen-digit tablet sent a point every 100 ms (Alpaydin & Alimoglu).
@@ -85,6 +88,7 @@ def ndjson_items(path: Path) -> Iterator[Item]:
             split=record.get("split"),
             status=record.get("status"),
             strokes=record["strokes"],
+            known_sha256=str(record.get("sha256") or ""),
         )
 
 
@@ -105,7 +109,20 @@ def zip_items(path: Path) -> Iterator[Item]:
             split=entry.split,
             status=entry.status,
             strokes=entry.strokes,
+            known_sha256=entry.sha256,
         )
+
+
+def already_stored(known_sha256: str, strokes: list | None) -> bool:
+    """Whether the dataset has this drawing already, by the sha256 its export carried
+    or by its strokes: importing the ndjson and the zip export of one dataset (or
+    either twice) adds each drawing once, though the ndjson's pictures are made
+    anew from the strokes and hash differently."""
+    if known_sha256 and Drawing.objects.filter(sha256=known_sha256).exists():
+        return True
+    if not strokes:
+        return False
+    return Drawing.objects.filter(strokes=canvas.strokes_as_json(strokes)).exists()
 
 
 def run_import(items: Iterator[Item], *, status: str | None, progress=None) -> ImportSummary:
@@ -116,6 +133,11 @@ def run_import(items: Iterator[Item], *, status: str | None, progress=None) -> I
             if item.problem:
                 raise InvalidDrawing(item.problem)
             strokes = canvas.parse_strokes(item.strokes) if item.strokes is not None else None
+            if already_stored(item.known_sha256, strokes):
+                summary.skipped += 1
+                if progress is not None:
+                    progress()
+                continue
             data = item.data() if callable(item.data) else item.data
             _, created = Drawing.objects.add(
                 NewDrawing(

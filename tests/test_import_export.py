@@ -163,3 +163,29 @@ def test_an_import_into_an_empty_data_directory_creates_its_database_first(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert "no such table" not in done.stderr and "added=1" in done.stdout
+
+
+def test_the_ndjson_and_the_zip_export_of_one_dataset_import_each_drawing_once(
+    db, tmp_path, settings, pen_digits
+):
+    from classifier import canvas
+
+    for digit in pen_digits[:6]:
+        strokes = canvas.parse_strokes(
+            canvas.strokes_as_json(canvas.timed(canvas.fit_to_canvas(digit.strokes), 8.0))
+        )
+        Drawing.objects.add(NewDrawing(canvas.render_canvas_png(strokes), digit.label,
+                                       strokes=strokes))  # fmt: skip
+    run("export_dataset", "--format", "zip", str(tmp_path / "d.zip"))
+    run("export_dataset", "--format", "ndjson", str(tmp_path / "d.ndjson"))
+    Drawing.objects.all().delete()
+    settings.MEDIA_ROOT = tmp_path / "fresh-media"
+    # the ndjson first (its pictures made anew from the strokes), then the zip
+    assert "added=6" in run("import_drawings", "ndjson", str(tmp_path / "d.ndjson"))
+    assert "added=0 skipped=6" in run("import_drawings", "zip", str(tmp_path / "d.zip"))
+    assert "added=0 skipped=6" in run("import_drawings", "ndjson", str(tmp_path / "d.ndjson"))
+    assert Drawing.objects.count() == 6
+    # and the other way round: the zip first keeps the original pictures
+    Drawing.objects.all().delete()
+    assert "added=6" in run("import_drawings", "zip", str(tmp_path / "d.zip"))
+    assert "added=0 skipped=6" in run("import_drawings", "ndjson", str(tmp_path / "d.ndjson"))
