@@ -68,7 +68,18 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "digits_site.settings")
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(sys.argv)
+    try:
+        execute_from_command_line(sys.argv)
+    except KeyboardInterrupt:
+        sys.exit(130)  # Ctrl-C: stopped, quietly
+    except Exception as exc:
+        # Staff read one line saying what went wrong, not a traceback (a damaged
+        # zip, a database not made yet); ``--traceback`` shows it all.
+        if "--traceback" in sys.argv:
+            raise
+        message = " ".join(str(exc).split()) or "(no message)"
+        sys.stderr.write(f"Error: {type(exc).__name__}: {message}\n")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

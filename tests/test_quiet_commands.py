@@ -55,3 +55,12 @@ def test_litert_says_nothing_of_its_delegate_unless_asked(verbosity):
     assert ("XNNPACK" in result.stderr) == (
         verbosity == "2"
     )  # shown when asked: not hidden by luck
+
+
+def test_an_unexpected_failure_is_one_line_and_a_non_zero_exit():
+    result = manage("shell", "-c", "raise RuntimeError('the disk said no')")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == "Error: RuntimeError: the disk said no"
+    assert "Traceback" not in result.stderr
+    shown = manage("shell", "--traceback", "-c", "raise RuntimeError('the disk said no')")
+    assert shown.returncode != 0 and "Traceback" in shown.stderr  # asked for: all of it
