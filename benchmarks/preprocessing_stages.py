@@ -50,7 +50,9 @@ def main() -> None:
         work = pp._resize_longer_side(pp._crop_to_ink(ink), pp._WORK_SIDE)
         t3 = time.perf_counter()
         # thinning or thickening, then crop and scale again (preprocessing version 3)
-        work = pp._resize_longer_side(pp._crop_to_ink(pp._normalise_stroke(work)), pp._WORK_SIDE)
+        work = pp._resize_longer_side(
+            pp._crop_to_ink(pp._normalise_stroke(work, pp.stroke_thickness(work))), pp._WORK_SIDE
+        )
         t4 = time.perf_counter()
         x = pp._place_by_centre_of_mass(
             pp._resize_longer_side(work, pp.DIGIT_BOX).astype(np.float32) / 255.0

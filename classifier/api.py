@@ -89,8 +89,7 @@ class PredictView(APIView):
         limits.charge_for_image(request, self.throttle_scope, preprocessing.header_pixels(data))
         with limits.charged_by_cpu(request, self.throttle_scope):
             ink = preprocessing.decode_ink(data)
-            model_input = preprocessing.ink_to_model_input(ink)
-            preprocessing.require_legible(ink)
+            model_input = preprocessing.ink_to_model_input(ink, legible=True)
             pen = parsed if parsed and canvas.strokes_agree(parsed, ink) else None
         payload = serving.classify(model_input[None], strokes=[pen]).answer()
         include = request.data.get("include_input") or request.query_params.get("include_input")
@@ -201,9 +200,7 @@ class PredictBatchView(APIView):
                 parsed = canvas.parse_strokes(pens[index]) if pens[index] is not None else None
                 with limits.charged_by_cpu(request, self.throttle_scope):
                     ink = preprocessing.decode_ink(data)
-                    model_input = preprocessing.ink_to_model_input(ink)
-                    preprocessing.require_legible(ink)
-                    inputs.append((index, model_input))
+                    inputs.append((index, preprocessing.ink_to_model_input(ink, legible=True)))
                     agree = parsed is not None and canvas.strokes_agree(parsed, ink)
                 strokes.append(parsed if agree else None)
             except (preprocessing.PreprocessingError, canvas.InvalidStrokes) as exc:

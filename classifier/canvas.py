@@ -214,7 +214,7 @@ def pad_settings() -> dict[str, float]:
         "max_points_per_stroke": MAX_POINTS_PER_STROKE,
         "max_points": MAX_POINTS,
         # The page asks for no answer while its ink is smaller than this many pen
-        # widths (``preprocessing.require_legible`` would refuse it).
+        # widths (``preprocessing.ink_to_model_input(legible=True)`` would refuse it).
         "min_span_to_stroke": MIN_SPAN_TO_STROKE,
     }
 

@@ -288,8 +288,16 @@ def _stretch_paper(ink: np.ndarray, border: np.ndarray) -> np.ndarray:
     return np.clip(np.round(stretched), 0, 255).astype(np.uint8)
 
 
-def ink_to_model_input(ink: np.ndarray, *, normalise_stroke: bool = True) -> np.ndarray:
-    """Map an ink image of any size to the 28×28 float32 model input, MNIST-style."""
+def ink_to_model_input(
+    ink: np.ndarray, *, normalise_stroke: bool = True, legible: bool = False
+) -> np.ndarray:
+    """Map an ink image of any size to the 28×28 float32 model input, MNIST-style.
+
+    ``legible``: also refuse, as too small, ink whose strokes run together (its
+    longer side under ``MIN_SPAN_TO_STROKE`` of its stroke widths: a digit drawn so
+    small for its pen that the model would read a blob). Asked of what people send
+    for an answer; training data is not refused this way. Measured on the working
+    image the stroke normalisation measures anyway, so it costs nothing more."""
     ink = np.asarray(ink)
     if ink.ndim != 2 or ink.size == 0:
         raise UndecodableImage("Expected a two-dimensional image.")
@@ -309,27 +317,19 @@ def ink_to_model_input(ink: np.ndarray, *, normalise_stroke: bool = True) -> np.
         )
 
     work = _resize_longer_side(crop, _WORK_SIDE)
+    thickness = stroke_thickness(work) if normalise_stroke or legible else 0.0
+    if legible and thickness > 0 and thickness * MIN_SPAN_TO_STROKE > _WORK_SIDE:
+        raise InkTooSmall(
+            "At this size the strokes run together into a blob: draw the digit bigger."
+        )
     if normalise_stroke:
         # Thinning or thickening moves the ink's edges: crop and scale again, so the
         # normalised ink (not the pen's) fills the box, as in MNIST. Without this a
         # small, heavy drawing came out a few per cent smaller than a large one.
-        work = _crop_to_ink(_normalise_stroke(work))
+        work = _crop_to_ink(_normalise_stroke(work, thickness))
         work = _resize_longer_side(work, _WORK_SIDE)
     box = _resize_longer_side(work, DIGIT_BOX).astype(np.float32) / 255.0
     return _place_by_centre_of_mass(box)
-
-
-def require_legible(ink: np.ndarray) -> None:
-    """Refuse, as too small, ink (non-blank: after :func:`ink_to_model_input`) whose
-    strokes run together: a digit drawn so small for its pen that the model would be
-    reading a blob. Asked of what people send for an answer; training data is not
-    refused this way."""
-    crop = _crop_to_ink(np.asarray(ink))
-    thickness = stroke_thickness(crop)
-    if thickness > 0 and max(crop.shape) < MIN_SPAN_TO_STROKE * thickness:
-        raise InkTooSmall(
-            "At this size the strokes run together into a blob: draw the digit bigger."
-        )
 
 
 def _crop_to_ink(ink: np.ndarray) -> np.ndarray:
@@ -371,11 +371,11 @@ def stroke_thickness(ink: np.ndarray, threshold: int = 128) -> float:
     return 2.0 * area / max(edges, 1)
 
 
-def _normalise_stroke(work: np.ndarray) -> np.ndarray:
+def _normalise_stroke(work: np.ndarray, current: float) -> np.ndarray:
     """Bring hairline and heavy strokes towards MNIST's pen width (a disc grows or
-    shrinks each side of a stroke by its radius, so the width changes by 2·radius)."""
+    shrinks each side of a stroke by its radius, so the width changes by 2·radius);
+    ``current``: the work image's :func:`stroke_thickness`."""
     target = TARGET_STROKE_20 * _WORK_SIDE / DIGIT_BOX
-    current = stroke_thickness(work)
     if current <= 0:
         return work
     op = np.maximum if current < target else np.minimum

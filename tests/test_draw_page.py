@@ -348,6 +348,14 @@ def test_a_smaller_copy_of_ones_own_drawing_is_called_a_near_copy(page, served, 
     draw(page, six)
     page.get_by_role("button", name="Add to the dataset").click()
     page.wait_for_function("() => /^Thank you/.test(document.getElementById('thanks').textContent)")
+    # the thanks scrolls into view smoothly: draw once the pad has stopped moving
+    page.wait_for_function(
+        """() => new Promise((done) => {
+          const top = () => document.getElementById('pad').getBoundingClientRect().top;
+          const first = top();
+          setTimeout(() => done(top() === first), 300);
+        })"""
+    )
     page.locator('#picker button[data-digit="6"]').click()
     smaller = [(s[:, :2] - 128) * 0.75 + 128 for s in six]  # the same 6, drawn smaller
     draw(page, smaller)

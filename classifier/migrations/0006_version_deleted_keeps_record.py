@@ -6,26 +6,42 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('classifier', '0005_pen_view'),
+        ("classifier", "0005_pen_view"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='modelversion',
-            name='deleted_at',
+            model_name="modelversion",
+            name="deleted_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='modelversion',
-            name='deleted_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="modelversion",
+            name="deleted_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AlterField(
-            model_name='modelversion',
-            name='status',
-            field=models.CharField(choices=[('candidate', 'Candidate'), ('active', 'Active'), ('retired', 'Retired'), ('rejected', 'Rejected'), ('deleted', 'Deleted')], db_index=True, default='candidate', max_length=10),
+            model_name="modelversion",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("candidate", "Candidate"),
+                    ("active", "Active"),
+                    ("retired", "Retired"),
+                    ("rejected", "Rejected"),
+                    ("deleted", "Deleted"),
+                ],
+                db_index=True,
+                default="candidate",
+                max_length=10,
+            ),
         ),
     ]

@@ -152,7 +152,7 @@
       },
       // How big the ink is for its pen: the longer side of the drawn box (the pen's
       // width included) in pen widths. The server refuses less than the template's
-      // data-min-span-to-stroke as a blob (preprocessing.require_legible), so the
+      // data-min-span-to-stroke as a blob (preprocessing.ink_to_model_input), so the
       // page does not ask for it.
       spanInPens() {
         if (!strokes.length) return 0;
