@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from classifier import canvas, preprocessing
+from collector.checks import validate_label
 from collector.formats import DatasetError, digits_zip, image_folder, ndjson, unipen
 from collector.models import Drawing, InvalidDrawing, NewDrawing
 
@@ -133,6 +134,7 @@ def run_import(items: Iterator[Item], *, status: str | None, progress=None) -> I
             if item.problem:
                 raise InvalidDrawing(item.problem)
             strokes = canvas.parse_strokes(item.strokes) if item.strokes is not None else None
+            validate_label(item.label)  # a bad line is refused, even of a known drawing
             if already_stored(item.known_sha256, strokes):
                 summary.skipped += 1
                 if progress is not None:

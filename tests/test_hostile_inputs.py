@@ -72,8 +72,12 @@ def test_a_body_of_countless_arrays_is_refused_before_it_is_parsed(
 
 
 def test_the_most_strokes_the_page_may_send_still_parse(client, active_model):
-    # 64 strokes of 125 points: 8,000 points, the page's limit
-    strokes = [[[10 + i % 200, 10 + k * 3, k * 125 + i] for i in range(125)] for k in range(64)]
+    # 64 strokes of 125 points: 8,000 points, the page's limit, all along one long
+    # diagonal (stacked rows of them would be a solid block the API refuses as a
+    # blob, answering nothing about the strokes)
+    strokes = [
+        [[30 + i * 1.5 + k % 4, 30 + i * 1.5, k * 125 + i] for i in range(125)] for k in range(64)
+    ]
     png = canvas.render_canvas_png(canvas.parse_strokes(strokes))
     status, answer = post(client, "/api/predict/", {"image": data_url(png), "strokes": strokes})
     assert status == 200, answer
