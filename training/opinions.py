@@ -22,7 +22,7 @@ from classifier.models import ArtifactError, ModelVersion
 from classifier.predictor import Predictor
 from classifier.registry import BOOTSTRAP_DIR, BOOTSTRAP_NOTE
 from training import evaluation, pen_view
-from training.pen_data import PenSet
+from training.pen_data import PenSet, strokes_digest
 from training.sources import base as source_base
 from training.sources.cache import cache_file, cached
 
@@ -57,10 +57,7 @@ def set_digest(data: source_base.Images | PenSet) -> str:
     digest = hashlib.sha256()
     if isinstance(data, PenSet):
         digest.update(b"strokes")
-        for strokes in data.strokes:
-            for stroke in strokes:
-                digest.update(np.ascontiguousarray(stroke[:, :2], np.float64).tobytes())
-            digest.update(b"|")
+        strokes_digest(data.strokes, digest)
         digest.update(data.labels().tobytes())
     else:
         digest.update(b"pixels")

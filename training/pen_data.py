@@ -29,6 +29,19 @@ UJI_WEIGHT = 3.0
 CONTRIBUTED_WEIGHT = 3.0
 
 
+def strokes_digest(drawings, digest=None):
+    """A sha256 of drawings' strokes (their x, y in order; never their timing): the
+    one way a set of drawings is keyed in a cache. ``digest``: one to update."""
+    import hashlib
+
+    digest = digest or hashlib.sha256()
+    for strokes in drawings:
+        for stroke in strokes:
+            digest.update(np.ascontiguousarray(stroke[:, :2], np.float64).tobytes())
+        digest.update(b"|")
+    return digest
+
+
 @dataclass
 class PenSet:
     """Labelled drawings as strokes (canvas pixels, the page's coordinates)."""

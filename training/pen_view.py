@@ -15,7 +15,6 @@ TensorFlow is imported here: only the training worker's child loads this.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Collection, Sequence
@@ -38,6 +37,7 @@ from training.pen_data import (
     junk_strokes,
     limited,
     load_pen_data,
+    strokes_digest,
     varied_features,
 )
 from training.sources.cache import cached
@@ -124,12 +124,7 @@ def rendered_inputs(sets: Sequence[Strokes]) -> np.ndarray:
     scores the same held-out writers)."""
     if not len(sets):
         return np.zeros((0, 28, 28), np.float32)
-    digest = hashlib.sha256()
-    for strokes in sets:
-        for stroke in strokes:
-            digest.update(np.ascontiguousarray(stroke[:, :2], np.float64).tobytes())
-        digest.update(b"|")
-    key = (digest.hexdigest(), *synthesis_key("pen-rendered"))
+    key = (strokes_digest(sets).hexdigest(), *synthesis_key("pen-rendered"))
     arrays = cached(
         "pen-rendered", key, lambda: {"x": np.stack([stroke_space.render(s) for s in sets])}
     )
