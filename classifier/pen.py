@@ -52,47 +52,58 @@ def _allocate(lengths: np.ndarray, points: int) -> np.ndarray:
     return counts + 1
 
 
-def _along(points: np.ndarray, count: int) -> np.ndarray:
-    """``count`` points evenly spaced along a polyline (both ends kept when count ≥ 2)."""
-    if count == 1:
-        return points[len(points) // 2][None]  # a stroke given one point: its middle one
-    if len(points) == 1:
-        return np.repeat(points, count, axis=0)  # a dot
-    steps = np.linalg.norm(np.diff(points, axis=0), axis=1)
-    along = np.concatenate([[0.0], np.cumsum(steps)])
-    if along[-1] <= 0:
-        return np.repeat(points[:1], count, axis=0)
-    targets = np.linspace(0.0, along[-1], count)
-    return np.column_stack([np.interp(targets, along, points[:, i]) for i in (0, 1)])
-
-
 def features(strokes: Sequence[np.ndarray], points: int = POINTS) -> np.ndarray:
     """``(points, FEATURES)`` float32 for one drawing's strokes (each an ``(n, 2+)``
-    array of canvas x, y and, ignored here, t)."""
+    array of canvas x, y and, ignored here, t).
+
+    Every stroke is resampled in one pass over all of them (no NumPy call per
+    stroke: a live prediction pays this on every request)."""
     paths = [np.asarray(s, dtype=np.float64)[:, :2] for s in strokes if len(s)]
     if not paths:
         return np.zeros((points, FEATURES), np.float32)
-    lengths = np.array([np.linalg.norm(np.diff(p, axis=0), axis=1).sum() for p in paths])
+    sizes = np.array([len(p) for p in paths])
+    xy_in = np.concatenate(paths) if len(paths) > 1 else paths[0]
+    first = np.concatenate([[0], np.cumsum(sizes)[:-1]])  # each stroke's first point
+    steps = np.hypot(*np.diff(xy_in, axis=0).T)
+    steps[first[1:] - 1] = 0.0  # no step from one stroke's end to the next's start
+    along = np.concatenate([[0.0], np.cumsum(steps)])  # path drawn before each point
+    lengths = along[first + sizes - 1] - along[first]
     counts = _allocate(lengths, points)
-    xy = np.empty((points, 2))
+    used = counts > 0
+    # Each output point: its stroke, and where along that stroke (0 … 1) it lies.
+    stroke = np.repeat(np.arange(len(paths)), counts)
+    at = np.arange(points) - np.repeat(np.cumsum(counts) - counts, counts)
+    span = np.maximum(counts - 1, 1)[stroke]
+    share = np.where(counts[stroke] > 1, at / span, 0.5)  # one point: the stroke's middle
+    target = along[first][stroke] + share * lengths[stroke]
+    # Interpolate within each stroke: strokes are laid end to end along one axis
+    # with a gap, so no point is ever drawn between two of them.
+    gap = 1.0 + float(lengths.sum())
+    offset = np.repeat(np.arange(len(paths)) * gap, sizes)
+    key = along + offset
+    target_key = target + stroke * gap
+    xy = np.column_stack([np.interp(target_key, key, xy_in[:, i]) for i in (0, 1)])
+    # A stroke of one point (a dot) is that point; a stroke given one point of
+    # several, its middle point as drawn.
+    single = counts[stroke] == 1
+    if single.any():
+        middle = first + sizes // 2
+        xy[single] = xy_in[middle[stroke[single]]]
+    still = (lengths <= 0)[stroke] & ~single
+    if still.any():  # a stroke that never moves: its first point, repeated
+        xy[still] = xy_in[first[stroke[still]]]
     direction = np.zeros((points, 2))
+    delta = np.diff(xy, axis=0)
+    within = stroke[1:] == stroke[:-1]
+    norms = np.hypot(delta[:, 0], delta[:, 1])[:, None]
+    ok = within[:, None] & (norms > 1e-9)
+    np.divide(delta, norms, out=direction[:-1], where=ok)
     start = np.zeros(points)
-    drawn = np.zeros(points)
-    at, before, total = 0, 0.0, float(lengths.sum()) or 1.0
-    for path, count, length in zip(paths, counts, lengths, strict=True):
-        if count == 0:
-            continue
-        sampled = _along(path, int(count))
-        xy[at : at + count] = sampled
-        steps = np.diff(sampled, axis=0)
-        norms = np.linalg.norm(steps, axis=1, keepdims=True)
-        direction[at : at + count - 1] = np.divide(
-            steps, norms, out=np.zeros_like(steps), where=norms > 1e-9
-        )
-        start[at] = 1.0
-        drawn[at : at + count] = (before + np.linspace(0.0, length, int(count))) / total
-        before += length
-        at += int(count)
+    start[np.cumsum(counts[used]) - counts[used]] = 1.0
+    before = np.concatenate([[0.0], np.cumsum(lengths)[:-1]])
+    total = float(lengths.sum()) or 1.0
+    drawn = (before[stroke] + share * lengths[stroke]) / total
+    drawn[single] = before[stroke[single]] / total
     low, high = xy.min(axis=0), xy.max(axis=0)
     half = float(max(high - low)) / 2.0 or 1.0
     xy = (xy - (low + high) / 2.0) / half

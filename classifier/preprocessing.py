@@ -255,7 +255,9 @@ def _ink_from_image(image: Image.Image) -> np.ndarray:
         image.mode == "P" and "transparency" in image.info
     )
     if has_alpha:
-        alpha = np.asarray(image.convert("RGBA"))[:, :, 3]
+        # The canvas' own mode: its alpha band read alone, not the image copied to RGBA.
+        band = image.getchannel("A") if image.mode == "RGBA" else image.convert("RGBA")
+        alpha = np.asarray(band) if band.mode == "L" else np.asarray(band)[:, :, 3]
         if alpha.min() < 250:  # a real transparency mask, not an opaque scan
             return np.ascontiguousarray(alpha)
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
@@ -306,10 +308,10 @@ def ink_to_model_input(
     ink = ink.astype(np.uint8, copy=False)
     strong = ink >= INK_THRESHOLD
     needed = max(MIN_INK_PIXELS, int(MIN_INK_FRACTION * ink.size))
-    if int(strong.sum()) < needed:
+    if np.count_nonzero(strong) < needed:
         raise BlankDrawing("Nothing is drawn: draw a digit first.")
 
-    crop = _crop_to_ink(ink)
+    crop = _crop_to_ink(ink, strong)
     if max(crop.shape) < MIN_INK_SPAN * max(ink.shape):
         raise InkTooSmall(
             "The ink is too small to be a digit (a dot or a stray mark): draw the digit "
@@ -332,8 +334,10 @@ def ink_to_model_input(
     return _place_by_centre_of_mass(box)
 
 
-def _crop_to_ink(ink: np.ndarray) -> np.ndarray:
-    strong = ink >= INK_THRESHOLD
+def _crop_to_ink(ink: np.ndarray, strong: np.ndarray | None = None) -> np.ndarray:
+    """``ink`` cropped to its strong ink (``strong``: that mask, when already made)."""
+    if strong is None:
+        strong = ink >= INK_THRESHOLD
     rows = np.flatnonzero(strong.any(axis=1))
     cols = np.flatnonzero(strong.any(axis=0))
     if not len(rows):
@@ -361,13 +365,16 @@ def stroke_thickness(ink: np.ndarray, threshold: int = 128) -> float:
     2·L, so the ratio is w: cheap, vectorised and good enough to steer a dilation.
     """
     mask = np.asarray(ink) >= threshold
-    area = int(mask.sum())
+    area = int(np.count_nonzero(mask))
     if area == 0:
         return 0.0
-    padded = np.pad(mask, 1)
-    edges = int(np.count_nonzero(padded[1:, :] != padded[:-1, :])) + int(
-        np.count_nonzero(padded[:, 1:] != padded[:, :-1])
-    )
+    # Changes between neighbours, the image's edge counting as no ink (as if padded).
+    edges = int(
+        np.count_nonzero(mask[1:] != mask[:-1])
+        + np.count_nonzero(mask[0]) + np.count_nonzero(mask[-1])
+        + np.count_nonzero(mask[:, 1:] != mask[:, :-1])
+        + np.count_nonzero(mask[:, 0]) + np.count_nonzero(mask[:, -1])
+    )  # fmt: skip
     return 2.0 * area / max(edges, 1)
 
 
@@ -406,7 +413,8 @@ def _morph(ink: np.ndarray, radius: int, op) -> np.ndarray:
     view into one image padded twice over, combined in place: no array per shift
     (``np.roll`` made one each, a third of a canvas prediction's preprocessing)."""
     height, width = ink.shape[0] + 2 * radius, ink.shape[1] + 2 * radius
-    big = np.pad(ink, 2 * radius)
+    big = np.zeros((ink.shape[0] + 4 * radius, ink.shape[1] + 4 * radius), ink.dtype)
+    big[2 * radius : 2 * radius + ink.shape[0], 2 * radius : 2 * radius + ink.shape[1]] = ink
     out = big[radius : radius + height, radius : radius + width].copy()
     for dy in range(-radius, radius + 1):
         for dx in range(-radius, radius + 1):

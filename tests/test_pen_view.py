@@ -55,6 +55,60 @@ def test_dots_and_many_strokes_are_read_without_error():
     assert np.isfinite(pen.features([np.array([[5.0, 5.0, 0.0]])])).all()
 
 
+def _features_stroke_by_stroke(strokes, points=pen.POINTS):
+    """The pen view's input written the plain way, one stroke at a time: the oracle
+    for ``pen.features``, which resamples every stroke in one pass for speed."""
+    paths = [np.asarray(s, float)[:, :2] for s in strokes if len(s)]
+    lengths = np.array([np.linalg.norm(np.diff(p, axis=0), axis=1).sum() for p in paths])
+    counts = pen._allocate(lengths, points)
+    rows, before, total = [], 0.0, float(lengths.sum()) or 1.0
+    for path, count, length in zip(paths, counts, lengths, strict=True):
+        if count == 0:
+            continue
+        if count == 1:
+            xy = path[len(path) // 2][None]
+        elif len(path) == 1 or length <= 0:
+            xy = np.repeat(path[:1], count, axis=0)
+        else:
+            along = np.concatenate(
+                [[0.0], np.cumsum(np.linalg.norm(np.diff(path, axis=0), axis=1))]
+            )
+            where = np.linspace(0.0, length, count)
+            xy = np.column_stack([np.interp(where, along, path[:, i]) for i in (0, 1)])
+        steps = np.diff(xy, axis=0)
+        norms = np.linalg.norm(steps, axis=1, keepdims=True)
+        direction = np.zeros((count, 2))
+        direction[:-1] = np.divide(steps, norms, out=np.zeros_like(steps), where=norms > 1e-9)
+        start = np.zeros(count)
+        start[0] = 1.0
+        drawn = (before + np.linspace(0.0, length, count)) / total
+        rows.append(np.column_stack([xy, direction, start, drawn]))
+        before += length
+    out = np.concatenate(rows)
+    low, high = out[:, :2].min(axis=0), out[:, :2].max(axis=0)
+    half = float(max(high - low)) / 2.0 or 1.0
+    out[:, :2] = (out[:, :2] - (low + high) / 2.0) / half
+    return out.astype(np.float32)
+
+
+def test_resampling_all_strokes_at_once_reads_as_resampling_each_alone(pen_digits):
+    rng = np.random.default_rng(5)
+    drawings = [one(d) for d in pen_digits[:40]]
+    for _ in range(300):  # dots, still strokes, repeated points, up to 64 strokes
+        strokes = []
+        for _ in range(int(rng.choice([1, 2, 3, 7, 63, 64]))):
+            kind, size = rng.random(), int(rng.integers(2, 40))
+            points = rng.random((1 if kind < 0.1 else size, 3)) * 256
+            if 0.1 <= kind < 0.2:
+                points[:] = points[0]
+            elif 0.2 <= kind < 0.3:
+                points = np.round(points / 64) * 64
+            strokes.append(points)
+        drawings.append(strokes)
+    for strokes in drawings:
+        assert np.allclose(pen.features(strokes), _features_stroke_by_stroke(strokes), atol=1e-6)
+
+
 def test_the_combination_is_fitted_to_the_view_that_knows():
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 10, 400)
