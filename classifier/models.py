@@ -10,6 +10,7 @@ from django.db.models import Max, Q
 from django.dispatch import Signal
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from classifier.predictor import Predictor
 
 # Sent (with ``version``) once a promotion has committed: other apps react to the
@@ -97,6 +98,10 @@ class ModelVersion(models.Model):
             ModelVersion.objects.filter(pk=self.pk).update(
                 status=self.Status.DELETED, deleted_at=timezone.now(),
                 deleted_by=by if getattr(by, "is_authenticated", False) else None, **fields,
+            )  # fmt: skip
+            AuditEvent.record(
+                AuditEvent.Action.VERSION_DELETED, f"model version {self.version}", by=by,
+                version=self.version, status_before=self.status,
             )  # fmt: skip
             transaction.on_commit(lambda: remove_files(folder, names))
         self.refresh_from_db()
@@ -247,9 +252,22 @@ class ModelVersion(models.Model):
             ModelVersion.objects.filter(pk=self.pk).update(
                 status=self.Status.ACTIVE, serving_error="", serving_error_at=None
             )
+            overridden = self.status == self.Status.REJECTED
+            served_before = self.promotions.exists()
             self.status = self.Status.ACTIVE
             self.serving_error = ""
             transaction.on_commit(lambda: promoted.send(sender=ModelVersion, version=self))
+            action = (
+                AuditEvent.Action.GATE_OVERRIDDEN
+                if overridden
+                else AuditEvent.Action.ROLLED_BACK
+                if served_before
+                else AuditEvent.Action.PROMOTED
+            )
+            AuditEvent.record(
+                action, f"model version {self.version}", by=by, reason=reason,
+                version=self.version, previous=previous.version if previous else None,
+            )  # fmt: skip
             return Promotion.objects.create(
                 version=self,
                 previous=previous,

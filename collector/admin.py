@@ -8,7 +8,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.http import (
     FileResponse,
@@ -22,9 +21,17 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from audit.models import AuditEvent
 from classifier import preprocessing
 from classifier.preprocessing import CANVAS_STROKE_WIDTH, MAX_IMAGE_BYTES, PreprocessingError
 from collector import abuse, dataset, exports, tasks
+from collector.curation import (
+    STATUS_EVENTS,
+    HasStrokesFilter,
+    ModelDisagreesFilter,
+    record,
+    relabel_action,
+)
 from collector.models import (
     DatasetExport,
     Drawing,
@@ -90,49 +97,6 @@ class DrawingUploadForm(forms.ModelForm):
         return cleaned
 
 
-class HasStrokesFilter(admin.SimpleListFilter):
-    title = "pen strokes"
-    parameter_name = "strokes"
-
-    def lookups(self, request, model_admin):
-        return [("yes", "With strokes"), ("no", "Without (uploads, scans, imports)")]
-
-    def queryset(self, request, queryset):
-        if self.value() in ("yes", "no"):
-            return queryset.filter(strokes__isnull=self.value() == "no")
-        return queryset
-
-
-class ModelDisagreesFilter(admin.SimpleListFilter):
-    title = "model disagrees with the label"
-    parameter_name = "disagrees"
-
-    def lookups(self, request, model_admin):
-        return [("yes", "Yes (likely mislabels first)"), ("no", "No")]
-
-    def queryset(self, request, queryset):
-        disagrees = Q(predicted_label__isnull=False) & ~Q(predicted_label=F("label"))
-        if self.value() == "yes":
-            return queryset.filter(disagrees)
-        if self.value() == "no":
-            return queryset.exclude(disagrees)
-        return queryset
-
-
-def _relabel_action(digit: int):
-    def action(modeladmin, request, queryset):
-        with transaction.atomic():
-            moved = sum(
-                drawing.relabel(digit)
-                for drawing in queryset.select_for_update().exclude(label=digit)
-            )
-        modeladmin.message_user(request, f"Relabelled {moved} drawing(s) as {digit}.")
-
-    action.__name__ = f"relabel_as_{digit}"
-    action.short_description = f"Relabel as {digit} (keeps the split)"
-    return action
-
-
 @admin.register(Drawing)
 class DrawingAdmin(admin.ModelAdmin):
     list_display = (
@@ -172,7 +136,7 @@ class DrawingAdmin(admin.ModelAdmin):
         "approve",
         "reject",
         "reject_pending_from_senders",
-        *[_relabel_action(d) for d in range(10)],
+        *[relabel_action(d) for d in range(10)],
     ]
     change_list_template = "admin/collector/drawing/change_list.html"
 
@@ -213,10 +177,18 @@ class DrawingAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            if "status" in form.changed_data:
-                approved = obj.status == Drawing.Status.APPROVED
-                obj.approved_at = timezone.now() if approved else None
-            super().save_model(request, obj, form, change)
+            with transaction.atomic():
+                if "label" in form.changed_data:  # the split's per-label counts move too
+                    label, obj.label = obj.label, form.initial["label"]
+                    obj.relabel(label)
+                    record(request, AuditEvent.Action.RELABELLED, [obj], label=label,
+                            was=form.initial["label"])  # fmt: skip
+                if "status" in form.changed_data:
+                    approved = obj.status == Drawing.Status.APPROVED
+                    obj.approved_at = timezone.now() if approved else None
+                    if obj.status in STATUS_EVENTS:
+                        record(request, STATUS_EVENTS[obj.status], [obj])
+                super().save_model(request, obj, form, change)
         # Added drawings were stored, file and row together, by save_form.
 
     def save_related(self, request, form, formsets, change):
@@ -297,7 +269,10 @@ class DrawingAdmin(admin.ModelAdmin):
     @admin.action(description="Reject everything pending from the same senders")
     def reject_pending_from_senders(self, request, queryset):
         senders = set(queryset.values_list("client", flat=True)) - {""}
+        pending = list(Drawing.objects.filter(client__in=senders, status=Drawing.Status.PENDING)
+                       .values_list("pk", flat=True))  # fmt: skip
         n = abuse.reject_pending_from(senders)
+        record(request, AuditEvent.Action.REJECTED, pending, senders=len(senders))
         self.message_user(
             request,
             f"Rejected {n} pending drawing(s) from {len(senders)} sender(s)."
@@ -307,15 +282,38 @@ class DrawingAdmin(admin.ModelAdmin):
 
     @admin.action(description="Approve (use for training)")
     def approve(self, request, queryset):
-        n = queryset.exclude(status=Drawing.Status.APPROVED).update(
-            status=Drawing.Status.APPROVED, approved_at=Now()
-        )
+        with transaction.atomic():
+            changing = queryset.exclude(status=Drawing.Status.APPROVED)
+            ids = list(changing.values_list("pk", flat=True))
+            n = Drawing.objects.filter(pk__in=ids).update(
+                status=Drawing.Status.APPROVED, approved_at=Now()
+            )
+            record(request, AuditEvent.Action.APPROVED, ids)
         self.message_user(request, f"Approved {n} drawing(s).")
 
     @admin.action(description="Reject (never used)")
     def reject(self, request, queryset):
-        n = queryset.update(status=Drawing.Status.REJECTED, approved_at=None)
+        with transaction.atomic():
+            ids = list(
+                queryset.exclude(status=Drawing.Status.REJECTED).values_list("pk", flat=True)
+            )
+            n = Drawing.objects.filter(pk__in=ids).update(
+                status=Drawing.Status.REJECTED, approved_at=None
+            )
+            record(request, AuditEvent.Action.REJECTED, ids)
         self.message_user(request, f"Rejected {n} drawing(s).")
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            record(request, AuditEvent.Action.DRAWINGS_DELETED, [obj], labels={obj.pk: obj.label})
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            labels = dict(queryset.values_list("pk", "label"))
+            record(request, AuditEvent.Action.DRAWINGS_DELETED, list(labels),
+                    labels=dict(list(labels.items())[:1000]))  # fmt: skip
+            super().delete_queryset(request, queryset)
 
     def get_urls(self):
         return [
@@ -413,3 +411,6 @@ class DatasetExportAdmin(admin.ModelAdmin):
             status__in=[DatasetExport.Status.QUEUED, DatasetExport.Status.RUNNING]
         ).exists()
         return super().changelist_view(request, {**(extra_context or {}), "building": building})
+
+
+from collector import import_admin  # noqa: E402, F401  (the import page registers itself)

@@ -1,6 +1,6 @@
-"""Importing drawings: UNIPEN pen strokes, ndjson strokes, folders of PNGs, and our
-own zip export. Strokes are drawn by ``classifier.canvas`` exactly as the page
-draws them, and kept with the drawing.
+"""Importing drawings: UNIPEN pen strokes, ndjson strokes, folders of PNGs (as they
+are, or zipped), Kaggle's training CSV and our own zip export. Strokes are drawn
+by ``classifier.canvas`` exactly as the page draws them, and kept with the drawing.
 
 Every import goes through ``Drawing.objects.add``, so it is idempotent (the
 content hash dedupes) and obeys the same rules as a contribution.
@@ -8,15 +8,25 @@ content hash dedupes) and obeys the same rules as a contribution.
 
 from __future__ import annotations
 
+import io
+import logging
+import shutil
+import tempfile
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+from PIL import Image
+
+from audit.models import AuditEvent
 from classifier import canvas, preprocessing
 from collector.checks import validate_label
-from collector.formats import DatasetError, digits_zip, image_folder, ndjson, unipen
-from collector.models import Drawing, InvalidDrawing, NewDrawing
+from collector.formats import DatasetError, digits_zip, image_folder, kaggle_csv, ndjson, unipen
+from collector.models import DatasetImport, Drawing, InvalidDrawing, NewDrawing
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -112,6 +122,92 @@ def zip_items(path: Path) -> Iterator[Item]:
             strokes=entry.strokes,
             known_sha256=entry.sha256,
         )
+
+
+def folder_zip_items(path: Path) -> Iterator[Item]:
+    """A folder of PNGs zipped as it is: ``7/anything.png`` (under any top folder),
+    the sub-folder's name the label, as :func:`folder_items` reads a folder."""
+    with zipfile.ZipFile(path) as archive:
+        names = [n for n in archive.namelist() if n.lower().endswith(".png")]
+        for name in sorted(names):
+            parent = PurePosixPath(name).parent.name
+            label = image_folder.digit(parent)
+            if label is None:
+                problem = f"{name}: its folder is not a digit (0-9)"
+                yield Item(data=b"", label=None, source="", problem=problem)
+                continue
+            yield Item(data=archive.read(name), label=label, source="import:folder")
+
+
+def kaggle_items(path: Path) -> Iterator[Item]:
+    """Kaggle's digit-recognizer ``train.csv``: each row's 28×28 digit (light ink on
+    black, as MNIST) stored as a PNG."""
+    images, labels = kaggle_csv.read(path)
+    for image, label in zip(images, labels, strict=True):
+        out = io.BytesIO()
+        Image.fromarray(image).save(out, "PNG")
+        yield Item(data=out.getvalue(), label=int(label), source="import:kaggle")
+
+
+# The formats an import reads: ``manage.py import_drawings`` and the admin's page.
+KINDS: dict[str, Callable[[Path], Iterator[Item]]] = {
+    "pendigits": pendigits_items,
+    "ndjson": ndjson_items,
+    "folder": folder_items,
+    "zip": zip_items,
+    "kaggle": kaggle_items,
+}
+# What an import job's file is read as (a folder arrives zipped).
+JOB_READERS = {**KINDS, "folder": folder_zip_items}
+# Kinds whose files say each drawing's status (others are approved by default:
+# running the import is staff's decision).
+OWN_STATUS = frozenset({"zip", "ndjson"})
+REPORT_EVERY = 50  # drawings between progress updates of an import job
+
+
+def run_job(job_id: int) -> str:
+    """Run a queued :class:`DatasetImport` (a background worker, or the request's own
+    process when none can be asked): read the uploaded file, add its drawings with
+    the progress on the row, and leave the report on it. Returns its final status."""
+    job = DatasetImport.objects.get(pk=job_id)
+    if not job.claim():
+        return job.status
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            local = Path(folder) / Path(job.file.name).name
+            with job.file.open("rb") as source, open(local, "wb") as copy:
+                shutil.copyfileobj(source, copy)  # readers want a file; storage may be a bucket
+            items = list(JOB_READERS[job.kind](local))
+            total, done = len(items), 0
+            job.report(0, total)
+
+            def progress() -> None:
+                nonlocal done
+                done += 1
+                if done % REPORT_EVERY == 0 or done == total:
+                    job.report(done, total)
+
+            status = job.drawing_status or (None if job.kind in OWN_STATUS else "approved")
+            summary = run_import(iter(items), status=status, progress=progress)
+    except (DatasetError, OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        job.fail(f"Cannot read {Path(job.file.name).name} as {job.get_kind_display()}: {exc}")
+        return job.status
+    except Exception as exc:  # the row must never stay "running"
+        logger.exception("Import %s failed", job_id)
+        job.fail(f"The import stopped: {exc}")
+        return job.status
+    job.finish(added=summary.added, skipped=summary.skipped, refusals=dict(summary.refused))
+    record_import(summary, Path(job.file.name).name, job.kind, by=job.requested_by)
+    return job.status
+
+
+def record_import(summary: ImportSummary, name: str, kind: str, by=None) -> None:
+    """The import in the site's history: what file, by whom, and what it did."""
+    AuditEvent.record(
+        AuditEvent.Action.IMPORTED, f"{summary.added} drawings from {name}", by=by,
+        file=name, format=kind, added=summary.added, skipped=summary.skipped,
+        refused=sum(summary.refused.values()),
+    )  # fmt: skip
 
 
 def already_stored(known_sha256: str, strokes: list | None) -> bool:

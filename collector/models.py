@@ -443,3 +443,6 @@ class DatasetExport(models.Model):
             status=status, finished_at=timezone.now(), **fields
         )
         self.refresh_from_db()
+
+
+from collector.import_jobs import DatasetImport  # noqa: E402, F401  (a model of this app)

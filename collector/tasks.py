@@ -72,3 +72,25 @@ def enqueue_export(export_id: int) -> bool:
         logger.warning("Could not queue export %s: %s", export_id, exc)
         return False
     return True
+
+
+@shared_task(name="collector.tasks.import_drawings", ignore_result=True)
+def import_drawings(job_id: int) -> str:
+    """Run an import staff started in the admin; then score what it added."""
+    from collector import imports
+
+    status = imports.run_job(job_id)
+    enqueue_scoring()
+    return status
+
+
+def start_import(job_id: int) -> None:
+    """Hand a committed ``DatasetImport`` to a background worker (run in-process if no
+    worker can be asked, as an export is)."""
+    try:
+        send(import_drawings, job_id)
+    except BrokerUnavailable as exc:
+        from collector import imports
+
+        logger.warning("Could not queue import %s: %s; importing in-process", job_id, exc)
+        imports.run_job(job_id)

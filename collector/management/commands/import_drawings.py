@@ -1,4 +1,5 @@
-"""``manage.py import_drawings pendigits FILE | ndjson FILE | folder DIR | zip FILE``."""
+"""``manage.py import_drawings pendigits FILE | ndjson FILE | folder DIR | zip FILE |
+kaggle FILE``."""
 
 from __future__ import annotations
 
@@ -15,18 +16,14 @@ from collector import imports, scoring, tasks
 from collector.formats import DatasetError
 from collector.models import Drawing
 
-KINDS = {
-    "pendigits": imports.pendigits_items,
-    "ndjson": imports.ndjson_items,
-    "folder": imports.folder_items,
-    "zip": imports.zip_items,
-}
+KINDS = imports.KINDS
 
 
 class Command(BaseCommand):
     help = (
         "Import drawings (idempotent): UNIPEN pen digits or ndjson strokes rendered like the "
-        "canvas, a folder with one sub-folder per label, or a zip made by export_dataset."
+        "canvas, a folder with one sub-folder per label, a Kaggle train.csv, or a zip made "
+        "by export_dataset."
     )
 
     def add_arguments(self, parser):
@@ -53,9 +50,10 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot read {path}: {exc}") from exc
         # A zip export keeps each drawing's own status; other imports are approved
         # by default (running the import is the admin's decision).
-        default_status = status or (None if kind in ("zip", "ndjson") else Drawing.Status.APPROVED)
+        default_status = status or (None if kind in imports.OWN_STATUS else Drawing.Status.APPROVED)
         with tqdm(total=len(items), unit="drawing", disable=options["verbosity"] == 0) as bar:
             summary = imports.run_import(iter(items), status=default_status, progress=bar.update)
+        imports.record_import(summary, path.name, kind)
         seconds = time.monotonic() - started
         self.stdout.write(f"{kind} {path}: {summary.line()} in {seconds:.1f} s")
         self._score(options["verbosity"])
