@@ -38,6 +38,15 @@ class DatasetImportAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         transaction.on_commit(lambda: tasks.start_import(obj.pk))
 
+    def delete_model(self, request, obj):
+        obj.file.delete(save=False)  # the uploaded file goes with its record
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for job in queryset:
+            job.file.delete(save=False)
+        super().delete_queryset(request, queryset)
+
     def message_user(self, request, message, *args, **kwargs):
         if "was added successfully" in str(message):
             message = "The import is queued: a background worker reads it; this list follows it."

@@ -9,6 +9,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
@@ -68,6 +69,12 @@ def test_a_zipped_folder_is_imported_in_the_background_with_a_report(
     # the same file again adds nothing
     again = start("scans.zip", _folder_zip(canvas_png), "folder", drawing_status="pending")
     assert (again.added, again.skipped, again.refused) == (0, 3, 2)
+    # a finished import's record can go, and its uploaded file with it
+    stored = again.file.name
+    assert default_storage.exists(stored)
+    staff_client.post(f"/admin/collector/datasetimport/{again.pk}/delete/", {"post": "yes"})
+    assert not DatasetImport.objects.filter(pk=again.pk).exists()
+    assert not default_storage.exists(stored)
 
 
 def test_a_kaggle_csv_and_an_ndjson_export_are_imported(start, tmp_path, canvas_png, db):
