@@ -50,6 +50,15 @@ class Worker(GeventWorker):
         self.per_address = per_worker(total, self.cfg.workers)
         self.open: collections.Counter[str] = collections.Counter()
 
+    def handle_quit(self, sig, frame) -> None:
+        """Ctrl-C (SIGINT, which the terminal sends every process of ``make run``) and
+        a quick stop (SIGQUIT) end a worker as SIGTERM does: it stops accepting,
+        answers what it holds and exits quietly, within a second or two (the master
+        kills it after ``graceful_timeout`` if not). gunicorn's quick exit calls
+        ``sys.exit`` inside a gevent greenlet, which printed a ``SystemExit``
+        traceback for every worker at every Ctrl-C."""
+        self.handle_exit(sig, frame)
+
     def handle(self, listener, client, addr) -> None:
         from digits_site import clients  # settings: loaded by now
 

@@ -212,12 +212,20 @@ def start_worker(
     log_dir: Path, env: dict | None = None, queue: str = "training", name: str = ""
 ) -> subprocess.Popen:
     log_dir.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen(
-        worker_command(log_dir, queue=queue, name=name),
-        cwd=ROOT,
-        env=env or os.environ.copy(),
-        stdin=subprocess.DEVNULL,
-    )
+    # What Celery prints past its log file (its start-up warnings, "Warm shutdown"
+    # at Ctrl-C) goes beside that log, not over the terminal ``make run`` talks in.
+    console = open(log_dir / f"{queue}-console.log", "ab")  # noqa: SIM115 (the child keeps it)
+    try:
+        return subprocess.Popen(
+            worker_command(log_dir, queue=queue, name=name),
+            cwd=ROOT,
+            env=env or os.environ.copy(),
+            stdin=subprocess.DEVNULL,
+            stdout=console,
+            stderr=subprocess.STDOUT,
+        )
+    finally:
+        console.close()  # the child has its own copy
 
 
 def stop(*processes: subprocess.Popen | None, timeout: float = 15) -> None:

@@ -140,3 +140,30 @@ def test_serve_restarts_each_child_and_keeps_serving(tmp_path, canvas_png):
     # and Ctrl-C stopped every child
     time.sleep(1)
     assert children(serve.pid) == {}
+
+
+def test_ctrl_c_stops_make_run_quietly(tmp_path):
+    """A terminal's Ctrl-C reaches every process of ``make run`` (its process group):
+    each stops in order and the terminal reads "Stopping…", "Stopped." and nothing
+    else (no gevent ``SystemExit`` traceback per web worker, no Celery chatter)."""
+    env = instance_env(tmp_path / "data", DIGITS_RUN_WORKER="1")
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    for command in (["migrate", "-v0"], ["ensure_model"]):
+        subprocess.run(manage + command, env=env, check=True, capture_output=True)
+    port = services.free_port()
+    serve = subprocess.Popen([*manage, "serve", "--port", str(port), "--workers", "2"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             start_new_session=True)  # fmt: skip
+    try:
+        wait_for(lambda: answered(port), 90, "the site")
+        wait_for(lambda: all_four(children(serve.pid)), 60, "its four children")
+        time.sleep(2)  # every web worker up and idle
+    finally:
+        os.killpg(serve.pid, signal.SIGINT)
+        said = serve.communicate(timeout=60)[0].decode()
+    assert serve.returncode == 0, said
+    assert said.rstrip().endswith("Stopping…\nStopped."), said
+    for noise in ("Traceback", "SystemExit", "Warm shutdown", "Hitting Ctrl+C"):
+        assert noise not in said, said
+    time.sleep(1)
+    assert children(serve.pid) == {}
