@@ -278,8 +278,8 @@ PRESET_SUMMARIES: dict[str, str] = {
     "a minute on 2 cores",
     "finetune": "the serving model, 3 short epochs with the approved drawings in every "
     "batch, both views: about two minutes on 2 cores, the loop's retrain",
-    "default": "the bootstrap recipe from new weights (22 epochs: about 15 minutes on 2 cores, "
-    "and 2 more for the pen view)",
+    "default": "the bootstrap recipe from new weights (14 epochs and the pen view: under 10 "
+    "minutes on 2 cores)",
     **{
         name: f"the {RECIPES[name].project}'s model with its own recipe "
         f"({RECIPES[name].epochs} epochs, batch {RECIPES[name].batch_size})"
