@@ -8,6 +8,7 @@ import base64
 import contextlib
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -96,7 +97,26 @@ def _drop_instance_databases(django_db_setup):
     if _instance_databases:
         with _maintenance_connection() as admin:
             for name in _instance_databases.values():
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                _drop_database(admin, name)
+
+
+def _drop_database(admin, name: str, tries: int = 20) -> None:
+    """Drop another instance's database, its sessions ended. ``WITH (FORCE)`` refuses
+    to end a session our role may not signal: on PostgreSQL 15 that is an autovacuum
+    worker that happens to be cleaning that database (it runs as the superuser), so
+    a plain ``DROP DATABASE``, which stops autovacuum itself, is tried as well, and
+    both again a moment later."""
+    import psycopg
+
+    for attempt in range(tries):
+        for force in (" WITH (FORCE)", ""):
+            try:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}"{force}')
+                return
+            except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
+                if attempt == tries - 1 and not force:
+                    raise
+        time.sleep(0.5)
 
 
 @pytest.fixture(scope="session", autouse=True)
