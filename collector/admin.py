@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Q
 from django.db.models.functions import Now
 from django.http import (
     FileResponse,
@@ -27,8 +28,11 @@ from classifier.preprocessing import CANVAS_STROKE_WIDTH, MAX_IMAGE_BYTES, Prepr
 from collector import abuse, dataset, exports, tasks
 from collector.curation import (
     STATUS_EVENTS,
+    DigitFilter,
+    EstimatedCountPaginator,
     HasStrokesFilter,
     ModelDisagreesFilter,
+    SourceFilter,
     record,
     relabel_action,
 )
@@ -110,8 +114,13 @@ class DrawingAdmin(admin.ModelAdmin):
         "created_at",
     )
     list_display_links = ("thumbnail", "label")
-    list_filter = ("status", "label", "split", "source", HasStrokesFilter, ModelDisagreesFilter)
-    search_fields = ("sha256", "writer", "=client")
+    list_filter = ("status", DigitFilter, "split", SourceFilter, HasStrokesFilter,
+                   ModelDisagreesFilter)  # fmt: skip
+    # A drawing's sha256, a writer or a sender, matched exactly along their indexes
+    # (a substring or case-blind search reads every row): get_search_results.
+    search_fields = ("sha256", "writer", "client")
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False  # "of N in all" would count the whole table again
     list_per_page = 50
     readonly_fields = (
         "preview",
@@ -194,6 +203,12 @@ class DrawingAdmin(admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         if change:
             super().save_related(request, form, formsets, change)
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(Q(sha256=term) | Q(writer=term) | Q(client=term)), False
 
     def get_ordering(self, request):
         # Likely mislabels: the most confident disagreements are the likeliest.

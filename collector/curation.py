@@ -1,21 +1,80 @@
 """What staff do to drawings in the admin's list, beyond one form: the filters
-that find them and the bulk changes, each written to the history
+that find them (none of which scans the table to draw itself), how the list is
+counted at a million drawings, and the bulk changes, each written to the history
 (``audit.AuditEvent``) with who did it and the filters that picked the drawings."""
 
 from __future__ import annotations
 
+import json
+from functools import cached_property
+
 from django.contrib import admin
-from django.db import transaction
+from django.core.paginator import Paginator
+from django.db import connection, transaction
 from django.db.models import F, Q
 
 from audit.models import AuditEvent
+from collector import counts
 from collector.models import Drawing
+
+# Lists longer than this are counted by the planner's estimate on PostgreSQL.
+ESTIMATE_ABOVE = 50_000
 
 # A drawing's new status, as the history names it.
 STATUS_EVENTS = {
     Drawing.Status.APPROVED: AuditEvent.Action.APPROVED,
     Drawing.Status.REJECTED: AuditEvent.Action.REJECTED,
 }
+
+
+class DigitFilter(admin.SimpleListFilter):
+    """The digits 0-9 as they are: the built-in filter asked the database for the
+    distinct labels on every page, a scan of the whole table."""
+
+    title = "label"
+    parameter_name = "label__exact"
+
+    def lookups(self, request, model_admin):
+        return [(str(d), str(d)) for d in range(10)]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(label=self.value()) if self.value() else queryset
+
+
+class SourceFilter(admin.SimpleListFilter):
+    """Where drawings came from, read from the counts the database keeps
+    (``collector.counts``), not from a DISTINCT over every drawing."""
+
+    title = "source"
+    parameter_name = "source"
+
+    def lookups(self, request, model_admin):
+        return [(source, source) for source in counts.sources()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(source=self.value()) if self.value() else queryset
+
+
+class EstimatedCountPaginator(Paginator):
+    """The admin list's paginator. On PostgreSQL a list of more than
+    ``ESTIMATE_ABOVE`` drawings is counted by the planner's estimate (its row count
+    for the list's own query, a millisecond) instead of ``COUNT(*)`` (a scan of
+    every matching row: a second at a million drawings); a smaller one is counted
+    exactly."""
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        if connection.vendor == "postgresql" and hasattr(queryset, "query"):
+            sql, params = queryset.order_by().values("pk").query.sql_with_params()
+            with connection.cursor() as cursor:
+                cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+                plan = cursor.fetchone()[0]
+            plan = json.loads(plan) if isinstance(plan, str) else plan
+            estimate = int(plan[0]["Plan"]["Plan Rows"])
+            if estimate > ESTIMATE_ABOVE:
+                return estimate
+        return super().count
 
 
 class HasStrokesFilter(admin.SimpleListFilter):

@@ -28,7 +28,7 @@ import numpy as np
 from django.core.files import File
 
 from classifier import preprocessing
-from collector import dataset
+from collector import counts, dataset
 from collector.formats import digits_zip, idx, kaggle_csv, ndjson
 from collector.models import DatasetExport, Drawing
 
@@ -172,9 +172,8 @@ def write(out, fmt: str, status: str | None = None, progress: Progress = _silent
 def described() -> list[dict]:
     """Each format, what it holds and why, and how many drawings it would hold now:
     what the admin shows beside each export button."""
-    everything = Drawing.objects.count()
-    with_strokes = Drawing.objects.filter(strokes__isnull=False).count()
-    approved = Drawing.objects.filter(status=Drawing.Status.APPROVED).count()
+    everything, with_strokes = counts.total(), counts.total(pen=True)  # kept, never scanned
+    approved = counts.total(status=Drawing.Status.APPROVED)
     inputs = "approved drawings only, as the 28×28 inputs training reads"
     return [
         {"format": "zip", "count": everything,

@@ -4,14 +4,13 @@ drawing images."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.db.models import F
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
 from classifier import canvas
-from collector import dataset
+from collector import counts, dataset
 from collector.models import Drawing
 from digits_site.files import stored_png_response
 
@@ -27,7 +26,7 @@ def contribute(request):
             "target": needed[0],
             "target_str": str(needed[0]),
             "needed": needed,
-            "total": Drawing.objects.count(),
+            "total": counts.total(),
         },
     )
 
@@ -36,19 +35,20 @@ def dataset_page(request):
     stats = dataset.stats()
     largest = max([sum(s.values()) for s in stats["by_label_split"].values()] + [1])
     rows = []
-    for label, counts in stats["by_label_split"].items():
-        total = sum(counts.values())
+    for label, per_split in stats["by_label_split"].items():
+        total = sum(per_split.values())
         rows.append(
             {
                 "label": label,
                 "total": total,
-                **counts,
-                **{f"{split}_pct": round(100 * n / largest, 2) for split, n in counts.items()},
+                **per_split,
+                **{f"{split}_pct": round(100 * n / largest, 2) for split, n in per_split.items()},
             }
         )
-    recent = Drawing.objects.filter(status=Drawing.Status.APPROVED).order_by(
-        F("approved_at").desc(nulls_last=True), "-id"
-    )[:24]
+    # Approved drawings all have their approval time: newest first along its index.
+    recent = Drawing.objects.filter(
+        status=Drawing.Status.APPROVED, approved_at__isnull=False
+    ).order_by("-approved_at", "-id")[:24]
     return render(
         request, "collector/dataset.html", {"stats": stats, "rows": rows, "recent": recent}
     )

@@ -1,0 +1,72 @@
+"""An export staff asked for: built by a background worker (``collector.exports``),
+then downloaded from the admin."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+def export_path(instance: DatasetExport, filename: str) -> str:
+    return f"exports/{instance.pk}/{filename}"
+
+
+class DatasetExport(models.Model):
+    """A dataset export staff asked for: built by a background worker (a large
+    dataset takes longer than a request may), then downloaded from the admin."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        READY = "ready"
+        FAILED = "failed"
+
+    fmt = models.CharField("format", max_length=16)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    done = models.PositiveIntegerField(default=0, help_text="drawings read so far")
+    total = models.PositiveIntegerField(default=0, help_text="drawings to read")
+    drawings = models.PositiveIntegerField(default=0, help_text="drawings in the file")
+    file = models.FileField(upload_to=export_path, max_length=255, blank=True)
+    size = models.PositiveBigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        app_label = "collector"
+        ordering = ["-created_at", "-id"]
+        verbose_name = "dataset export"
+
+    def __str__(self) -> str:
+        return f"export {self.pk} ({self.fmt}, {self.status})"
+
+    # Life cycle, as a training run's: each step one conditional UPDATE.
+
+    def claim(self) -> bool:
+        """Take a queued export to build; False when someone else has it (or had it)."""
+        claimed = DatasetExport.objects.filter(pk=self.pk, status=self.Status.QUEUED).update(
+            status=self.Status.RUNNING
+        )
+        self.refresh_from_db()
+        return bool(claimed)
+
+    def report(self, done: int, total: int) -> None:
+        """Drawings read so far, of how many."""
+        DatasetExport.objects.filter(pk=self.pk).update(done=done, total=total)
+
+    def finish(self, *, drawings: int) -> None:
+        """Ready: its file (already saved to storage) can be downloaded."""
+        self._end(self.Status.READY, file=self.file.name, size=self.file.size, drawings=drawings)
+
+    def fail(self, error: str) -> None:
+        self._end(self.Status.FAILED, error=error[:2000])
+
+    def _end(self, status: str, **fields) -> None:
+        DatasetExport.objects.filter(pk=self.pk, status=self.Status.RUNNING).update(
+            status=status, finished_at=timezone.now(), **fields
+        )
+        self.refresh_from_db()
