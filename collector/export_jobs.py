@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.utils import timezone
+
+from collector.job_lifecycle import JobLifecycle
 
 
 def export_path(instance: DatasetExport, filename: str) -> str:
     return f"exports/{instance.pk}/{filename}"
 
 
-class DatasetExport(models.Model):
+class DatasetExport(JobLifecycle, models.Model):
     """A dataset export staff asked for: built by a background worker (a large
     dataset takes longer than a request may), then downloaded from the admin."""
 
@@ -44,29 +45,6 @@ class DatasetExport(models.Model):
     def __str__(self) -> str:
         return f"export {self.pk} ({self.fmt}, {self.status})"
 
-    # Life cycle, as a training run's: each step one conditional UPDATE.
-
-    def claim(self) -> bool:
-        """Take a queued export to build; False when someone else has it (or had it)."""
-        claimed = DatasetExport.objects.filter(pk=self.pk, status=self.Status.QUEUED).update(
-            status=self.Status.RUNNING
-        )
-        self.refresh_from_db()
-        return bool(claimed)
-
-    def report(self, done: int, total: int) -> None:
-        """Drawings read so far, of how many."""
-        DatasetExport.objects.filter(pk=self.pk).update(done=done, total=total)
-
     def finish(self, *, drawings: int) -> None:
         """Ready: its file (already saved to storage) can be downloaded."""
         self._end(self.Status.READY, file=self.file.name, size=self.file.size, drawings=drawings)
-
-    def fail(self, error: str) -> None:
-        self._end(self.Status.FAILED, error=error[:2000])
-
-    def _end(self, status: str, **fields) -> None:
-        DatasetExport.objects.filter(pk=self.pk, status=self.Status.RUNNING).update(
-            status=status, finished_at=timezone.now(), **fields
-        )
-        self.refresh_from_db()

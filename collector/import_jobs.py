@@ -9,12 +9,14 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from collector.job_lifecycle import JobLifecycle
+
 
 def import_path(instance: DatasetImport, filename: str) -> str:
     return f"imports/{timezone.now():%Y%m%d-%H%M%S}/{filename}"
 
 
-class DatasetImport(models.Model):
+class DatasetImport(JobLifecycle, models.Model):
     class Kind(models.TextChoices):
         ZIP = "zip", "zip export of Digits (labels, splits, statuses and strokes kept)"
         NDJSON = "ndjson", "ndjson strokes (Digits' export, or Quick, Draw!'s layout)"
@@ -63,28 +65,6 @@ class DatasetImport(models.Model):
     def __str__(self) -> str:
         return f"import {self.pk} ({self.kind}, {self.status})"
 
-    # Life cycle, as an export's: each step one conditional UPDATE.
-
-    def claim(self) -> bool:
-        """Take a queued import; False when someone else has it (or had it)."""
-        claimed = DatasetImport.objects.filter(pk=self.pk, status=self.Status.QUEUED).update(
-            status=self.Status.RUNNING
-        )
-        self.refresh_from_db()
-        return bool(claimed)
-
-    def report(self, done: int, total: int) -> None:
-        DatasetImport.objects.filter(pk=self.pk).update(done=done, total=total)
-
     def finish(self, *, added: int, skipped: int, refusals: dict[str, int]) -> None:
         self._end(self.Status.DONE, added=added, skipped=skipped,
                   refused=sum(refusals.values()), refusals=refusals)  # fmt: skip
-
-    def fail(self, error: str) -> None:
-        self._end(self.Status.FAILED, error=error[:2000])
-
-    def _end(self, status: str, **fields) -> None:
-        DatasetImport.objects.filter(pk=self.pk, status=self.Status.RUNNING).update(
-            status=status, finished_at=timezone.now(), **fields
-        )
-        self.refresh_from_db()
