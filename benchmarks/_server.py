@@ -73,7 +73,8 @@ def wait_until_up(host: str, port: int, timeout: float = 60) -> None:
 
 def canvas_bodies(n: int = 50, *, strokes: bool = False) -> list[bytes]:
     """Real pen digits by unseen writers, as the page would POST them: the canvas
-    PNG and, with ``strokes``, the strokes the page recorded while drawing it."""
+    PNG or, with ``strokes``, as a live prediction sends them: the strokes the page
+    recorded while drawing and the part of the pad with ink, with its place."""
     import _django  # noqa: F401
 
     from classifier import canvas
@@ -86,11 +87,11 @@ def canvas_bodies(n: int = 50, *, strokes: bool = False) -> list[bytes]:
     ]
     bodies = []
     for d in digits[:n]:
-        if strokes:
+        if strokes:  # as the page sends them: the part of the pad with ink, and where
             recorded = canvas.strokes_as_json(canvas.timed(canvas.fit_to_canvas(d.strokes)))
-            png = canvas.render_canvas_png(canvas.parse_strokes(recorded))
+            png, placement = canvas.render_canvas_piece(canvas.parse_strokes(recorded))
             body = {"image": "data:image/png;base64," + base64.b64encode(png).decode(),
-                    "strokes": recorded}  # fmt: skip
+                    "strokes": recorded, "canvas": placement}  # fmt: skip
         else:
             png = canvas.render_strokes(d.strokes)
             body = {"image": "data:image/png;base64," + base64.b64encode(png).decode()}

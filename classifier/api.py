@@ -23,7 +23,7 @@ from classifier.models import ArtifactError, ModelVersion
 from digits_site import bodies, limits
 from digits_site.access import StaffOnly
 from digits_site.errors import BadInput, Conflict, PayloadTooLarge
-from digits_site.schema import IMAGE_DATA_URL, STROKES, errors
+from digits_site.schema import CANVAS_PLACEMENT, IMAGE_DATA_URL, STROKES, errors
 
 _PREDICTION = inline_serializer(
     "Prediction",
@@ -63,6 +63,7 @@ class PredictView(APIView):
                 {
                     "image": IMAGE_DATA_URL,
                     "strokes": STROKES,
+                    "canvas": CANVAS_PLACEMENT,
                     "include_input": serializers.BooleanField(required=False, default=False),
                 },
             ),
@@ -71,6 +72,7 @@ class PredictView(APIView):
                 {
                     "image": serializers.FileField(),
                     "strokes": serializers.CharField(required=False),
+                    "canvas": serializers.CharField(required=False),
                 },
             ),
         },
@@ -84,11 +86,18 @@ class PredictView(APIView):
     def post(self, request):
         data = bodies.image_from_request(request)
         strokes = bodies.strokes_from_request(request)
+        placement = bodies.placement_from_request(request)
         # Checked, so clients learn of bad ones; past the limits the page sends none.
         parsed = canvas.parse_strokes(strokes) if strokes is not None else None
-        limits.charge_for_image(request, self.throttle_scope, preprocessing.header_pixels(data))
+        pixels = preprocessing.header_pixels(data)
+        if pixels is not None and placement is not None:  # the canvas it is put back on
+            width, height = (min(max(side, 1), preprocessing.MAX_SIDE) for side in placement[2:])
+            pixels = max(pixels, width * height)  # (one past the limit is refused, not charged)
+        limits.charge_for_image(request, self.throttle_scope, pixels)
         with limits.charged_by_cpu(request, self.throttle_scope):
             ink = preprocessing.decode_ink(data)
+            if placement is not None:
+                ink = canvas.place(ink, placement)
             model_input = preprocessing.ink_to_model_input(ink, legible=True)
             pen = parsed if parsed and canvas.strokes_agree(parsed, ink) else None
         payload = serving.classify(model_input[None], strokes=[pen]).answer()

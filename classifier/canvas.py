@@ -19,7 +19,13 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from classifier.preprocessing import CANVAS_SIZE, CANVAS_STROKE_WIDTH, MIN_SPAN_TO_STROKE
+from classifier.preprocessing import (
+    CANVAS_SIZE,
+    CANVAS_STROKE_WIDTH,
+    MAX_SIDE,
+    MIN_SPAN_TO_STROKE,
+    UndecodableImage,
+)
 from digits_site.refusals import Refused
 
 # How big people draw on the 256 px canvas: the digit's longer side in px.
@@ -87,6 +93,62 @@ def render_canvas_png(
     out = io.BytesIO()
     rgba.save(out, format="PNG")
     return out.getvalue()
+
+
+# Past the pen's half width, the pixels the page keeps around its ink when it sends
+# only that part of the pad (anti-aliasing reaches about one pixel further).
+PIECE_MARGIN = 2
+
+
+def ink_box(
+    canvas_strokes: Sequence[np.ndarray],
+    stroke_width: float = CANVAS_STROKE_WIDTH,
+    canvas: int = CANVAS_SIZE,
+) -> tuple[int, int, int, int]:
+    """``(left, top, right, bottom)``, whole pixels on the canvas, of every pixel the
+    strokes ink: what the page cuts out of its pad for a live prediction
+    (``static/digits/pad.js``'s ``inkBox`` computes the same)."""
+    points = np.concatenate([np.asarray(s, dtype=np.float64)[:, :2] for s in canvas_strokes])
+    reach = stroke_width / 2 + PIECE_MARGIN
+    low = np.floor(points.min(axis=0) - reach).clip(0, canvas)
+    high = np.ceil(points.max(axis=0) + reach).clip(0, canvas)
+    return int(low[0]), int(low[1]), int(high[0]), int(high[1])
+
+
+def render_canvas_piece(
+    canvas_strokes: Sequence[np.ndarray], canvas: int = CANVAS_SIZE
+) -> tuple[bytes, dict[str, int]]:
+    """What the page sends for a live prediction: the PNG of the part of its pad
+    with ink, and where that part lies (the request's ``canvas`` field)."""
+    left, top, right, bottom = ink_box(canvas_strokes, canvas=canvas)
+    alpha = Image.fromarray(render_ink(canvas_strokes, canvas=canvas)[top:bottom, left:right])
+    blank = Image.new("L", alpha.size, 0)
+    out = io.BytesIO()
+    Image.merge("RGBA", (blank, blank, blank, alpha)).save(out, format="PNG")
+    return out.getvalue(), {"left": left, "top": top, "width": canvas, "height": canvas}
+
+
+def place(ink: np.ndarray, placement: tuple[int, int, int, int]) -> np.ndarray:
+    """A piece of a canvas (``preprocessing.decode_ink``'s ink map) put back where it
+    was cut from: ``placement`` is ``(left, top, width, height)`` of the blank canvas
+    around it. Everything after reads the whole canvas, so the answer is the one the
+    whole canvas gets, bit for bit, for a quarter of the pixels to decode."""
+    left, top, width, height = placement
+    if not (8 <= width <= MAX_SIDE and 8 <= height <= MAX_SIDE):
+        raise UndecodableImage(
+            f"The canvas is {width}×{height}; from 8×8 to {MAX_SIDE}×{MAX_SIDE} is accepted."
+        )
+    rows, cols = ink.shape
+    if left < 0 or top < 0 or left + cols > width or top + rows > height:
+        raise UndecodableImage(
+            f"The {cols}×{rows} image does not fit on the {width}×{height} canvas at "
+            f"({left}, {top})."
+        )
+    if (rows, cols) == (height, width):
+        return ink
+    whole = np.zeros((height, width), np.uint8)
+    whole[top : top + rows, left : left + cols] = ink
+    return whole
 
 
 def render_strokes(strokes: Sequence[np.ndarray], size: float = DEFAULT_RENDER_SIZE) -> bytes:
@@ -216,6 +278,8 @@ def pad_settings() -> dict[str, float]:
         # The page asks for no answer while its ink is smaller than this many pen
         # widths (``preprocessing.ink_to_model_input(legible=True)`` would refuse it).
         "min_span_to_stroke": MIN_SPAN_TO_STROKE,
+        # Kept around the ink when the page sends only that part of its pad (ink_box).
+        "piece_margin": PIECE_MARGIN,
     }
 
 

@@ -88,6 +88,32 @@ def image_from_request(request) -> bytes:
     return image_from_data_url(data.get("image"))
 
 
+PLACEMENT_FIELDS = ("left", "top", "width", "height")
+
+
+def placement_from_request(request) -> tuple[int, int, int, int] | None:
+    """The optional ``canvas`` field: where the image lies on the blank canvas it was
+    cut from, as ``(left, top, width, height)`` whole pixels (the page sends only
+    the part of its pad with ink), or None when absent. Its fit is checked once the
+    image is decoded (``classifier.preprocessing.place_on_canvas``)."""
+    value = request.data.get("canvas") if hasattr(request.data, "get") else None
+    if value is None:
+        return None
+    if isinstance(value, str):  # a multipart form carries it as JSON text
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+    example = '{"left": 40, "top": 12, "width": 256, "height": 256}'
+    if not isinstance(value, dict) or set(value) != set(PLACEMENT_FIELDS):
+        raise BadInput(f'"canvas" must be an object like {example}.', code="invalid_canvas")
+    numbers = [value[name] for name in PLACEMENT_FIELDS]
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers):
+        raise BadInput(f'"canvas" takes whole pixels, like {example}.', code="invalid_canvas")
+    left, top, width, height = numbers
+    return left, top, width, height
+
+
 def strokes_from_request(request) -> object | None:
     """The optional ``strokes`` field as sent (multipart forms carry it as JSON
     text), or None when it is absent."""

@@ -36,6 +36,15 @@ STROKES = serializers.ListField(
 )
 
 
+CANVAS_PLACEMENT = inline_serializer(
+    "CanvasPlacement",
+    {name: serializers.IntegerField(min_value=0) for name in ("left", "top", "width", "height")},
+    required=False,
+    help_text="where the image lies on the blank canvas it was cut from (the page sends "
+    "only the part of its pad with ink): the answer is the whole canvas's",
+)
+
+
 def errors(*codes: int) -> dict[int, object]:
     """``{code: Error}`` for an operation's ``responses``."""
     return dict.fromkeys(codes, ERROR)

@@ -88,7 +88,8 @@ MIDDLEWARE = [
     "digits_site.front.StaffUploads",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    # django-csp's middleware, with the header built once (not per response).
+    "digits_site.content_policy.ContentPolicy",
     "digits_site.attempts.AddressLimitMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its answer.
     "axes.middleware.AxesMiddleware",

@@ -268,8 +268,12 @@ def test_the_pad_takes_the_stroke_limits_from_the_server(served, page, monkeypat
 
 def test_live_predictions_carry_the_strokes_mid_stroke_and_at_pen_up(page, unseen_pen_digits):
     """Every live prediction sends the pen as well as the picture, as the page
-    records it, so a version with a pen view reads both."""
+    records it, so a version with a pen view reads both; the picture is the part of
+    the pad with ink, with its place on the pad."""
+    import base64
     import json
+
+    from classifier import preprocessing
 
     sent: list[dict] = []
     page.on(
@@ -303,12 +307,27 @@ def test_live_predictions_carry_the_strokes_mid_stroke_and_at_pen_up(page, unsee
     assert any(len(body["strokes"]) == 1 for body in sent)
     last = sent[-1]["strokes"]
     assert len(last) == 2 and canvas.parse_strokes(last)
+    # each sends only the part of the pad with ink, and where it lies on the pad
+    for body in sent:
+        piece = preprocessing.decode_ink(base64.b64decode(body["image"].split(",", 1)[1]))
+        where = body["canvas"]
+        assert (where["width"], where["height"]) == (256, 256)
+        assert piece.shape[0] < 256 or piece.shape[1] < 256
+        assert where["left"] + piece.shape[1] <= 256 and where["top"] + piece.shape[0] <= 256
+        # no ink was cut off: the piece's edges are blank wherever they are not the pad's
+        edges = {
+            "top": (piece[0], where["top"] > 0),
+            "bottom": (piece[-1], where["top"] + piece.shape[0] < 256),
+            "left": (piece[:, 0], where["left"] > 0),
+            "right": (piece[:, -1], where["left"] + piece.shape[1] < 256),
+        }
+        for side, (line, inside) in edges.items():
+            assert not inside or line.max() < preprocessing.INK_THRESHOLD, side
     assert page.locator("#result").get_attribute("data-state") == "ready"
-    # the bootstrap version says which views it read, and the page says so too
-    views = page.locator("#result").get_attribute("data-views")
-    assert views in ("image", "image pen")
-    expected = "picture and pen" if views == "image pen" else "read the picture"
-    assert expected in page.locator("#prediction-confidence").inner_text()
+    # the bootstrap version read both views (the piece, put back, agreed with the
+    # strokes), and the page says so too
+    assert page.locator("#result").get_attribute("data-views") == "image pen"
+    assert "picture and pen" in page.locator("#prediction-confidence").inner_text()
 
 
 def test_the_digit_picker_is_a_radio_group_the_arrow_keys_move(page, served, unseen_pen_digits):

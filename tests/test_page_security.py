@@ -37,6 +37,24 @@ def test_every_html_page_has_a_strict_policy(client, path):
     assert directives["object-src"] == ["'none'"] and directives["frame-ancestors"] == ["'none'"]
 
 
+@pytest.mark.django_db
+def test_the_policy_built_once_is_django_csps_own_and_follows_the_settings(client):
+    """``ContentPolicy`` caches the header: it must be the one django-csp builds,
+    on API answers as on pages, and change when the settings do."""
+    from csp.utils import build_policy
+    from django.test import override_settings
+
+    answer = client.post("/api/predict/", {}, content_type="application/json")
+    assert answer.status_code == 400
+    assert answer["Content-Security-Policy"] == build_policy()
+    assert client.get("/api/dataset/stats/")["Content-Security-Policy"] == build_policy()
+    stricter = {"DIRECTIVES": {"default-src": ["'none'"], "frame-ancestors": ["'none'"]}}
+    with override_settings(CONTENT_SECURITY_POLICY=stricter):
+        changed = client.get("/api/dataset/stats/")["Content-Security-Policy"]
+    assert changed == "default-src 'none'; frame-ancestors 'none'"
+    assert client.get("/api/dataset/stats/")["Content-Security-Policy"] == build_policy()
+
+
 @pytest.mark.browser
 def test_no_page_breaks_the_policy_in_chromium(
     transactional_db, live_server, sync_browser_thread, pen_digits

@@ -268,6 +268,58 @@ def test_a_ones_picture_with_a_sevens_strokes_is_read_from_the_picture_alone(
     assert answer.json() == {**predict(client, {"image": data_url(png)}).json()}
 
 
+def test_the_part_of_the_pad_with_ink_is_answered_as_the_whole_pad(client, pen_version, pen_digits):
+    """The page sends only the part of its pad with ink and where it lies: the
+    answer is the whole canvas's, bit for bit, with the pen and without it, for
+    digits drawn anywhere on the pad (edges included)."""
+    from classifier import preprocessing
+
+    for index, digit in enumerate(pen_digits[:12]):
+        drawn = canvas.fit_to_canvas(digit.strokes, size=100 + 8 * index)
+        shift = (-40 + 8 * index, 30 - 6 * index)  # off centre, some clipped by the edge
+        drawn = [np.add(s, shift) for s in drawn]
+        strokes = canvas.strokes_as_json(canvas.timed(drawn))
+        parsed = canvas.parse_strokes(strokes)
+        whole = canvas.render_canvas_png(parsed)
+        piece, placement = canvas.render_canvas_piece(parsed)
+        ink = preprocessing.decode_ink(piece)
+        assert ink.shape[0] * ink.shape[1] < 256 * 256
+        placed = canvas.place(ink, tuple(placement[k] for k in ("left", "top", "width", "height")))
+        assert np.array_equal(placed, preprocessing.decode_ink(whole))
+        for extra in ({"strokes": strokes}, {}):
+            as_piece = predict(client, {"image": data_url(piece), "canvas": placement, **extra})
+            as_whole = predict(client, {"image": data_url(whole), **extra})
+            assert as_piece.status_code == 200, as_piece.json()
+            assert as_piece.json() == as_whole.json()
+    # a dot in a corner of the pad is still a dot on the pad, not a digit filling a piece
+    dot = [np.array([[20.0, 20.0, 0.0], [22.0, 21.0, 10.0]])]
+    piece, placement = canvas.render_canvas_piece(dot)
+    refused = predict(client, {"image": data_url(piece), "canvas": placement})
+    assert refused.status_code == 400 and refused.json()["code"] == "too_small"
+
+
+@pytest.mark.parametrize(
+    ("placement", "code"),
+    [
+        ({"left": 0, "top": 0, "width": 256}, "invalid_canvas"),
+        ({"left": "0", "top": 0, "width": 256, "height": 256}, "invalid_canvas"),
+        ({"left": 0.5, "top": 0, "width": 256, "height": 256}, "invalid_canvas"),
+        ([0, 0, 256, 256], "invalid_canvas"),
+        ({"left": 250, "top": 0, "width": 256, "height": 256}, "undecodable_image"),
+        ({"left": -1, "top": 0, "width": 256, "height": 256}, "undecodable_image"),
+        ({"left": 0, "top": 0, "width": 100_000, "height": 100_000}, "undecodable_image"),
+    ],
+)
+def test_a_placement_that_is_not_one_is_refused_with_a_reason(client, db, placement, code):
+    from classifier.registry import ensure_active_model
+
+    ensure_active_model()
+    piece, _ = canvas.render_canvas_piece([np.array([[100.0, 60.0, 0], [120.0, 200.0, 9]])])
+    answer = predict(client, {"image": data_url(piece), "canvas": placement})
+    assert answer.status_code == 400 and answer.json()["code"] == code, answer.json()
+    assert answer.json()["error"]
+
+
 def test_the_batch_endpoint_reads_strokes_item_by_item(client, pen_version, pen_digits):
     drawn = [canvas.strokes_as_json(canvas.timed(one(d))) for d in pen_digits[:3]]
     images = [data_url(canvas.render_canvas_png(canvas.parse_strokes(s))) for s in drawn]

@@ -34,6 +34,7 @@
   function DigitPad(canvas, { onChange } = {}) {
     const SIZE = Number(canvas.dataset.size);
     const STROKE = Number(canvas.dataset.stroke);
+    const PIECE_MARGIN = Number(canvas.dataset.pieceMargin);
     const frame = canvas.parentElement;
     const strokes = [];
     let active = null;
@@ -48,10 +49,11 @@
       points: Number(canvas.dataset.maxPoints),
     };
 
-    function paint(ctx, scale) {
+    // (left, top): the pad's point drawn at the context's corner (a piece of it).
+    function paint(ctx, scale, left = 0, top = 0) {
       ctx.setTransform(1, 0, 0, 1, 0, 0);
       ctx.clearRect(0, 0, ctx.canvas.width, ctx.canvas.height);
-      ctx.setTransform(scale, 0, 0, scale, 0, 0);
+      ctx.setTransform(scale, 0, 0, scale, -left * scale, -top * scale);
       ctx.lineCap = "round";
       ctx.lineJoin = "round";
       ctx.lineWidth = STROKE;
@@ -186,6 +188,33 @@
         paint(off.getContext("2d"), 1);
         return off.toDataURL("image/png");
       },
+      // For a live prediction: only the part of the pad with ink, and where it lies
+      // (the API's "canvas" field): the server puts it back on a blank pad and
+      // answers as for the whole one, with a quarter of the pixels to decode. The
+      // box is classifier/canvas.py's ink_box: the points, the pen's half width
+      // and the template's data-piece-margin px, in whole pixels on the pad.
+      exportPiece() {
+        let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+        for (const stroke of strokes) {
+          for (const [x, y] of stroke) {
+            x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x); y1 = Math.max(y1, y);
+          }
+        }
+        const reach = STROKE / 2 + PIECE_MARGIN;
+        const clip = (v) => Math.min(SIZE, Math.max(0, v));
+        const left = clip(Math.floor(x0 - reach)), top = clip(Math.floor(y0 - reach));
+        const width = clip(Math.ceil(x1 + reach)) - left;
+        const height = clip(Math.ceil(y1 + reach)) - top;
+        if (!(width >= 8 && height >= 8)) return { image: this.exportPng() };
+        const off = document.createElement("canvas");
+        off.width = width;
+        off.height = height;
+        paint(off.getContext("2d"), 1, left, top);
+        return {
+          image: off.toDataURL("image/png"),
+          canvas: { left, top, width: SIZE, height: SIZE },
+        };
+      },
     };
   }
 
@@ -232,7 +261,7 @@
       try {
         // The strokes too (null past the API's limits: then the picture alone is read).
         const strokes = pad.exportStrokes();
-        const request = { image: pad.exportPng(), include_input: true };
+        const request = { ...pad.exportPiece(), include_input: true };
         if (strokes) request.strokes = strokes;
         const { ok, body } = await postJson(endpoint, request);
         if (mine !== seq) return;

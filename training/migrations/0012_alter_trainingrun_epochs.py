@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('training', '0011_run_variants'),
+        ("training", "0011_run_variants"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='trainingrun',
-            name='epochs',
+            model_name="trainingrun",
+            name="epochs",
             field=models.PositiveSmallIntegerField(default=14),
         ),
     ]
