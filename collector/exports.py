@@ -15,21 +15,17 @@ with its progress on the row, and staff download it from the admin.
 
 from __future__ import annotations
 
-import gzip
 import io
 import logging
 import tempfile
 import time
-import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
 from django.core.files import File
 
-from classifier import preprocessing
-from collector import counts, dataset
-from collector.formats import digits_zip, idx, kaggle_csv, ndjson
+from collector import counts, dataset, input_exports
+from collector.formats import digits_zip, ndjson
 from collector.models import DatasetExport, Drawing
 
 logger = logging.getLogger(__name__)
@@ -113,50 +109,17 @@ def write_zip(out, status: str = "all", progress: Progress = _silent) -> int:
     return digits_zip.write(out, entries)
 
 
-def model_inputs(status: str, progress: Progress = _silent) -> dict[str, np.ndarray]:
-    rows, xs = [], []
-    for drawing, png in dataset.readable_images(drawings_for(status, progress)):
-        try:
-            xs.append(preprocessing.to_model_input(png))
-        except preprocessing.PreprocessingError as exc:
-            logger.warning("Skipping drawing %s: %s", drawing.pk, exc)
-            continue
-        rows.append(drawing)
-    if not rows:
-        raise ExportError("No drawings to export.")
-    return {
-        "x": np.round(np.stack(xs) * 255).astype(np.uint8),
-        "y": np.array([d.label for d in rows], dtype=np.uint8),
-        "split": np.array([d.split for d in rows]),
-        "status": np.array([d.status for d in rows]),
-        "sha256": np.array([d.sha256 for d in rows]),
-    }
-
-
 def write_model_inputs(
     out, fmt: str, status: str = "approved", progress: Progress = _silent
 ) -> int:
-    data = model_inputs(status, progress)
-    if fmt == "npz":
-        np.savez_compressed(out, **data)
-    elif fmt == "idx":
-        with zipfile.ZipFile(out, "w") as archive:
-            for split in ("train", "val", "test"):
-                mask = data["split"] == split
-                archive.writestr(
-                    f"{split}-images-idx3-ubyte.gz", gzip.compress(idx.to_bytes(data["x"][mask]))
-                )
-                archive.writestr(
-                    f"{split}-labels-idx1-ubyte.gz", gzip.compress(idx.to_bytes(data["y"][mask]))
-                )
-    elif fmt == "kaggle-csv":
-        text = io.TextIOWrapper(out, encoding="ascii", newline="")
-        kaggle_csv.write(text, data["x"], data["y"])
-        text.flush()
-        text.detach()
-    else:
+    """The 28×28 inputs in ``fmt``, streamed (``collector.input_exports``)."""
+    writer = input_exports.WRITERS.get(fmt)
+    if writer is None:
         raise ExportError(f"Unknown format {fmt!r}; choose one of {', '.join(FORMATS)}.")
-    return len(data["y"])
+    try:
+        return writer(out, drawings_for(status, progress))
+    except input_exports.NothingToExport as exc:
+        raise ExportError(str(exc)) from None
 
 
 def write(out, fmt: str, status: str | None = None, progress: Progress = _silent) -> int:

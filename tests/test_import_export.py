@@ -103,6 +103,43 @@ def test_model_input_exports(db, tmp_path, canvas_png):
     assert sum(len(x) for x in labels) == 11 and images.shape[1:] == (28, 28)
 
 
+def test_model_input_exports_are_written_chunk_by_chunk_and_hold_every_input(
+    db, tmp_path, canvas_png, monkeypatch
+):
+    """Streamed a few drawings at a time (memory holds one chunk, whatever the
+    dataset's size), each format still holds every drawing's own input once."""
+    from classifier import preprocessing
+    from collector import dataset, input_exports
+
+    monkeypatch.setattr(input_exports, "CHUNK", 3)
+    for index in range(11):
+        Drawing.objects.add(NewDrawing(canvas_png(index % 10, index), index % 10, status="approved"))
+    rows = list(Drawing.objects.order_by("id"))
+    expected = np.stack([
+        np.round(preprocessing.to_model_input(dataset.read_image(d)) * 255).astype(np.uint8)
+        for d in rows
+    ])  # fmt: skip
+    run("export_dataset", "--format", "npz", str(tmp_path / "d.npz"))
+    with np.load(tmp_path / "d.npz") as data:
+        assert np.array_equal(data["x"], expected)
+        assert data["y"].tolist() == [d.label for d in rows]
+        assert data["split"].tolist() == [d.split for d in rows]
+        assert data["status"].tolist() == ["approved"] * 11
+        assert data["sha256"].tolist() == [d.sha256 for d in rows]
+    run("export_dataset", "--format", "idx", str(tmp_path / "d.zip"))
+    with zipfile.ZipFile(tmp_path / "d.zip") as z:
+        for split in ("train", "val", "test"):
+            mine = [i for i, d in enumerate(rows) if d.split == split]
+            images = idx.parse(gzip.decompress(z.read(f"{split}-images-idx3-ubyte.gz")))
+            labels = idx.parse(gzip.decompress(z.read(f"{split}-labels-idx1-ubyte.gz")))
+            assert np.array_equal(images, expected[mine]) and images.shape[1:] == (28, 28)
+            assert labels.tolist() == [rows[i].label for i in mine]
+    run("export_dataset", "--format", "kaggle-csv", str(tmp_path / "d.csv"))
+    table = np.loadtxt(tmp_path / "d.csv", delimiter=",", skiprows=1, dtype=np.int64)
+    assert table[:, 0].tolist() == [d.label for d in rows]
+    assert np.array_equal(table[:, 1:].reshape(-1, 28, 28), expected)
+
+
 def test_export_with_nothing_to_export(db, tmp_path):
     with pytest.raises(CommandError, match="No drawings"):
         run("export_dataset", "--format", "npz", str(tmp_path / "d.npz"))
