@@ -120,9 +120,7 @@ def record(request, action: str, drawings, **details) -> None:
 def relabel_action(digit: int):
     def action(modeladmin, request, queryset):
         with transaction.atomic():
-            changed = [
-                d for d in queryset.select_for_update().exclude(label=digit) if d.relabel(digit)
-            ]
+            changed = Drawing.relabel_all(queryset, digit)
             record(request, AuditEvent.Action.RELABELLED, changed, label=digit)
         modeladmin.message_user(request, f"Relabelled {len(changed)} drawing(s) as {digit}.")
 

@@ -83,6 +83,40 @@ def test_relabelling_keeps_the_split_and_moves_the_count():
 
 
 @pytest.mark.django_db
+def test_a_bulk_relabel_moves_every_count_at_once_and_keeps_the_splits(monkeypatch):
+    # given 60 drawings of labels 1, 2 and 7 counted in their splits
+    from collector import counts, models
+    from collector.models import Drawing
+
+    monkeypatch.setattr(models, "RELABEL_BATCH", 7)  # several UPDATEs
+    made = []
+    with transaction.atomic():
+        for i in range(60):
+            label = (1, 2, 7)[i % 3]
+            sha = hashlib.sha256(str(i).encode()).hexdigest()
+            split = SplitCounter.objects.claim(label, sha)
+            made.append(Drawing.objects.create(image="x.png", sha256=sha, label=label, split=split))
+    before = {d.pk: d.split for d in made}
+    # when every 1 and 2 (and the 7s, already 7s) are relabelled as 7 at once
+    changed = Drawing.relabel_all(Drawing.objects.all(), 7)
+    # then the 40 that changed are named, their splits stayed, and the counters and
+    # the kept counts say what the table says
+    assert sorted(changed) == sorted(d.pk for d in made if d.label != 7)
+    assert all(d.split == before[d.pk] for d in Drawing.objects.all())
+    assert set(Drawing.objects.values_list("label", flat=True)) == {7}
+    for label in (1, 2, 7):
+        counter = SplitCounter.objects.get(label=label)
+        table = Counter(Drawing.objects.filter(label=label).values_list("split", flat=True))
+        assert (counter.train, counter.val, counter.test) == (
+            table["train"],
+            table["val"],
+            table["test"],
+        )
+        assert counts.total(label=label) == sum(table.values())
+    assert Drawing.relabel_all(Drawing.objects.all(), 7) == []
+
+
+@pytest.mark.django_db
 def test_a_writers_drawings_all_go_to_one_split_and_test_writers_are_unseen(
     client, active_model, canvas_png, settings
 ):

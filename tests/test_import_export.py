@@ -113,7 +113,9 @@ def test_model_input_exports_are_written_chunk_by_chunk_and_hold_every_input(
 
     monkeypatch.setattr(input_exports, "CHUNK", 3)
     for index in range(11):
-        Drawing.objects.add(NewDrawing(canvas_png(index % 10, index), index % 10, status="approved"))
+        Drawing.objects.add(
+            NewDrawing(canvas_png(index % 10, index), index % 10, status="approved")
+        )
     rows = list(Drawing.objects.order_by("id"))
     expected = np.stack([
         np.round(preprocessing.to_model_input(dataset.read_image(d)) * 255).astype(np.uint8)
