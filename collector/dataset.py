@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 from django.core.files.storage import default_storage
 from django.db import transaction
 
 from classifier import preprocessing, serving
-from collector import counts, splits
+from collector import counts, model_inputs, splits
 from collector.models import Drawing, InvalidDrawing, Prediction, SplitCounter, delete_quietly
 
 logger = logging.getLogger(__name__)
@@ -64,6 +64,40 @@ def read_model_input(drawing: Drawing, skipped: list | None = None) -> np.ndarra
     except (OSError, InvalidDrawing, preprocessing.PreprocessingError) as exc:
         _skip(drawing, exc, skipped)
         return None
+
+
+def model_inputs_of(
+    drawings: Sequence[Drawing], skipped: list | None = None
+) -> list[np.ndarray | None]:
+    """Each drawing's model input, 28×28 uint8, in order: the one kept beside it
+    (``collector.model_inputs``), or made now from its picture and kept; None for
+    a drawing whose file is unreadable (noted in ``skipped`` as ``[id, why]``, as
+    :func:`read_model_input` does)."""
+    version, side = preprocessing.PREPROCESSING_VERSION, model_inputs.SIDE
+    rows = model_inputs.ModelInput.objects.filter(
+        drawing_id__in=[d.pk for d in drawings], version=version
+    )
+    kept = dict(rows.values_list("drawing_id", "pixels"))
+    found: list[np.ndarray | None] = []
+    made = []
+    for drawing in drawings:
+        pixels = kept.get(drawing.pk)
+        if pixels is not None and len(pixels) == side * side:
+            found.append(np.frombuffer(bytes(pixels), np.uint8).reshape(side, side))
+            continue
+        model_input = read_model_input(drawing, skipped)
+        x = None if model_input is None else model_inputs.as_bytes(model_input)
+        found.append(x)
+        if x is not None:
+            made.append(
+                model_inputs.ModelInput(drawing_id=drawing.pk, version=version, pixels=x.tobytes())
+            )
+    if made:
+        model_inputs.ModelInput.objects.bulk_create(
+            made, update_conflicts=True, unique_fields=["drawing"],
+            update_fields=["version", "pixels"],
+        )  # fmt: skip
+    return found
 
 
 def read_image(drawing: Drawing) -> bytes:

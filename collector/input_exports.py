@@ -1,7 +1,7 @@
 """The model-input exports (``npz``, ``idx``, ``kaggle-csv``), streamed.
 
-Each drawing's 28×28 input is made (``classifier.preprocessing``) and written
-a chunk at a time: memory holds one chunk, whatever the dataset's size. Before,
+Each drawing's 28×28 input (kept beside it, ``collector.model_inputs``) is
+written a chunk at a time: memory holds one chunk, whatever the dataset's size. Before,
 every input was collected first (as float32: 3 KB a drawing, 3 GB at a
 million), which a worker with the usual memory cannot hold.
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import logging
 import shutil
 import tempfile
 import zipfile
@@ -27,12 +26,9 @@ from typing import BinaryIO
 
 import numpy as np
 
-from classifier import preprocessing
 from collector import dataset
 from collector.formats import kaggle_csv
 from collector.models import Drawing
-
-logger = logging.getLogger(__name__)
 
 CHUNK = 1000
 SPLITS = ("train", "val", "test")
@@ -49,23 +45,24 @@ class NothingToExport(RuntimeError):
 
 
 def input_chunks(drawings: Iterator[Drawing]) -> Iterator[tuple[np.ndarray, list[Drawing]]]:
-    """``(inputs (n, 28, 28) uint8, their drawings)``, up to CHUNK at a time; a drawing
-    whose file is unreadable or that preprocessing refuses is left out and logged."""
-    xs: list[np.ndarray] = []
-    rows: list[Drawing] = []
-    for drawing, png in dataset.readable_images(drawings):
-        try:
-            x = preprocessing.to_model_input(png)
-        except preprocessing.PreprocessingError as exc:
-            logger.warning("Skipping drawing %s: %s", drawing.pk, exc)
-            continue
-        xs.append(np.round(x * 255).astype(np.uint8))
-        rows.append(drawing)
-        if len(rows) == CHUNK:
-            yield np.stack(xs), rows
-            xs, rows = [], []
+    """``(inputs (n, 28, 28) uint8, their drawings)``, up to CHUNK at a time, from the
+    inputs kept beside the drawings (``dataset.model_inputs_of``: made and kept
+    the first time); a drawing whose file is unreadable is left out (and logged)."""
+    chunk: list[Drawing] = []
+    for drawing in drawings:
+        chunk.append(drawing)
+        if len(chunk) == CHUNK:
+            yield from _readable(chunk)
+            chunk = []
+    if chunk:
+        yield from _readable(chunk)
+
+
+def _readable(chunk: list[Drawing]) -> Iterator[tuple[np.ndarray, list[Drawing]]]:
+    found = dataset.model_inputs_of(chunk)  # an unreadable one is logged there
+    rows = [(d, x) for d, x in zip(chunk, found, strict=True) if x is not None]
     if rows:
-        yield np.stack(xs), rows
+        yield np.stack([x for _, x in rows]), [d for d, _ in rows]
 
 
 def _copy(source: BinaryIO, target: BinaryIO) -> None:

@@ -22,7 +22,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from classifier import canvas, preprocessing
-from collector import likeness, splits
+from collector import likeness, model_inputs, splits
 from collector.checks import (  # noqa: F401  (their home is collector.checks; kept importable here)
     InvalidDrawing,
     require_canvas_png,
@@ -156,7 +156,7 @@ class DrawingManager(models.Manager):
             drawing.predicted_confidence = new.prediction.confidence
             drawing.model_version_id = new.prediction.model_version_id
         try:
-            self._store(drawing, new.data, new.split, new.within_quota)
+            self._store(drawing, new.data, new.split, new.within_quota, new.model_input)
         except IntegrityError:
             # A concurrent request stored the same drawing first.
             winner = self.filter(sha256=sha).first()
@@ -173,11 +173,14 @@ class DrawingManager(models.Manager):
     def _store(
         drawing: Drawing, data: bytes, split: str | None,
         within_quota: Callable[[int], None] | None = None,
+        model_input: np.ndarray | None = None,
     ) -> None:  # fmt: skip
         """The file and the row, with the drawing's split, or neither; the client's
         quota checked in the same transaction, under the client's lock.
 
-        An earlier attempt that died before its row may have left the file. It is
+        ``model_input``: the caller's preprocessing of the picture, kept beside the row
+        (``collector.model_inputs``). An earlier attempt that died before its row may
+        have left the file. It is
         reused only if its content is what its name (the hash) says; anything else
         (a truncated write from before writes were atomic, a damaged disk) is replaced.
         """
@@ -199,6 +202,8 @@ class DrawingManager(models.Manager):
                     wrote_file = True
                 drawing.image.name = name
                 drawing.save()
+                if model_input is not None:
+                    model_inputs.keep(drawing.pk, model_input)
         except BaseException:
             if wrote_file:  # no row will point at it
                 delete_quietly(name)
@@ -441,3 +446,4 @@ class SplitCounter(models.Model):
 from collector.counts import DrawingCount  # noqa: E402, F401
 from collector.export_jobs import DatasetExport, export_path  # noqa: E402, F401
 from collector.import_jobs import DatasetImport  # noqa: E402, F401
+from collector.model_inputs import ModelInput  # noqa: E402, F401

@@ -24,7 +24,7 @@ from django.db import transaction
 # The drawing counts follow from the drawings (the database keeps them, collector.counts):
 # restoring both would count every drawing twice.
 EXCLUDED = ["contenttypes", "auth.permission", "sessions", "admin.logentry",
-            "collector.drawingcount"]  # fmt: skip
+            "collector.drawingcount", "collector.modelinput"]  # fmt: skip
 
 
 class BackupError(RuntimeError):

@@ -33,6 +33,58 @@ def test_drawings_without_a_guess_are_scored(active_model, canvas_png):
     assert scoring.score() == 0, "nothing left to score"
 
 
+def test_inputs_are_kept_beside_the_drawings_and_read_from_there(
+    active_model, canvas_png, monkeypatch
+):
+    """A contribution's input is kept as it arrives; an import's is made the first
+    time something reads it and kept; one made by another preprocessing version is
+    made again. Scoring in batches (several here) writes each drawing's own guess."""
+    import numpy as np
+
+    from classifier import preprocessing, serving
+    from collector import dataset, model_inputs
+    from collector.model_inputs import ModelInput
+
+    monkeypatch.setattr(scoring, "BATCH", 4)
+    png = canvas_png(4)
+    contributed, _ = Drawing.objects.add(
+        NewDrawing(png, 4, model_input=preprocessing.to_model_input(png))
+    )
+    kept = ModelInput.objects.get(drawing=contributed)
+    expected = model_inputs.as_bytes(preprocessing.to_model_input(png))
+    assert kept.version == preprocessing.PREPROCESSING_VERSION
+    assert bytes(kept.pixels) == expected.tobytes()
+    imported = [
+        Drawing.objects.add(NewDrawing(canvas_png(label, 1), label, source="import:folder"))[0]
+        for label in range(10)
+    ]
+    assert not ModelInput.objects.filter(drawing__in=imported).exists()
+    assert scoring.score() == 11
+    assert ModelInput.objects.count() == 11
+    # the guesses are the model's answers to the kept inputs, drawing by drawing
+    rows = list(Drawing.objects.order_by("pk"))
+    inputs = np.stack(dataset.model_inputs_of(rows)).astype(np.float32) / 255.0
+    verdicts = serving.classify(inputs)
+    for drawing, digit, p in zip(rows, verdicts.digits, verdicts.probabilities, strict=True):
+        assert drawing.predicted_label == digit
+        assert drawing.predicted_confidence == pytest.approx(float(p[digit]), rel=1e-6)
+    # read from the table, not the picture: a lost file is still scored
+    from django.core.files.storage import default_storage
+
+    default_storage.delete(imported[0].image.name)
+    Drawing.objects.update(model_version=None)
+    assert scoring.score() == 11
+    # an input from another preprocessing version is made again (here it cannot be)
+    ModelInput.objects.filter(drawing=imported[0]).update(version=0)
+    assert dataset.model_inputs_of([imported[0]]) == [None]
+    ModelInput.objects.filter(drawing=imported[1]).update(version=0, pixels=b"")
+    [remade] = dataset.model_inputs_of([imported[1]])
+    assert (
+        ModelInput.objects.get(drawing=imported[1]).version == preprocessing.PREPROCESSING_VERSION
+    )
+    assert bytes(ModelInput.objects.get(drawing=imported[1]).pixels) == remade.tobytes()
+
+
 def test_a_promotion_rescores_every_drawing(
     active_model, canvas_png, eager_celery, django_capture_on_commit_callbacks
 ):
