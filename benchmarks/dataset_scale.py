@@ -9,14 +9,25 @@ Starts its own private PostgreSQL cluster (``deploy/with-postgres.sh``, port
 the contribution path (pen digits by unseen writers and their stroke-space
 variants, rendered by the one canvas renderer, with their strokes); the dataset
 then grows in bulk (``bulk_create``, 5,000 rows a batch) with copies of the
-pool's rows under new hashes: labels and strokes as drawn, 80/10/10 splits,
+pool's rows, each its own file (the picture with a chunk naming the copy) with
+its model input kept beside it: labels and strokes as drawn, 80/10/10 splits,
 mostly approved (80 %, 15 % pending, 5 % rejected), from contributions,
 corrections and imports, with the model's guesses (2 % disagreeing) and 5,000
-senders, spread over a year. The copies share the pool's picture files, so what
-is measured is the database's part, which is what grows.
+senders, spread over a year.
 
 Requests go through Django's test client in this process (no network), each
 path timed ``--repeat`` times after one warm-up; p50 in milliseconds.
+
+Then, at each size, the work that is not a request (wall time, once):
+
+- the admin's bulk actions on a selection of ``--bulk`` pending drawings
+  (approve, reject, relabel: the admin's own action functions, history
+  included), the dataset put back afterwards;
+- every export format, each in a process of its own (as the background worker
+  runs it) for at most ``--export-seconds``: drawings per second and the
+  process's peak memory (RSS, sampled every 0.2 s);
+- scoring ``--score`` drawings with the active model (``collector.scoring``),
+  drawings per second, and finding every drawing that needs a score.
 """
 
 from __future__ import annotations
@@ -44,7 +55,9 @@ os.environ["DIGITS_DAILY_CONTRIBUTIONS"] = "100000000"
 import base64  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
+import zlib  # noqa: E402
 
 import _django  # noqa: E402, F401
 import numpy as np  # noqa: E402
@@ -101,36 +114,63 @@ def pool_of_drawings() -> list:
     return made
 
 
+def copy_png(png: bytes, number: int) -> bytes:
+    """The same picture as another file: a text chunk naming the copy before IEND."""
+    data = b"digits-bench\x00" + str(number).encode()
+    chunk = len(data).to_bytes(4, "big") + b"tEXt" + data
+    chunk += zlib.crc32(b"tEXt" + data).to_bytes(4, "big")
+    return png[:-12] + chunk + png[-12:]
+
+
 def grow(pool: list, target: int, rng: np.random.Generator) -> None:
-    """Add copies of the pool's rows until the dataset holds ``target`` drawings."""
+    """Add copies of the pool's rows until the dataset holds ``target`` drawings:
+    each a file of its own (the pool's picture with a chunk naming the copy, so its
+    hash is its own and every reader's check passes) and its model input kept
+    beside it, as a contribution's is."""
     from datetime import timedelta
 
+    from django.core.files.storage import default_storage
     from django.utils import timezone
 
-    from collector.models import Drawing
+    from collector import dataset
+    from collector.model_inputs import ModelInput
+    from collector.models import Drawing, drawing_path
 
     now = timezone.now()
     have = Drawing.objects.count()
+    pngs = [dataset.read_image(row) for row in pool]
+    inputs = [x.tobytes() for x in dataset.model_inputs_of(pool)]
+    version = ModelInput.objects.filter(drawing=pool[0]).values_list("version", flat=True)[0]
     while have < target:
         n = min(BATCH, target - have)
-        rows = []
+        rows, kept = [], []
         for i in range(n):
-            base = pool[int(rng.integers(len(pool)))]
+            index = int(rng.integers(len(pool)))
+            base = pool[index]
+            png = copy_png(pngs[index], have + i)
+            sha = hashlib.sha256(png).hexdigest()
+            name = drawing_path(Drawing(sha256=sha), "")
+            path = Path(default_storage.path(name))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(png)
+            kept.append(inputs[index])
             status = rng.choice(["approved", "pending", "rejected"], p=[0.8, 0.15, 0.05])
             source = rng.choice(["canvas", "correction", "import:pendigits"], p=[0.6, 0.1, 0.3])
             guess = base.label if rng.random() > 0.02 else int(rng.integers(10))
             rows.append(Drawing(
-                image=base.image.name, strokes=base.strokes,
-                sha256=hashlib.sha256(f"bench-{have + i}".encode()).hexdigest(),
-                label=base.label, source=source,
+                image=name, sha256=sha, strokes=base.strokes, label=base.label, source=source,
                 writer="" if source != "import:pendigits" else f"w{int(rng.integers(3000))}",
                 predicted_label=guess, predicted_confidence=float(rng.uniform(0.5, 1.0)),
                 split=rng.choice(["train", "val", "test"], p=[0.8, 0.1, 0.1]), status=status,
                 client="" if source.startswith("import") else f"addr:bench-{int(rng.integers(5000))}",
-                fingerprint=base.fingerprint, stored_bytes=base.stored_bytes,
+                fingerprint=base.fingerprint, stored_bytes=len(png),
                 approved_at=now if status == "approved" else None,
             ))  # fmt: skip
         made = Drawing.objects.bulk_create(rows)
+        ModelInput.objects.bulk_create(
+            ModelInput(drawing_id=row.pk, version=version, pixels=x)
+            for row, x in zip(made, kept, strict=True)
+        )
         spread = [now - timedelta(seconds=int(s)) for s in rng.integers(0, 365 * 86400, len(made))]
         for row, when in zip(made, spread, strict=True):
             row.created_at = when
@@ -190,6 +230,95 @@ def measure(repeat: int, contributions: list[bytes], start: int) -> dict[str, fl
     return figures
 
 
+def bulk_actions(n: int) -> dict[str, float]:
+    """Seconds for the admin's approve, reject and relabel actions on ``n`` pending
+    drawings (as "select all" in a filtered list hands them over); put back after."""
+    from django.contrib import admin as django_admin
+    from django.contrib.auth import get_user_model
+    from django.contrib.messages.storage.cookie import CookieStorage
+    from django.test import RequestFactory
+
+    from collector.models import Drawing
+
+    model_admin = django_admin.site._registry[Drawing]
+    request = RequestFactory().post(ADMIN + "?status__exact=pending")
+    request.user = get_user_model().objects.get(username="bench")
+    request._messages = CookieStorage(request)
+    pending = Drawing.objects.filter(status="pending").order_by("pk")
+    ids = list(pending.values_list("pk", flat=True)[:n])
+    labels = dict(Drawing.objects.filter(pk__in=ids).values_list("pk", "label"))
+    relabel = model_admin.get_actions(request)["relabel_as_3"][0]
+    figures = {}
+    actions = {"approve": model_admin.approve, "reject": model_admin.reject,
+               "relabel": lambda request, queryset: relabel(model_admin, request, queryset)}  # fmt: skip
+    for name, action in actions.items():
+        started = time.perf_counter()
+        action(request, Drawing.objects.filter(pk__in=ids))
+        figures[f"admin: {name} {len(ids):,} (s)"] = time.perf_counter() - started
+    for label in range(10):  # put the dataset back as it was
+        mine = [pk for pk, was in labels.items() if was == label]
+        Drawing.relabel_all(Drawing.objects.filter(pk__in=mine), label)
+    Drawing.objects.filter(pk__in=ids).update(status="pending", approved_at=None)
+    return figures
+
+
+def export_child(fmt: str) -> None:
+    """In a process of its own: write one export, printing its progress."""
+    from collector import exports
+
+    def progress(done: int, total: int) -> None:
+        print(done, total, time.perf_counter(), flush=True)
+
+    with tempfile.TemporaryFile() as out:
+        exports.write(out, fmt, "all", progress)
+
+
+def export_rate(fmt: str, seconds: float) -> tuple[float, float, bool]:
+    """(drawings/s, peak RSS in MB, finished) of one export, stopped after ``seconds``."""
+    import psutil
+
+    child = subprocess.Popen([sys.executable, __file__, "--export-child", fmt],
+                             stdout=subprocess.PIPE, text=True, env=os.environ)  # fmt: skip
+    process, peak, lines = psutil.Process(child.pid), 0, []
+    reader = threading.Thread(target=lambda: lines.extend(child.stdout), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + seconds
+    while child.poll() is None and time.monotonic() < deadline:
+        try:
+            peak = max(peak, process.memory_info().rss)
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.2)
+    finished = child.poll() is not None
+    if not finished:
+        child.kill()
+    child.wait()
+    reader.join(timeout=5)
+    progress = [tuple(float(v) for v in line.split()) for line in lines if line.strip()]
+    if len(progress) < 2:
+        return 0.0, peak / 2**20, finished
+    (first, _, t0), (last, _, t1) = progress[0], progress[-1]
+    return (last - first) / max(t1 - t0, 1e-9), peak / 2**20, finished
+
+
+def scoring(n: int) -> dict[str, float]:
+    """Drawings scored per second, and seconds to find every drawing needing a score."""
+    from classifier import runtime
+    from collector import scoring as scores
+    from collector.models import Drawing
+
+    version = runtime.active_model().version_id
+    started = time.perf_counter()
+    needing = list(scores.needing_scores(version).values_list("pk", flat=True))
+    found = time.perf_counter() - started
+    chosen = needing[:n]
+    started = time.perf_counter()
+    scored = scores.score(Drawing.objects.filter(pk__in=chosen))
+    rate = scored / (time.perf_counter() - started)
+    Drawing.objects.filter(pk__in=chosen).update(model_version=None)  # as they were
+    return {"scoring (drawings/s)": rate, "finding every drawing to score (s)": found}
+
+
 def slowest_queries(top: int = 3) -> None:
     """Where each page's time goes at the last size: its slowest SQL statements
     (with ``EXPLAIN``'s first line), so an index or a count to add is plain."""
@@ -222,13 +351,21 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--queries", action="store_true", help="print each page's slowest SQL")
+    parser.add_argument("--bulk", type=int, default=10000)
+    parser.add_argument("--export-seconds", type=float, default=60.0)
+    parser.add_argument("--score", type=int, default=5000)
+    parser.add_argument("--export-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.export_child:
+        export_child(args.export_child)
+        return
     sizes = [int(s) for s in args.sizes.split(",")]
 
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
     from classifier import canvas
+    from collector import exports
     from training.sources import pendigits as pen
 
     call_command("migrate", verbosity=0)
@@ -257,13 +394,22 @@ def main() -> None:
         filled = time.perf_counter() - started
         table[size] = measure(args.repeat, contributions, used)
         used += args.repeat + 1
+        table[size].update(bulk_actions(args.bulk))
+        for fmt in exports.FORMATS:
+            rate, peak, finished = export_rate(fmt, args.export_seconds)
+            table[size][f"export {fmt} (drawings/s)"] = rate
+            table[size][f"export {fmt}: peak memory (MB)"] = peak
+            if not finished:
+                print(f"  (export {fmt} stopped after {args.export_seconds:.0f} s)")
+        table[size].update(scoring(args.score))
         print(f"{size:,} drawings (grown in {filled:.0f} s):")
-        for name, ms in table[size].items():
-            print(f"  {name:<32} p50 {ms:8.1f} ms")
+        for name, value in table[size].items():
+            unit = "" if "(" in name else " ms (p50)"
+            print(f"  {name:<44} {value:10.1f}{unit}")
 
     if args.queries:
         slowest_queries()
-    print("\np50 in ms at each size, and the growth from the size before")
+    print("\nat each size (p50 in ms unless the path says), and the growth from the size before")
     names = list(next(iter(table.values())))
     print("| path | " + " | ".join(f"{s:,}" for s in sizes) + " |")
     print("| --- |" + " ---: |" * len(sizes))
