@@ -280,7 +280,8 @@ class Drawing(models.Model):
                 condition=models.Q(predicted_label__isnull=False)
                 & ~models.Q(predicted_label=models.F("label")),
             ),
-            models.Index(fields=["status", "approved_at"], name="drawing_approved_recent"),
+            # Newest approvals first, ties (a bulk approval's) by id: the index's own order.
+            models.Index(fields=["status", "approved_at", "id"], name="drawing_approved_order"),
         ]
         constraints = [
             models.CheckConstraint(

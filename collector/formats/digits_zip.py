@@ -12,6 +12,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import tempfile
+import time
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from collector.formats import DatasetError
 MANIFEST_FILE = "manifest.csv"
 STROKES_FILE = "strokes.ndjson"
 MANIFEST_FIELDS = ("file", "sha256", "label", "split", "status", "source", "writer", "created")
+COPY_CHARS = 1 << 20
 
 
 @dataclass
@@ -40,13 +43,17 @@ class Entry:
 
 
 def write(out, entries: Iterable[Entry]) -> int:
-    """The archive of ``entries`` to a binary file; how many it holds."""
+    """The archive of ``entries`` to a binary file; how many it holds. The manifest
+    and the strokes are spooled to temporary files while the pictures go in (held
+    in memory they took 3.5 KB a drawing: 3.5 GB at a million), then copied in."""
     count = 0
-    manifest = io.StringIO()
-    writer = csv.writer(manifest)
-    writer.writerow(MANIFEST_FIELDS)
-    strokes = io.StringIO()
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
+    with (
+        tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as manifest,
+        tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n") as strokes,
+        zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive,
+    ):
+        writer = csv.writer(manifest)
+        writer.writerow(MANIFEST_FIELDS)
         for entry in entries:
             name = f"drawings/{entry.sha256}.png"
             archive.writestr(name, entry.png)  # PNGs are compressed already
@@ -56,24 +63,37 @@ def write(out, entries: Iterable[Entry]) -> int:
             writer.writerow([name, entry.sha256, entry.label, entry.split, entry.status,
                              entry.source, entry.writer, entry.created])  # fmt: skip
             count += 1
-        archive.writestr(MANIFEST_FILE, manifest.getvalue())
-        archive.writestr(STROKES_FILE, strokes.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
+        for member, spool, compress in ((MANIFEST_FILE, manifest, zipfile.ZIP_STORED),
+                                        (STROKES_FILE, strokes, zipfile.ZIP_DEFLATED)):  # fmt: skip
+            spool.seek(0)
+            info = zipfile.ZipInfo(member, date_time=time.localtime()[:6])
+            info.compress_type = compress
+            with archive.open(info, "w", force_zip64=True) as target:
+                while chunk := spool.read(COPY_CHARS):
+                    target.write(chunk.encode("utf-8"))
     return count
 
 
 def read(path: Path) -> Iterator[Entry]:
     """The archive's drawings, in the manifest's order (archives written before
-    strokes were kept have no ``strokes.ndjson``)."""
+    strokes were kept have no ``strokes.ndjson``), one at a time."""
     try:
         with zipfile.ZipFile(path) as archive:
-            strokes = {}
+            lines = iter(())
             if STROKES_FILE in archive.namelist():
-                for line in io.TextIOWrapper(archive.open(STROKES_FILE), "utf-8"):
-                    if line.strip():
-                        entry = json.loads(line)
-                        strokes[entry["sha256"]] = entry["strokes"]
+                lines = (
+                    json.loads(line)
+                    for line in io.TextIOWrapper(archive.open(STROKES_FILE), "utf-8")
+                    if line.strip()
+                )
+            # The strokes come in the manifest's order (``write``), so they are read
+            # alongside it, one line ahead, never all held at once.
+            ahead = next(lines, None)
             manifest = csv.DictReader(io.TextIOWrapper(archive.open(MANIFEST_FILE), "utf-8"))
             for row in manifest:
+                drawn = None
+                if ahead is not None and ahead["sha256"] == row["sha256"]:
+                    drawn, ahead = ahead["strokes"], next(lines, None)
                 yield Entry(
                     png=archive.read(row["file"]),
                     sha256=row["sha256"],
@@ -83,7 +103,7 @@ def read(path: Path) -> Iterator[Entry]:
                     source=row["source"],
                     writer=row.get("writer") or "",
                     created=row.get("created") or "",
-                    strokes=strokes.get(row["sha256"]),
+                    strokes=drawn,
                 )
     except (zipfile.BadZipFile, KeyError, ValueError, TypeError) as exc:
         raise DatasetError(f"{path} is not a Digits dataset archive: {exc}") from exc
