@@ -1,9 +1,13 @@
 """Backups: the database and every stored file it points at, in one zip.
 
-``database.json`` is a Django fixture (natural keys, so it loads into a freshly
-migrated instance); ``files/`` holds drawings, model artifacts and report plots
-under their storage names; ``manifest.json`` lists each file's sha256 so a
-restore can refuse a damaged backup before touching anything.
+``database.jsonl`` is a Django fixture, one object a line (natural keys, so it
+loads into a freshly migrated instance); ``files/`` holds drawings, model
+artifacts and report plots under their storage names; ``manifest.json`` lists
+each file's sha256 so a restore can refuse a damaged backup before touching
+anything. The fixture is written into the archive as ``dumpdata`` makes it and
+read back a line at a time (``loaddata`` reads JSON Lines as a stream): at a
+million drawings it is gigabytes, which neither side may hold in memory.
+Backups from before hold ``database.json`` (one JSON document), still restored.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
 import tempfile
 import zipfile
 import zlib
@@ -41,15 +46,22 @@ def stored_names() -> list[str]:
     return sorted(n for n in names if n)
 
 
+DATABASE = "database.jsonl"
+LEGACY_DATABASE = "database.json"
+COPY_BYTES = 1 << 20
+
+
 def write_backup(out: Path) -> dict:
-    database = io.StringIO()
-    call_command("dumpdata", "--natural-foreign", "--natural-primary", exclude=EXCLUDED,
-                 stdout=database)  # fmt: skip
     manifest = {"files": {}}
     tmp = out.with_name(f".{out.name}.partial")
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr("database.json", database.getvalue())
+            with (
+                archive.open(DATABASE, "w", force_zip64=True) as member,
+                io.TextIOWrapper(member, encoding="utf-8", newline="\n") as database,
+            ):
+                call_command("dumpdata", "--natural-foreign", "--natural-primary",
+                             format="jsonl", exclude=EXCLUDED, stdout=database)  # fmt: skip
             for name in stored_names():
                 with default_storage.open(name, "rb") as handle:
                     data = handle.read()
@@ -94,7 +106,9 @@ def restore_backup(source: Path) -> dict:
     try:
         archive = zipfile.ZipFile(source)
         manifest = json.loads(archive.read("manifest.json"))
-        database = archive.read("database.json")
+        names = set(archive.namelist())
+        database = DATABASE if DATABASE in names else LEGACY_DATABASE
+        archive.getinfo(database)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise BackupError(f"{source} is not a Digits backup: {exc}") from exc
     with archive:
@@ -114,8 +128,13 @@ def restore_backup(source: Path) -> dict:
                 written.append(saved)
                 if saved != name:
                     raise BackupError(f"Storage renamed {name} to {saved}.")
-            with tempfile.NamedTemporaryFile(suffix=".json") as fixture:
-                fixture.write(database)
+            suffix = Path(database).suffix  # .jsonl: loaddata reads it a line at a time
+            with tempfile.NamedTemporaryFile(suffix=suffix) as fixture:
+                try:
+                    with archive.open(database) as packed:
+                        shutil.copyfileobj(packed, fixture, COPY_BYTES)
+                except (OSError, zipfile.BadZipFile, zlib.error) as exc:
+                    raise BackupError(f"{database} is damaged in the backup: {exc}") from exc
                 fixture.flush()
                 with transaction.atomic():
                     # The bootstrap model of a fresh `make run` gives way to the

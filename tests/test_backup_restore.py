@@ -67,6 +67,41 @@ def test_a_restore_into_an_empty_instance_gives_everything_back(
     )
 
 
+def test_the_database_travels_as_json_lines_and_older_backups_still_restore(
+    active_model, canvas_png, settings, tmp_path, monkeypatch
+):
+    """The fixture is streamed into the archive, one object a line (read back a line
+    at a time); a backup from before, with one JSON document, restores as well."""
+    import json
+
+    for label in range(4):
+        Drawing.objects.add(NewDrawing(canvas_png(label), label))
+    before = snapshot()
+    call_command("backup", str(tmp_path / "b.zip"), stdout=io.StringIO())
+    with zipfile.ZipFile(tmp_path / "b.zip") as archive:
+        lines = archive.read("database.jsonl").decode().splitlines()
+        assert "database.json" not in archive.namelist()
+    objects = [json.loads(line) for line in lines]
+    assert sum(o["model"] == "collector.drawing" for o in objects) == 4
+    assert not any(
+        o["model"] in ("collector.modelinput", "collector.drawingcount") for o in objects
+    )
+    # the same backup as an older instance wrote it: one JSON document
+    legacy = tmp_path / "legacy.zip"
+    with zipfile.ZipFile(tmp_path / "b.zip") as source, zipfile.ZipFile(legacy, "w") as target:
+        for name in source.namelist():
+            if name == "database.jsonl":
+                target.writestr("database.json", json.dumps(objects))
+            else:
+                target.writestr(name, source.read(name))
+    Drawing.objects.all().delete()
+    ModelVersion.objects.all().delete()
+    SplitCounter.objects.all().delete()
+    settings.MEDIA_ROOT = tmp_path / "fresh-media"
+    call_command("restore", str(legacy), stdout=io.StringIO())
+    assert snapshot() == before
+
+
 def test_restore_refuses_a_non_empty_instance_and_a_damaged_backup(
     active_model, canvas_png, tmp_path
 ):
