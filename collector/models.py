@@ -30,6 +30,7 @@ from collector.checks import (  # noqa: F401  (their home is collector.checks; k
     validate_label,
     validate_png,
 )
+from collector.counts import count_writer, writers_per_split
 
 logger = logging.getLogger(__name__)
 
@@ -178,9 +179,8 @@ class DrawingManager(models.Manager):
         """The file and the row, with the drawing's split, or neither; the client's
         quota checked in the same transaction, under the client's lock.
 
-        ``model_input``: the caller's preprocessing of the picture, kept beside the row
-        (``collector.model_inputs``). An earlier attempt that died before its row may
-        have left the file. It is
+        ``model_input`` (the caller's preprocessing) is kept beside the row. An earlier
+        attempt that died before its row may have left the file. It is
         reused only if its content is what its name (the hash) says; anything else
         (a truncated write from before writes were atomic, a damaged disk) is replaced.
         """
@@ -315,10 +315,9 @@ class Drawing(models.Model):
 
     @classmethod
     def relabel_all(cls, queryset: models.QuerySet, label: int) -> list[int]:
-        """Relabel every drawing of ``queryset`` that is not ``label`` yet, in one
-        transaction (the admin's bulk action: thousands at a time, set-wise, not a
-        save and two counter updates per drawing); the ids that changed. Splits stay,
-        and the counters move as :meth:`relabel` moves them."""
+        """Relabel every drawing of ``queryset`` that is not ``label`` yet, set-wise in one
+        transaction (the admin's bulk action, thousands at a time); the ids that
+        changed. Splits stay, and the counters move as :meth:`relabel` moves them."""
         with transaction.atomic():
             changing = queryset.exclude(label=label).select_for_update()
             rows = list(changing.values_list("pk", "label", "split"))
@@ -402,11 +401,12 @@ class WriterSplitManager(models.Manager):
         found = self.filter(writer=writer).values_list("split", flat=True).first()
         if found:
             return found
-        counts = dict(self.values_list("split").annotate(n=models.Count("pk")))
+        counts = writers_per_split()
         split = splits.choose_split(counts, hashlib.sha256(writer.encode()).hexdigest())
         try:
             with transaction.atomic():  # a savepoint: a concurrent first drawing may win
                 self.create(writer=writer, split=split)
+                count_writer(split)
         except IntegrityError:
             return self.get(writer=writer).split
         return split

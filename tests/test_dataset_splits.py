@@ -147,8 +147,12 @@ def test_a_writers_drawings_all_go_to_one_split_and_test_writers_are_unseen(
     assert len(by_writer) == 20 and all(len(s) == 1 for s in by_writer.values())
     recorded = dict(WriterSplit.objects.values_list("writer", "split"))
     assert {k: s.pop() for k, s in by_writer.items()} == recorded
-    # and the writers are shared out as drawings are, 16 / 2 / 2
+    # and the writers are shared out as drawings are, 16 / 2 / 2, from the kept
+    # writer counts (not a count of every writer), which say the same
     assert Counter(recorded.values()) == {"train": 16, "val": 2, "test": 2}
+    from collector.counts import writers_per_split
+
+    assert writers_per_split() == {"train": 16, "val": 2, "test": 2}
 
 
 @pytest.mark.django_db
