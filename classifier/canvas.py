@@ -107,7 +107,7 @@ def ink_box(
 ) -> tuple[int, int, int, int]:
     """``(left, top, right, bottom)``, whole pixels on the canvas, of every pixel the
     strokes ink: what the page cuts out of its pad for a live prediction
-    (``static/digits/pad.js``'s ``inkBox`` computes the same)."""
+    (``static/digits/pad.js``'s ``exportPiece`` computes the same)."""
     points = np.concatenate([np.asarray(s, dtype=np.float64)[:, :2] for s in canvas_strokes])
     reach = stroke_width / 2 + PIECE_MARGIN
     low = np.floor(points.min(axis=0) - reach).clip(0, canvas)

@@ -134,9 +134,7 @@ def declared_pixels(data: bytes) -> int:
 
 
 def header_pixels(data: bytes) -> int | None:
-    """:func:`declared_pixels`, or None for a header it would refuse: what a request
-    is charged for before any work is done (the refusal itself comes, with its own
-    message, when the image is preprocessed)."""
+    """:func:`declared_pixels`, or None for a header it would refuse (later, with a reason)."""
     try:
         return declared_pixels(data)
     except PreprocessingError:
@@ -343,6 +341,11 @@ def _crop_to_ink(ink: np.ndarray, strong: np.ndarray | None = None) -> np.ndarra
     if not len(rows):
         return ink
     return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def as_bytes(model_input: np.ndarray) -> np.ndarray:
+    """A [0, 1] float model input as the uint8 every store of inputs keeps."""
+    return np.round(np.asarray(model_input, np.float32) * 255.0).astype(np.uint8)
 
 
 def to_model_input(data: bytes, *, normalise_stroke: bool = True) -> np.ndarray:

@@ -86,7 +86,7 @@ def model_inputs_of(
             found.append(np.frombuffer(bytes(pixels), np.uint8).reshape(side, side))
             continue
         model_input = read_model_input(drawing, skipped)
-        x = None if model_input is None else model_inputs.as_bytes(model_input)
+        x = None if model_input is None else preprocessing.as_bytes(model_input)
         found.append(x)
         if x is not None:
             made.append(

@@ -20,7 +20,7 @@ import io
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import BinaryIO
 
@@ -36,8 +36,6 @@ SPLITS = ("train", "val", "test")
 # a sha256 is 64 hex digits).
 TEXT_DTYPES = {"split": "<U5", "status": "<U8", "sha256": "<U64"}
 COPY_BYTES = 1 << 20
-
-Progress = Callable[[int, int], None]
 
 
 class NothingToExport(RuntimeError):

@@ -9,10 +9,9 @@ million drawings, every time). A contribution's input is kept as it arrives
 reads them, and kept.
 
 An input belongs to one ``preprocessing.PREPROCESSING_VERSION``: one kept by
-another version is made again and replaced. Stored as 784 unsigned bytes (the
-input × 255, rounded), as training reads inputs (``training.sources.base.
-as_bytes``): 0.8 GB at a million drawings. Backups leave the table out (it
-follows from the pictures).
+another version is made again and replaced. Stored as 784 unsigned bytes
+(``preprocessing.as_bytes``, as training reads inputs): 0.8 GB at a million
+drawings. Backups leave the table out (it follows from the pictures).
 """
 
 from __future__ import annotations
@@ -39,15 +38,11 @@ class ModelInput(models.Model):
         return f"drawing {self.drawing_id}'s input (preprocessing {self.version})"
 
 
-def as_bytes(model_input: np.ndarray) -> np.ndarray:
-    """A model input (floats in [0, 1]) as the unsigned bytes kept here."""
-    return np.round(np.asarray(model_input, np.float32) * 255.0).astype(np.uint8)
-
-
 def keep(drawing_id: int, model_input: np.ndarray) -> None:
-    """Keep a drawing's input as it arrives (its own preprocessing of the picture)."""
-    ModelInput.objects.update_or_create(
+    """Keep a new drawing's input as it arrives (its own preprocessing of the picture),
+    in the transaction that stores the drawing: one INSERT."""
+    ModelInput.objects.create(
         drawing_id=drawing_id,
-        defaults={"version": preprocessing.PREPROCESSING_VERSION,
-                  "pixels": as_bytes(model_input).tobytes()},
-    )  # fmt: skip
+        version=preprocessing.PREPROCESSING_VERSION,
+        pixels=preprocessing.as_bytes(model_input).tobytes(),
+    )

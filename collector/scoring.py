@@ -4,8 +4,9 @@ mislabels.
 
 Contributions get a guess when they arrive; imports arrive without one, and a
 promotion makes every older guess stale. :func:`score` fills in both, in
-batches, from the inputs kept beside the stored pictures (``collector.tasks.score_drawings`` runs it
-in the background after an import and after each promotion).
+batches, from the inputs kept beside the stored pictures
+(``collector.tasks.score_drawings`` runs it in the background after an import
+and after each promotion).
 """
 
 from __future__ import annotations

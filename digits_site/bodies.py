@@ -95,7 +95,7 @@ def placement_from_request(request) -> tuple[int, int, int, int] | None:
     """The optional ``canvas`` field: where the image lies on the blank canvas it was
     cut from, as ``(left, top, width, height)`` whole pixels (the page sends only
     the part of its pad with ink), or None when absent. Its fit is checked once the
-    image is decoded (``classifier.preprocessing.place_on_canvas``)."""
+    image is decoded (``classifier.canvas.place``)."""
     value = request.data.get("canvas") if hasattr(request.data, "get") else None
     if value is None:
         return None

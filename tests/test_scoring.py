@@ -42,7 +42,7 @@ def test_inputs_are_kept_beside_the_drawings_and_read_from_there(
     import numpy as np
 
     from classifier import preprocessing, serving
-    from collector import dataset, model_inputs
+    from collector import dataset
     from collector.model_inputs import ModelInput
 
     monkeypatch.setattr(scoring, "BATCH", 4)
@@ -51,7 +51,7 @@ def test_inputs_are_kept_beside_the_drawings_and_read_from_there(
         NewDrawing(png, 4, model_input=preprocessing.to_model_input(png))
     )
     kept = ModelInput.objects.get(drawing=contributed)
-    expected = model_inputs.as_bytes(preprocessing.to_model_input(png))
+    expected = preprocessing.as_bytes(preprocessing.to_model_input(png))
     assert kept.version == preprocessing.PREPROCESSING_VERSION
     assert bytes(kept.pixels) == expected.tobytes()
     imported = [

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from classifier.preprocessing import as_bytes  # noqa: F401  (its home; sources import it here)
 from collector.formats import DatasetError
 
 # Sources without a validation split of their own (Kaggle's CSV, a folder of images,
@@ -135,8 +136,3 @@ def verified(path: Path, expected: str) -> Path:
             "different file."
         )
     return path
-
-
-def as_bytes(model_input: np.ndarray) -> np.ndarray:
-    """A [0, 1] float model input as the uint8 every source stores."""
-    return np.round(model_input * 255.0).astype(np.uint8)
