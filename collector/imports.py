@@ -106,9 +106,12 @@ def ndjson_items(path: Path) -> Iterator[Item]:
         )
 
 
+PNG_ONLY = frozenset({".png"})
+
+
 def folder_items(directory: Path) -> Iterator[Item]:
     """PNG files in one sub-folder per label: ``DIR/7/anything.png``."""
-    for png, label in image_folder.files(directory, frozenset({".png"})):
+    for png, label in image_folder.files(directory, PNG_ONLY):
         yield Item(data=png.read_bytes, label=label, source="import:folder")
 
 
@@ -162,6 +165,35 @@ KINDS: dict[str, Callable[[Path], Iterator[Item]]] = {
 }
 # What an import job's file is read as (a folder arrives zipped).
 JOB_READERS = {**KINDS, "folder": folder_zip_items}
+
+
+def _zipped_pngs(path: Path) -> int:
+    with zipfile.ZipFile(path) as archive:
+        return sum(n.lower().endswith(".png") for n in archive.namelist())
+
+
+# How many items a reader yields, counted without reading them (names and lines).
+_COUNTS: dict[Callable, Callable[[Path], int]] = {
+    ndjson_items: ndjson.count,
+    zip_items: digits_zip.count,
+    folder_items: lambda directory: sum(1 for _ in image_folder.files(directory, PNG_ONLY)),
+    folder_zip_items: _zipped_pngs,
+}
+
+
+def open_items(kind: str, path: Path, readers: dict = KINDS) -> tuple[Iterator[Item], int]:
+    """A file's items one at a time, and how many there are (for the progress), never
+    all held at once: a million drawings' pictures and strokes are gigabytes. The
+    formats whose readers take the whole file in anyway (a UNIPEN file, Kaggle's
+    CSV) are counted by reading them."""
+    read = readers[kind]
+    counter = _COUNTS.get(read)
+    if counter is None:
+        items = list(read(path))
+        return iter(items), len(items)
+    return read(path), counter(path)
+
+
 # Kinds whose files say each drawing's status (others are approved by default:
 # running the import is staff's decision).
 OWN_STATUS = frozenset({"zip", "ndjson"})
@@ -180,8 +212,8 @@ def run_job(job_id: int) -> str:
             local = Path(folder) / Path(job.file.name).name
             with job.file.open("rb") as source, open(local, "wb") as copy:
                 shutil.copyfileobj(source, copy)  # readers want a file; storage may be a bucket
-            items = list(JOB_READERS[job.kind](local))
-            total, done = len(items), 0
+            items, total = open_items(job.kind, local, JOB_READERS)
+            done = 0
             job.report(0, total)
 
             def progress() -> None:
@@ -191,7 +223,7 @@ def run_job(job_id: int) -> str:
                     job.report(done, total)
 
             status = job.drawing_status or (None if job.kind in OWN_STATUS else "approved")
-            summary = run_import(iter(items), status=status, progress=progress)
+            summary = run_import(items, status=status, progress=progress)
     except (DatasetError, OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         job.fail(f"Cannot read {Path(job.file.name).name} as {job.get_kind_display()}: {exc}")
         return job.status

@@ -270,3 +270,75 @@ def test_a_run_that_was_training_when_backed_up_is_restored_as_interrupted(
         run.refresh_from_db()
         assert run.status == TrainingRun.Status.FAILED and run.finished_at is not None
         assert run.error.startswith("Interrupted")
+
+
+def test_the_database_is_checksummed_and_an_altered_one_is_refused(
+    active_model, canvas_png, tmp_path
+):
+    """A fixture changed after the backup (the zip's own CRC made to match, as any
+    tool rewriting the archive would) is refused by the manifest's checksum, before
+    the database is touched."""
+    import json
+
+    Drawing.objects.add(NewDrawing(canvas_png(6), 6))
+    call_command("backup", str(tmp_path / "b.zip"), stdout=io.StringIO())
+    with zipfile.ZipFile(tmp_path / "b.zip") as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+        fixture = archive.read("database.jsonl")
+    assert manifest["database"] == {
+        "name": "database.jsonl",
+        "sha256": hashlib.sha256(fixture).hexdigest(),
+        "bytes": len(fixture),
+    }
+    altered = tmp_path / "altered.zip"
+    with zipfile.ZipFile(tmp_path / "b.zip") as source, zipfile.ZipFile(altered, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "database.jsonl":
+                data = data.replace(b'"label": 6', b'"label": 9')
+                assert data != fixture
+            target.writestr(item, data)
+    Drawing.objects.all().delete()
+    ModelVersion.objects.all().delete()
+    with pytest.raises(CommandError, match=r"database\.jsonl is damaged"):
+        call_command("restore", str(altered), stdout=io.StringIO())
+    assert not Drawing.objects.exists() and not ModelVersion.objects.exists()
+
+
+def test_a_restore_that_stopped_part_way_goes_on_where_it_stopped(
+    active_model, canvas_png, settings, tmp_path, monkeypatch
+):
+    """Killed after storing some files: run again, it keeps those (same checksum),
+    writes the rest and one that was left damaged, and loads the database."""
+    for label in range(6):
+        Drawing.objects.add(NewDrawing(canvas_png(label), label))
+    before = snapshot()
+    call_command("backup", str(tmp_path / "b.zip"), stdout=io.StringIO())
+    Drawing.objects.all().delete()
+    ModelVersion.objects.all().delete()
+    SplitCounter.objects.all().delete()
+    settings.MEDIA_ROOT = tmp_path / "fresh-media"
+    # as a killed restore leaves it: half the files stored, the last one cut short
+    with zipfile.ZipFile(tmp_path / "b.zip") as archive:
+        names = sorted(
+            n.removeprefix("files/") for n in archive.namelist() if n.startswith("files/")
+        )
+        stored = names[: len(names) // 2]
+        for name in stored:
+            default_storage.save(name, io.BytesIO(archive.read(f"files/{name}")))
+    cut = stored[-1]
+    path = default_storage.path(cut)
+    with open(path, "r+b") as handle:
+        handle.truncate(10)
+    saved = []
+    storage = default_storage._wrapped  # the instance behind the lazy one
+    original = storage.save
+
+    def counting_save(name, content, *args, **kwargs):
+        saved.append(name)
+        return original(name, content, *args, **kwargs)
+
+    monkeypatch.setattr(storage, "save", counting_save)
+    call_command("restore", str(tmp_path / "b.zip"), stdout=io.StringIO())
+    assert sorted(saved) == sorted([*names[len(names) // 2 :], cut])
+    assert snapshot() == before

@@ -228,3 +228,40 @@ def test_the_ndjson_and_the_zip_export_of_one_dataset_import_each_drawing_once(
     Drawing.objects.all().delete()
     assert "added=6" in run("import_drawings", "zip", str(tmp_path / "d.zip"))
     assert "added=0 skipped=6" in run("import_drawings", "ndjson", str(tmp_path / "d.ndjson"))
+
+
+def test_an_import_reads_its_file_a_drawing_at_a_time_and_counts_it_first(db, tmp_path, canvas_png):
+    """A million drawings' pictures and strokes are gigabytes: the readers of files
+    that can be that large are streams, and what the progress bar counts up to is
+    counted from names and lines alone, exactly what the stream then yields (bad
+    lines, blank lines and folders that are no digit included)."""
+    import inspect
+    import json
+
+    from collector import imports
+
+    for label in range(4):
+        Drawing.objects.add(NewDrawing(canvas_png(label), label))
+    archive = tmp_path / "dataset.zip"
+    run("export_dataset", "--format", "zip", str(archive))
+    lines = tmp_path / "dataset.ndjson"
+    drawn = [[[10, 10, 0], [200, 200, 50]], [[200, 10, 60], [10, 200, 90]]]
+    record = json.dumps({"label": 4, "strokes": drawn})
+    lines.write_text(f"{record}\n\n   \nnot json\n{json.dumps({'label': 3})}\n{record}\n")
+    folder = tmp_path / "folder"
+    for name, label in (("3", 3), ("3", 4), ("x", 5)):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        (folder / name / f"{label}.png").write_bytes(canvas_png(label))
+    (folder / "3" / "notes.txt").write_text("not a drawing")
+    zipped = tmp_path / "folder.zip"
+    with zipfile.ZipFile(zipped, "w") as target:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                target.write(path, f"top/{path.relative_to(folder)}")
+    cases = [("zip", archive, imports.KINDS), ("ndjson", lines, imports.KINDS),
+             ("folder", folder, imports.KINDS), ("folder", zipped, imports.JOB_READERS)]  # fmt: skip
+    for kind, path, readers in cases:
+        items, total = imports.open_items(kind, path, readers)
+        assert inspect.isgenerator(items), kind
+        assert total == len(list(items)), kind
+    assert imports.open_items("ndjson", lines)[1] == 2 + 2  # two drawings, two bad lines

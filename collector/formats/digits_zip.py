@@ -74,6 +74,16 @@ def write(out, entries: Iterable[Entry]) -> int:
     return count
 
 
+def count(path: Path) -> int:
+    """How many drawings :func:`read` yields: the manifest's rows, no picture read."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            rows = csv.reader(io.TextIOWrapper(archive.open(MANIFEST_FILE), "utf-8"))
+            return max(0, sum(1 for _ in rows) - 1)  # the header
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise DatasetError(f"{path} is not a Digits dataset archive: {exc}") from exc
+
+
 def read(path: Path) -> Iterator[Entry]:
     """The archive's drawings, in the manifest's order (archives written before
     strokes were kept have no ``strokes.ndjson``), one at a time."""

@@ -45,14 +45,19 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         started = time.monotonic()
         try:
-            items = list(KINDS[kind](path))
+            items, total = imports.open_items(kind, path)
         except (DatasetError, OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
             raise CommandError(f"Cannot read {path}: {exc}") from exc
         # A zip export keeps each drawing's own status; other imports are approved
         # by default (running the import is the admin's decision).
         default_status = status or (None if kind in imports.OWN_STATUS else Drawing.Status.APPROVED)
-        with tqdm(total=len(items), unit="drawing", disable=options["verbosity"] == 0) as bar:
-            summary = imports.run_import(iter(items), status=default_status, progress=bar.update)
+        with tqdm(total=total, unit="drawing", disable=options["verbosity"] == 0) as bar:
+            try:
+                summary = imports.run_import(items, status=default_status, progress=bar.update)
+            except (DatasetError, OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+                # read as it goes: a file damaged half way is found half way (what
+                # was stored stays; run again once it is mended, nothing is doubled)
+                raise CommandError(f"Cannot read {path}: {exc}") from exc
         imports.record_import(summary, path.name, kind)
         seconds = time.monotonic() - started
         self.stdout.write(f"{kind} {path}: {summary.line()} in {seconds:.1f} s")

@@ -5,6 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from operations.backups import write_backup
+from operations.progress import ProgressBars
 
 
 class Command(BaseCommand):
@@ -16,5 +17,6 @@ class Command(BaseCommand):
     def handle(self, *args, out: Path, **options):
         if not out.parent.exists():
             raise CommandError(f"{out.parent} does not exist.")
-        manifest = write_backup(out)
+        with ProgressBars(quiet=options["verbosity"] == 0) as progress:
+            manifest = write_backup(out, progress)
         self.stdout.write(f"backed up the database and {len(manifest['files'])} files to {out}")

@@ -1,7 +1,8 @@
 """``manage.py restore IN``: a backup into a fresh instance.
 
 Fresh: an empty data directory (the database is created and migrated first), or
-one that ``make run`` prepared, which holds only the bootstrap model.
+one that ``make run`` prepared, which holds only the bootstrap model. Stopped part
+way, run it again: the files it stored already are kept.
 """
 
 from pathlib import Path
@@ -10,6 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from operations.backups import BackupError, restore_backup
+from operations.progress import ProgressBars
 
 
 class Command(BaseCommand):
@@ -26,7 +28,8 @@ class Command(BaseCommand):
             raise CommandError(f"{source} does not exist.")
         call_command("migrate", interactive=False, verbosity=0)  # an empty data directory
         try:
-            manifest = restore_backup(source)
+            with ProgressBars(quiet=options["verbosity"] == 0) as progress:
+                manifest = restore_backup(source, progress)
         except BackupError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"restored the database and {len(manifest['files'])} files from {source}")
