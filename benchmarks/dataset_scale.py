@@ -27,7 +27,10 @@ Then, at each size, the work that is not a request (wall time, once):
   runs it) for at most ``--export-seconds``: drawings per second and the
   process's peak memory (RSS, sampled every 0.2 s);
 - scoring ``--score`` drawings with the active model (``collector.scoring``),
-  drawings per second, and finding every drawing that needs a score.
+  drawings per second, and finding every drawing that needs a score;
+- ``manage.py backup`` of the whole instance and ``manage.py restore`` of it into
+  a fresh one (a new database in the same cluster, an empty data folder), each a
+  process of its own: seconds and peak memory (``--no-backup`` skips them).
 """
 
 from __future__ import annotations
@@ -273,6 +276,16 @@ def export_child(fmt: str) -> None:
         exports.write(out, fmt, "all", progress)
 
 
+def peak_rss(process) -> int:
+    """A process's resident memory with its children's (a command's own workers)."""
+    import psutil
+
+    try:
+        return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)])
+    except psutil.NoSuchProcess:
+        return 0
+
+
 def export_rate(fmt: str, seconds: float) -> tuple[float, float, bool]:
     """(drawings/s, peak RSS in MB, finished) of one export, stopped after ``seconds``."""
     import psutil
@@ -299,6 +312,54 @@ def export_rate(fmt: str, seconds: float) -> tuple[float, float, bool]:
         return 0.0, peak / 2**20, finished
     (first, _, t0), (last, _, t1) = progress[0], progress[-1]
     return (last - first) / max(t1 - t0, 1e-9), peak / 2**20, finished
+
+
+def managed(args: list[str], env: dict) -> tuple[float, float]:
+    """(seconds, peak RSS in MB) of one ``manage.py`` command run to its end."""
+    import psutil
+
+    started = time.perf_counter()
+    child = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), *args, "--verbosity", "0"],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    process, peak = psutil.Process(child.pid), 0
+    while child.poll() is None:
+        peak = max(peak, peak_rss(process))
+        time.sleep(0.2)
+    seconds = time.perf_counter() - started
+    if child.returncode:
+        raise RuntimeError(f"manage.py {' '.join(args)}: {child.stderr.read()[-2000:]!r}")
+    return seconds, peak / 2**20
+
+
+def backup_and_restore(size: int) -> dict[str, float]:
+    """``manage.py backup`` of this instance, then ``manage.py restore`` of it into a
+    fresh one: a database of its own in the same cluster and an empty data folder."""
+    import shutil
+    from urllib.parse import urlsplit, urlunsplit
+
+    from django.db import connection
+
+    folder = Path(tempfile.mkdtemp(prefix="digits-backup-"))
+    archive = folder / "backup.zip"
+    try:
+        backup = managed(["backup", str(archive)], dict(os.environ))
+        name = f"restored_{size}"
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            cursor.execute(f'CREATE DATABASE "{name}"')
+        url = urlsplit(os.environ["DATABASE_URL"])
+        env = {**os.environ, "DATABASE_URL": urlunsplit(url._replace(path=f"/{name}")),
+               "DIGITS_DATA_DIR": str(folder / "fresh")}  # fmt: skip
+        restore = managed(["restore", str(archive)], env)
+        size_mb = archive.stat().st_size / 2**20
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE "{name}"')
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return {"backup (s)": backup[0], "backup: peak memory (MB)": backup[1],
+            "backup: archive (MB)": size_mb,
+            "restore into a fresh instance (s)": restore[0],
+            "restore: peak memory (MB)": restore[1]}  # fmt: skip
 
 
 def scoring(n: int) -> dict[str, float]:
@@ -354,6 +415,7 @@ def main() -> None:
     parser.add_argument("--bulk", type=int, default=10000)
     parser.add_argument("--export-seconds", type=float, default=60.0)
     parser.add_argument("--score", type=int, default=5000)
+    parser.add_argument("--no-backup", action="store_true", help="skip backup and restore")
     parser.add_argument("--export-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.export_child:
@@ -402,6 +464,8 @@ def main() -> None:
             if not finished:
                 print(f"  (export {fmt} stopped after {args.export_seconds:.0f} s)")
         table[size].update(scoring(args.score))
+        if not args.no_backup:
+            table[size].update(backup_and_restore(size))
         print(f"{size:,} drawings (grown in {filled:.0f} s):")
         for name, value in table[size].items():
             unit = "" if "(" in name else " ms (p50)"

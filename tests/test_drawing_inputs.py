@@ -108,3 +108,44 @@ def test_a_cache_that_cannot_be_written_costs_the_next_run_time_not_this_one(
     add(pen_digits[5])
     pool = drawing_source.drawings_pool(TrainConfig(sources=("drawings",), variants=3))
     assert pool.x.shape == (1, 3, 28, 28)
+
+
+def test_a_run_with_a_limit_reads_the_same_number_of_drawings_whatever_the_dataset(pen_digits):
+    """``finetune`` reads at most its ``limit`` of training (and of validation)
+    drawings: the newest half of it and a seeded sample of the older ones, the same
+    drawings for both views; every test drawing still (the gate's); no limit: all."""
+    from training import pen_data
+
+    for digit in pen_digits[:14]:
+        add(digit)
+    for digit in pen_digits[14:17]:
+        add(digit, split="test")
+    limited = TrainConfig(sources=("drawings",), variants=1, limit=6)
+    ids = sorted(Drawing.objects.filter(split="train").values_list("id", flat=True))
+    chosen = sorted(
+        drawing_source.sampled(Drawing.objects.filter(split="train"), 6, limited.seed).values_list(
+            "id", flat=True
+        )
+    )
+    assert len(chosen) == 6 and chosen[-3:] == ids[-3:]  # the newest three, three older
+    assert chosen == sorted(
+        drawing_source.sampled(Drawing.objects.filter(split="train"), 6, limited.seed).values_list(
+            "id", flat=True
+        )
+    )  # seeded: the same sample every time
+    pool = drawing_source.drawings_pool(limited)
+    labels = dict(Drawing.objects.values_list("id", "label"))
+    assert sorted(pool.y.tolist()) == sorted(labels[i] for i in chosen)
+    pen = pen_data.load_pen_data(limited)
+    assert len(pen.train) == 6 and len(pen.tests["drawings-test"]) == 3
+    assert (
+        len(
+            drawing_source.part(limited, np.random.default_rng(0), lambda *a: None).tests[
+                "drawings-test"
+            ]
+        )
+        == 3
+    )
+    everything = TrainConfig(sources=("drawings",), variants=1)
+    assert len(drawing_source.drawings_pool(everything)) == 14
+    assert len(pen_data.load_pen_data(everything).train) == 14

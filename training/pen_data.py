@@ -132,13 +132,23 @@ def load_pen_data(config: TrainConfig, sources: Collection[str] | None = None) -
             weight = UJI_WEIGHT if role == "train" else 1.0
             target.add(ujipen.on_canvas(digit), digit.label, weight, group="ujipen")
     if "drawings" in sources:
-        rows = (
-            Drawing.objects.filter(status=Drawing.Status.APPROVED)
-            .exclude(strokes=None)
-            .exclude(source=drawing_source.PENDIGITS_IMPORT)
+        # The drawings the image view reads: every test drawing, and at most the
+        # run's ``limit`` of the validation and of the training ones (the same sample).
+        exclude = (drawing_source.PENDIGITS_IMPORT,) if "pendigits" in sources else ()
+        approved = Drawing.objects.filter(status=Drawing.Status.APPROVED).exclude(
+            source__in=exclude
         )
+        parts = [approved.filter(split=Drawing.Split.TEST)] + [
+            drawing_source.sampled(approved.filter(split=split), config.limit, config.seed)
+            for split in (Drawing.Split.VAL, Drawing.Split.TRAIN)
+        ]
         contributed_test = PenSet()
-        for drawing in rows.order_by("id").iterator(chunk_size=1000):
+        drawings = (
+            d
+            for rows in parts
+            for d in rows.exclude(strokes=None).order_by("id").iterator(chunk_size=1000)
+        )
+        for drawing in drawings:
             try:
                 strokes = canvas.parse_strokes(drawing.strokes)
             except canvas.InvalidStrokes:  # stored before today's rules: its picture only
