@@ -28,6 +28,12 @@ Then, at each size, the work that is not a request (wall time, once):
   process's peak memory (RSS, sampled every 0.2 s);
 - scoring ``--score`` drawings with the active model (``collector.scoring``),
   drawings per second, and finding every drawing that needs a score;
+- training's loading phase, for ``finetune`` and ``default`` (the drawings' part
+  of both views: the image view's pool, validation and test drawings, the pen
+  view's strokes), each in a process of its own: seconds and peak memory. The
+  copies' cached inputs are put in the item cache as the background worker puts
+  a contribution's there when it arrives (the pool's own, built once), so this is
+  a second run's loading: what a run reads, not what it renders;
 - ``manage.py backup`` of the whole instance and ``manage.py restore`` of it into
   a fresh one (a new database in the same cluster, an empty data folder), each a
   process of its own: seconds and peak memory (``--no-backup`` skips them).
@@ -141,14 +147,16 @@ def grow(pool: list, target: int, rng: np.random.Generator) -> None:
 
     now = timezone.now()
     have = Drawing.objects.count()
+    cached = pool_items(pool)
     pngs = [dataset.read_image(row) for row in pool]
     inputs = [x.tobytes() for x in dataset.model_inputs_of(pool)]
     version = ModelInput.objects.filter(drawing=pool[0]).values_list("version", flat=True)[0]
     while have < target:
         n = min(BATCH, target - have)
-        rows, kept = [], []
+        rows, kept, bases = [], [], []
         for i in range(n):
             index = int(rng.integers(len(pool)))
+            bases.append(index)
             base = pool[index]
             png = copy_png(pngs[index], have + i)
             sha = hashlib.sha256(png).hexdigest()
@@ -170,6 +178,7 @@ def grow(pool: list, target: int, rng: np.random.Generator) -> None:
                 approved_at=now if status == "approved" else None,
             ))  # fmt: skip
         made = Drawing.objects.bulk_create(rows)
+        keep_items(made, bases, cached)
         ModelInput.objects.bulk_create(
             ModelInput(drawing_id=row.pk, version=version, pixels=x)
             for row, x in zip(made, kept, strict=True)
@@ -183,6 +192,90 @@ def grow(pool: list, target: int, rng: np.random.Generator) -> None:
         have += n
         print(f"  {have:,} drawings", end="\r", flush=True)
     print()
+
+
+# The presets whose loading phase is measured (their drawings' part).
+LOADING_PRESETS = ("finetune", "default")
+
+
+def _item_keys() -> list[tuple]:
+    """(config, variants) of every cached-input entry a measured preset reads."""
+    from training.config import preset_config
+    from training.sources import drawings as drawing_source
+
+    keys = []
+    for preset in LOADING_PRESETS:
+        config = preset_config(preset)
+        keys += [(config, drawing_source.variant_count(config)), (config, 1)]
+    return keys
+
+
+def pool_items(pool: list) -> list[dict]:
+    """Each pool drawing's cached inputs (the files' bytes) per entry, built once by
+    the same code a run uses (``training.sources.drawings.prepared_inputs``)."""
+    from training.sources import drawings as drawing_source
+    from training.sources.cache import item_file
+
+    files: list[dict] = [{} for _ in pool]
+    for config, count in _item_keys():
+        drawing_source.prepared_inputs(pool, count, config)
+        key = drawing_source.item_key(count, config)
+        for i, row in enumerate(pool):
+            path = item_file("drawings", key, drawing_source.item_name(row))
+            files[i][key] = path.read_bytes()
+    return files
+
+
+def keep_items(made: list, bases: list[int], files: list[dict]) -> None:
+    """The copies' cached inputs, as the background worker would have left them
+    (a copy's inputs are its original's: the same picture and strokes)."""
+    from training.sources import drawings as drawing_source
+    from training.sources.cache import item_file
+
+    for row, base in zip(made, bases, strict=True):
+        if row.status != "approved":
+            continue
+        name = drawing_source.item_name(row)
+        for key, data in files[base].items():
+            path = item_file("drawings", key, name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+
+
+def loading_child(preset: str) -> None:
+    """In a process of its own: a run's loading of the drawings, both views."""
+    from training import pen_data
+    from training.config import preset_config
+    from training.sources import drawings as drawing_source
+
+    config = preset_config(preset)
+    started = time.perf_counter()
+    part = drawing_source.part(config, np.random.default_rng(config.seed), lambda *a: None)
+    pictures = time.perf_counter() - started
+    pen = pen_data.load_pen_data(config)
+    read = sum(len(p) for p in part.pools) + sum(len(v) for v in part.val)
+    print(pictures, time.perf_counter() - started - pictures, read, len(pen.train), flush=True)
+
+
+def loading(preset: str) -> dict[str, float]:
+    """A second run's loading of the drawings (``preset``): seconds, peak memory."""
+    import psutil
+
+    child = subprocess.Popen([sys.executable, __file__, "--loading-child", preset],
+                             stdout=subprocess.PIPE, text=True, env=os.environ)  # fmt: skip
+    process, peak = psutil.Process(child.pid), 0
+    while child.poll() is None:
+        peak = max(peak, peak_rss(process))
+        time.sleep(0.2)
+    out = child.stdout.read().split()
+    if child.returncode or len(out) < 4:
+        raise RuntimeError(f"loading {preset} failed ({child.returncode})")
+    pictures, strokes, read, pen_train = (float(v) for v in out[-4:])
+    return {f"{preset}: loading, pictures (s)": pictures,
+            f"{preset}: loading, strokes (s)": strokes,
+            f"{preset}: drawings read, pictures (count)": read,
+            f"{preset}: drawings read, strokes (count)": pen_train,
+            f"{preset}: loading, peak memory (MB)": peak / 2**20}  # fmt: skip
 
 
 def recount_splits() -> None:
@@ -417,9 +510,13 @@ def main() -> None:
     parser.add_argument("--score", type=int, default=5000)
     parser.add_argument("--no-backup", action="store_true", help="skip backup and restore")
     parser.add_argument("--export-child", help=argparse.SUPPRESS)
+    parser.add_argument("--loading-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.export_child:
         export_child(args.export_child)
+        return
+    if args.loading_child:
+        loading_child(args.loading_child)
         return
     sizes = [int(s) for s in args.sizes.split(",")]
 
@@ -464,6 +561,8 @@ def main() -> None:
             if not finished:
                 print(f"  (export {fmt} stopped after {args.export_seconds:.0f} s)")
         table[size].update(scoring(args.score))
+        for preset in LOADING_PRESETS:
+            table[size].update(loading(preset))
         if not args.no_backup:
             table[size].update(backup_and_restore(size))
         print(f"{size:,} drawings (grown in {filled:.0f} s):")

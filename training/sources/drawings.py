@@ -151,34 +151,38 @@ def drawings_pool(
         config.seed,
     ).order_by("id")
     count = variant_count(config)
-    inputs, labels, weights = [], [], []
     total = rows.count()
+    # Filled in place, a drawing at a time: a list of every drawing's inputs and
+    # then the array would hold the pool twice (gigabytes at a million drawings).
+    # Every drawing's picture in every slot; those with strokes have varied ones.
+    slots = count if count > 1 and rows.exclude(strokes=None).exists() else 1
+    x = np.empty((total, slots, 28, 28), np.uint8)
+    labels = np.empty(total, np.uint8)
+    weights = np.empty(total, np.float64)
     report("reading approved drawings", 0, total)
-    done = 0
+    done = n = 0
     for chunk in _chunks(rows):
         prepared = prepared_inputs(chunk, count, config, skipped, report)
-        for drawing, x in zip(chunk, prepared, strict=True):
-            if x is None:
+        for drawing, one in zip(chunk, prepared, strict=True):
+            if one is None or n == total:  # unreadable (or arrived since the count)
                 continue
-            inputs.append(x)
-            labels.append(drawing.label)
-            weights.append(config.correction_weight if drawing.source == "correction" else 1.0)
+            x[n] = one if len(one) == slots else one[:1]
+            labels[n] = drawing.label
+            weights[n] = config.correction_weight if drawing.source == "correction" else 1.0
+            n += 1
         done += len(chunk)
         report("reading approved drawings", done, total)
-    if not inputs:
+    if not n:
         return None
-    # Every drawing's picture in every slot; those with strokes have varied ones.
-    slots = max(len(x) for x in inputs)
-    x = np.empty((len(inputs), slots, 28, 28), np.uint8)
-    for i, one in enumerate(inputs):
-        x[i] = one if len(one) == slots else one[:1]
-    enough = len(inputs) >= DRAWINGS_FOR_SHARE
+    if n < total:  # views: no second copy of the pool
+        x, labels, weights = x[:n], labels[:n], weights[:n]
+    enough = n >= DRAWINGS_FOR_SHARE
     return Pool(
         "drawings",
         x,
-        np.asarray(labels, np.uint8),
-        np.asarray(weights, np.float64),
-        draws=len(inputs),
+        labels,
+        weights,
+        draws=n,
         share=config.drawings_share if enough and config.drawings_share > 0 else None,
     )
 
