@@ -211,24 +211,26 @@ def _item_keys() -> list[tuple]:
 
 
 def pool_items(pool: list) -> list[dict]:
-    """Each pool drawing's cached inputs (the files' bytes) per entry, built once by
-    the same code a run uses (``training.sources.drawings.prepared_inputs``)."""
+    """Each pool drawing's cached inputs (the files' bytes) per entry, as a training
+    drawing (``"train"``: its variants, per preset) and as a validation or test one
+    (its picture), built once by the code a run uses
+    (``training.sources.drawings.prepared_inputs``)."""
     from training.sources import drawings as drawing_source
     from training.sources.cache import item_file
 
-    files: list[dict] = [{} for _ in pool]
+    files: list[dict] = [{"train": {}, "other": {}} for _ in pool]
     for config, count in _item_keys():
         drawing_source.prepared_inputs(pool, count, config)
         key = drawing_source.item_key(count, config)
         for i, row in enumerate(pool):
             path = item_file("drawings", key, drawing_source.item_name(row))
-            files[i][key] = path.read_bytes()
+            files[i]["train" if count > 1 else "other"][key] = path.read_bytes()
     return files
 
 
 def keep_items(made: list, bases: list[int], files: list[dict]) -> None:
-    """The copies' cached inputs, as the background worker would have left them
-    (a copy's inputs are its original's: the same picture and strokes)."""
+    """The approved copies' cached inputs, as the background worker would have left
+    them (a copy's inputs are its original's: the same picture and strokes)."""
     from training.sources import drawings as drawing_source
     from training.sources.cache import item_file
 
@@ -236,7 +238,7 @@ def keep_items(made: list, bases: list[int], files: list[dict]) -> None:
         if row.status != "approved":
             continue
         name = drawing_source.item_name(row)
-        for key, data in files[base].items():
+        for key, data in files[base]["train" if row.split == "train" else "other"].items():
             path = item_file("drawings", key, name)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
