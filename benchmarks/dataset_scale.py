@@ -34,6 +34,12 @@ Then, at each size, the work that is not a request (wall time, once):
   copies' cached inputs are put in the item cache as the background worker puts
   a contribution's there when it arrives (the pool's own, built once), so this is
   a second run's loading: what a run reads, not what it renders;
+- contributions racing through the API from threads on their own connections,
+  as the suite's concurrency tests race them on small data: 60 new drawings of
+  one digit from six senders at once (the split counter must still equal the
+  table), one drawing sent eight times at once (stored once), twelve from one
+  sender over a daily quota of five (five stored), and four near-copies from one
+  sender (one stored); ``1`` where each held;
 - ``manage.py backup`` of the whole instance and ``manage.py restore`` of it into
   a fresh one (a new database in the same cluster, an empty data folder), each a
   process of its own: seconds and peak memory (``--no-backup`` skips them).
@@ -293,7 +299,9 @@ def recount_splits() -> None:
         SplitCounter.objects.update_or_create(label=label, defaults=counts)
 
 
-def measure(repeat: int, contributions: list[bytes], start: int) -> dict[str, float]:
+def measure(
+    repeat: int, contributions: list[bytes], start: int, show_statements: bool = False
+) -> dict[str, float]:
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
@@ -324,7 +332,26 @@ def measure(repeat: int, contributions: list[bytes], start: int) -> dict[str, fl
                                REMOTE_ADDR=f"10.9.{label}.{int(time.time() * 1e6) % 250}")  # fmt: skip
         assert response.status_code == 201, response.content[:300]
 
-    figures["POST /api/drawings/"] = timed(contribute, repeat)
+    statements: dict[str, list[float]] = {}
+
+    def timing(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            elapsed = (time.perf_counter() - started) * 1000
+            statements.setdefault(" ".join(sql.split())[:100], []).append(elapsed)
+
+    if show_statements:  # where a contribution's time goes, statement by statement
+        with connection.execute_wrapper(timing):
+            figures["POST /api/drawings/"] = timed(contribute, repeat)
+        ranked = sorted(statements.items(), key=lambda kv: -sum(kv[1]))[:8]
+        print("  a contribution's slowest statements (ms a contribution, mean; times run):")
+        for sql, times in ranked:
+            share = sum(times) / (repeat + 1)
+            print(f"  {share:7.2f}  x{len(times) / (repeat + 1):.0f}  {sql}")
+    else:
+        figures["POST /api/drawings/"] = timed(contribute, repeat)
     return figures
 
 
@@ -424,6 +451,99 @@ def managed(args: list[str], env: dict) -> tuple[float, float]:
     if child.returncode:
         raise RuntimeError(f"manage.py {' '.join(args)}: {child.stderr.read()[-2000:]!r}")
     return seconds, peak / 2**20
+
+
+def contribution_body(strokes, label: int) -> str:
+    from classifier import canvas
+
+    png = canvas.render_canvas_png(canvas.parse_strokes(strokes))
+    return json.dumps({"image": "data:image/png;base64," + base64.b64encode(png).decode(),
+                       "label": label, "strokes": strokes})  # fmt: skip
+
+
+def racing(bodies: list[tuple[str, str]]) -> list[int]:
+    """POST each ``(body, sender)`` to the contribution API, all released together
+    from threads of their own (each its own database connection); the statuses."""
+    from django.db import connections
+    from django.test import Client
+
+    barrier = threading.Barrier(len(bodies))
+    statuses = [0] * len(bodies)
+
+    def send(i: int) -> None:
+        body, sender = bodies[i]
+        client = Client(HTTP_HOST="localhost")
+        try:
+            barrier.wait()
+            statuses[i] = client.post("/api/drawings/", body, content_type="application/json",
+                                      REMOTE_ADDR=sender).status_code  # fmt: skip
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    return statuses
+
+
+def concurrency(digits: list, size: int) -> dict[str, float]:
+    """The suite's races again at this size, through the API: 1 where each held."""
+    from collections import Counter
+
+    from django.test import override_settings
+
+    from classifier import canvas
+    from collector.models import Drawing, SplitCounter
+
+    def drawn(digit, shift: float = 0.0) -> list:
+        strokes = canvas.fit_to_canvas(digit.strokes)
+        moved = [s + np.array([shift, shift]) for s in strokes]
+        return canvas.strokes_as_json(canvas.timed(moved))
+
+    def splits(label: int) -> Counter:
+        return Counter(Drawing.objects.filter(label=label).values_list("split", flat=True))
+
+    label = 4
+    fours = [d for d in digits if d.label == label]
+    before, counted = splits(label), SplitCounter.objects.get(label=label)
+    was = (counted.train, counted.val, counted.test)
+    net = f"10.{size % 250}"
+    started = time.perf_counter()
+    sixty = [
+        (contribution_body(drawn(d), label), f"{net}.1.{i % 6}") for i, d in enumerate(fours[:60])
+    ]
+    statuses = racing(sixty)
+    after, counted = splits(label), SplitCounter.objects.get(label=label)
+    grew = [after[s] - before[s] for s in ("train", "val", "test")]
+    moved = [
+        now - then
+        for now, then in zip((counted.train, counted.val, counted.test), was, strict=True)
+    ]
+    counter_exact = statuses.count(201) == 60 and grew == moved and sum(grew) == 60
+    same = contribution_body(drawn(fours[60]), label)
+    statuses = racing([(same, f"{net}.2.{i}") for i in range(8)])
+    sha = Drawing.objects.order_by("-id").values_list("sha256", flat=True)[0]
+    once = statuses.count(201) == 1 and Drawing.objects.filter(sha256=sha).count() == 1
+    with override_settings(DIGITS_DAILY_CONTRIBUTIONS=5):
+        twelve = [(contribution_body(drawn(d), d.label), f"{net}.3.1") for d in digits[100:112]]
+        statuses = racing(twelve)
+    quota = statuses.count(201) == 5 and statuses.count(429) == 7
+    if not quota:
+        print(f"  races: the quota race answered {sorted(statuses)}")
+    copies = [
+        (contribution_body(drawn(fours[61], shift), label), f"{net}.4.1") for shift in (0, 1, 2, 3)
+    ]
+    statuses = racing(copies)
+    near = statuses.count(201) == 1 and statuses.count(200) == 3
+    if not near:
+        print(f"  races: the near-copies race answered {sorted(statuses)}")
+    return {"races: split counter exact (1 = held)": float(counter_exact),
+            "races: one drawing stored once (1 = held)": float(once),
+            "races: daily quota exact (1 = held)": float(quota),
+            "races: near-copies stored once (1 = held)": float(near),
+            "races: all four (s)": time.perf_counter() - started}  # fmt: skip
 
 
 def backup_and_restore(size: int) -> dict[str, float]:
@@ -545,6 +665,11 @@ def main() -> None:
         body = {"image": "data:image/png;base64," + base64.b64encode(png).decode(),
                 "label": digit.label, "strokes": strokes}  # fmt: skip
         contributions.append((json.dumps(body), digit.label))
+    # Digits for each size's races, new to the dataset each time.
+    first = (args.repeat + 1) * len(sizes) + 1
+    racers = {
+        size: others[first + 1500 * k : first + 1500 * (k + 1)] for k, size in enumerate(sizes)
+    }
 
     rng = np.random.default_rng(1)
     table, used = {}, 0
@@ -553,7 +678,7 @@ def main() -> None:
         grow(pool, size, rng)
         recount_splits()
         filled = time.perf_counter() - started
-        table[size] = measure(args.repeat, contributions, used)
+        table[size] = measure(args.repeat, contributions, used, args.queries)
         used += args.repeat + 1
         table[size].update(bulk_actions(args.bulk))
         for fmt in exports.FORMATS:
@@ -565,6 +690,7 @@ def main() -> None:
         table[size].update(scoring(args.score))
         for preset in LOADING_PRESETS:
             table[size].update(loading(preset))
+        table[size].update(concurrency(racers[size], size))
         if not args.no_backup:
             table[size].update(backup_and_restore(size))
         print(f"{size:,} drawings (grown in {filled:.0f} s):")

@@ -14,6 +14,7 @@ or a thicker pen, defeats the content hash but not this.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import numpy as np
@@ -62,6 +63,30 @@ def check_allowed(client: str, adding_bytes: int = 0) -> None:
             f"{waiting} of your drawings are waiting for review; new ones are welcome "
             "once some of them have been looked at."
         )
+
+
+class NearCopy(Exception):
+    """The client's own stored drawing looks the same as the one being added."""
+
+    def __init__(self, drawing: Drawing):
+        super().__init__(f"a near-copy of drawing {drawing.pk}")
+        self.drawing = drawing
+
+
+def admission(client: str, ink: np.ndarray, model_input: np.ndarray) -> Callable[[int], None]:
+    """What ``Drawing.objects.add`` checks of a contribution inside its insert's
+    transaction, with the client's lock held: not a near-copy of the client's own
+    drawings (raises :class:`NearCopy` with it), then the quotas. Checked there,
+    not before, so that near-copies sent at once are caught as exactly as the
+    quotas are kept: the first is stored and the others find it."""
+
+    def admit(adding_bytes: int) -> None:
+        copy = near_duplicate(client, ink, model_input)
+        if copy is not None:
+            raise NearCopy(copy)
+        check_allowed(client, adding_bytes)
+
+    return admit
 
 
 def near_duplicate(client: str, ink: np.ndarray, model_input: np.ndarray) -> Drawing | None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
@@ -118,10 +116,6 @@ class DrawingsView(APIView):
             with limits.charged_by_cpu(request, self.throttle_scope):
                 model_input = preprocessing.to_model_input(data)
             ink = preprocessing.decode_ink(data)
-            copy = abuse.near_duplicate(client, ink, model_input)
-            if copy is not None:
-                relabelled = dataset.relabel_own(copy, label, client, source)
-                return self._answer(copy, False, relabelled, near_copy=True)
             if not request.user.is_authenticated and request.session.session_key is None:
                 request.session.save()  # an anonymous contributor is their session
             drawing, created = Drawing.objects.add(
@@ -136,10 +130,14 @@ class DrawingsView(APIView):
                     model_input=model_input,
                     ink=ink,
                     strokes=strokes,
-                    within_quota=functools.partial(abuse.check_allowed, client),
+                    # near-copies and quotas, under the client's lock in the insert
+                    admit=abuse.admission(client, ink, model_input),
                 )
             )
             relabelled = not created and dataset.relabel_own(drawing, label, client, source)
+        except abuse.NearCopy as found:
+            relabelled = dataset.relabel_own(found.drawing, label, client, source)
+            return self._answer(found.drawing, False, relabelled, near_copy=True)
         except InvalidDrawing as exc:
             raise BadInput(str(exc)) from None
         except abuse.QuotaExceeded as exc:

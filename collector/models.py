@@ -72,7 +72,7 @@ class NewDrawing:
     ink: np.ndarray | None = None  # the caller's own ``preprocessing.decode_ink(data)``
     # Raises if the client may not add it (``collector.abuse``): called inside the
     # insert's transaction, with the client's lock held, so a burst cannot overshoot.
-    within_quota: Callable[[int], None] | None = None  # called with stored_bytes
+    admit: Callable[[int], None] | None = None  # the client's checks, with stored_bytes
 
 
 def stored_intact(name: str, sha256: str) -> bool:
@@ -157,7 +157,7 @@ class DrawingManager(models.Manager):
             drawing.predicted_confidence = new.prediction.confidence
             drawing.model_version_id = new.prediction.model_version_id
         try:
-            self._store(drawing, new.data, new.split, new.within_quota, new.model_input)
+            self._store(drawing, new.data, new.split, new.admit, new.model_input)
         except IntegrityError:
             # A concurrent request stored the same drawing first.
             winner = self.filter(sha256=sha).first()
@@ -173,11 +173,11 @@ class DrawingManager(models.Manager):
     @staticmethod
     def _store(
         drawing: Drawing, data: bytes, split: str | None,
-        within_quota: Callable[[int], None] | None = None,
+        admit: Callable[[int], None] | None = None,
         model_input: np.ndarray | None = None,
     ) -> None:  # fmt: skip
-        """The file and the row, with the drawing's split, or neither; the client's
-        quota checked in the same transaction, under the client's lock.
+        """The file and the row, with the drawing's split, or neither; ``admit`` (the
+        client's quotas and near-copies) checked in this transaction, under its lock.
 
         ``model_input`` (the caller's preprocessing) is kept beside the row. An earlier
         attempt that died before its row may have left the file. It is
@@ -188,9 +188,9 @@ class DrawingManager(models.Manager):
         wrote_file = False
         try:
             with transaction.atomic():
-                if within_quota is not None:
+                if admit is not None:
                     lock_client(drawing.client)
-                    within_quota(drawing.stored_bytes)
+                    admit(drawing.stored_bytes)
                 counters = SplitCounter.objects
                 drawing.split = counters.claim(
                     drawing.label, drawing.sha256, forced=split, writer=drawing.writer_key

@@ -121,3 +121,31 @@ def test_a_promotion_racing_a_rollback_leaves_one_version_serving(active_model):
         first, second = Promotion.objects.order_by("-created_at", "-pk")[:2][::-1]
         assert second.previous_id == first.version_id
         assert first.previous_id == v2.pk
+
+
+def test_near_copies_sent_at_once_by_one_client_are_stored_once(active_model, canvas_png):
+    """The near-copy check runs under the client's lock in the insert's transaction
+    (``collector.abuse.admission``), as the quota does: checked before it, four
+    near-copies sent together all found nothing yet and were all stored."""
+    import json
+
+    from django.test import Client
+
+    from .conftest import data_url
+
+    copies = [
+        canvas_png(7, 3, size) if i else canvas_png(7, 3)
+        for i, size in enumerate((0, 194, 188, 182))
+    ]
+    assert len(set(copies)) == 4  # four pictures: the content hash tells them apart
+
+    def send(png: bytes):
+        response = Client().post("/api/drawings/", json.dumps({"image": data_url(png), "label": 7}),
+                                 content_type="application/json", REMOTE_ADDR="198.51.100.7")  # fmt: skip
+        return response.status_code, response.json().get("duplicate_of")
+
+    answers = at_once([lambda png=png: send(png) for png in copies])
+    assert sorted(answers, key=str) == sorted(
+        [(201, None)] + [(200, "your_near_copy")] * 3, key=str
+    ), answers
+    assert Drawing.objects.count() == 1
