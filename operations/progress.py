@@ -7,7 +7,7 @@ from tqdm import tqdm
 
 class ProgressBars:
     """Called as ``progress(step, done, total)``: one bar per step, closed when the
-    next step starts or the block ends (a step of one is a line, not a bar)."""
+    next step starts or the block ends."""
 
     def __init__(self, quiet: bool = False):
         self.quiet = quiet
@@ -33,5 +33,4 @@ class ProgressBars:
             self.step = step
             unit = "file" if "files" in step else "step"
             self.bar = tqdm(total=total, desc=step, unit=unit, leave=True)
-        if self.bar is not None:
-            self.bar.update(done - self.bar.n)
+        self.bar.update(done - self.bar.n)

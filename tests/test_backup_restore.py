@@ -34,6 +34,14 @@ def snapshot() -> dict:
             "active": ModelVersion.active().version, "promotions": ModelVersion.active().promotions.count()}  # fmt: skip
 
 
+def emptied(settings, tmp_path) -> None:
+    """The instance as a fresh one: no drawings, versions or counts, an empty media folder."""
+    Drawing.objects.all().delete()
+    ModelVersion.objects.all().delete()
+    SplitCounter.objects.all().delete()
+    settings.MEDIA_ROOT = tmp_path / "fresh-media"
+
+
 def test_a_restore_into_an_empty_instance_gives_everything_back(
     active_model, canvas_png, settings, tmp_path
 ):
@@ -47,10 +55,7 @@ def test_a_restore_into_an_empty_instance_gives_everything_back(
     before = snapshot()
     # when backed up, the instance emptied (rows and files), and the backup restored
     call_command("backup", str(tmp_path / "b.zip"), stdout=io.StringIO())
-    Drawing.objects.all().delete()
-    ModelVersion.objects.all().delete()
-    SplitCounter.objects.all().delete()
-    settings.MEDIA_ROOT = tmp_path / "fresh-media"
+    emptied(settings, tmp_path)
     out = io.StringIO()
     call_command("restore", str(tmp_path / "b.zip"), stdout=out)
     # then every drawing (same bytes), label, split, status, version and the active one are back
@@ -94,10 +99,7 @@ def test_the_database_travels_as_json_lines_and_older_backups_still_restore(
                 target.writestr("database.json", json.dumps(objects))
             else:
                 target.writestr(name, source.read(name))
-    Drawing.objects.all().delete()
-    ModelVersion.objects.all().delete()
-    SplitCounter.objects.all().delete()
-    settings.MEDIA_ROOT = tmp_path / "fresh-media"
+    emptied(settings, tmp_path)
     call_command("restore", str(legacy), stdout=io.StringIO())
     assert snapshot() == before
 
@@ -314,10 +316,7 @@ def test_a_restore_that_stopped_part_way_goes_on_where_it_stopped(
         Drawing.objects.add(NewDrawing(canvas_png(label), label))
     before = snapshot()
     call_command("backup", str(tmp_path / "b.zip"), stdout=io.StringIO())
-    Drawing.objects.all().delete()
-    ModelVersion.objects.all().delete()
-    SplitCounter.objects.all().delete()
-    settings.MEDIA_ROOT = tmp_path / "fresh-media"
+    emptied(settings, tmp_path)
     # as a killed restore leaves it: half the files stored, the last one cut short
     with zipfile.ZipFile(tmp_path / "b.zip") as archive:
         names = sorted(

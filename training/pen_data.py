@@ -132,16 +132,9 @@ def load_pen_data(config: TrainConfig, sources: Collection[str] | None = None) -
             weight = UJI_WEIGHT if role == "train" else 1.0
             target.add(ujipen.on_canvas(digit), digit.label, weight, group="ujipen")
     if "drawings" in sources:
-        # The drawings the image view reads: every test drawing, and at most the
-        # run's ``limit`` of the validation and of the training ones (the same sample).
+        # The drawings the image view reads (the same sample, split by split).
         exclude = (drawing_source.PENDIGITS_IMPORT,) if "pendigits" in sources else ()
-        approved = Drawing.objects.filter(status=Drawing.Status.APPROVED).exclude(
-            source__in=exclude
-        )
-        parts = [approved.filter(split=Drawing.Split.TEST)] + [
-            drawing_source.sampled(approved.filter(split=split), config.limit, config.seed)
-            for split in (Drawing.Split.VAL, Drawing.Split.TRAIN)
-        ]
+        parts = drawing_source.run_drawings(config, exclude).values()
         contributed_test = PenSet()
         drawings = (
             d

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Iterator, Sequence
 
 import numpy as np
+from django.db.models import QuerySet
 
 from classifier import canvas
 from collector import dataset
@@ -133,6 +134,19 @@ def sampled(rows, limit: int | None, seed: int):
     return rows.filter(id__in=[int(i) for i in np.concatenate([ids[older], ids[-newest:]])])
 
 
+def run_drawings(config: TrainConfig, exclude_sources: tuple[str, ...] = ()) -> dict[str, QuerySet]:
+    """Which approved drawings a run reads, by split, for both views alike: every
+    test drawing (the gate compares versions on all of them), and at most the run's
+    ``limit`` of the validation and of the training ones (:func:`sampled`)."""
+    approved = Drawing.objects.filter(status=Drawing.Status.APPROVED).exclude(
+        source__in=exclude_sources
+    )
+    chosen = {"test": approved.filter(split=Drawing.Split.TEST)}
+    for split in (Drawing.Split.VAL, Drawing.Split.TRAIN):
+        chosen[split] = sampled(approved.filter(split=split), config.limit, config.seed)
+    return chosen
+
+
 def drawings_pool(
     config: TrainConfig,
     exclude_sources: tuple[str, ...] = (),
@@ -143,13 +157,7 @@ def drawings_pool(
     (for drawings with strokes) stroke-space variants. Once there are
     ``DRAWINGS_FOR_SHARE`` of them they fill ``config.drawings_share`` of every batch,
     and corrections are drawn ``config.correction_weight`` times as often."""
-    rows = sampled(
-        Drawing.objects.filter(status=Drawing.Status.APPROVED, split=Drawing.Split.TRAIN).exclude(
-            source__in=exclude_sources
-        ),
-        config.limit,
-        config.seed,
-    ).order_by("id")
+    rows = run_drawings(config, exclude_sources)["train"].order_by("id")
     count = variant_count(config)
     total = rows.count()
     # Filled in place, a drawing at a time: a list of every drawing's inputs and
@@ -253,14 +261,9 @@ def part(config: TrainConfig, rng: np.random.Generator, report: Report) -> Part:
     ``drawings-test``."""
     imported = (PENDIGITS_IMPORT,) if "pendigits" in config.sources else ()
     skipped: list = []
-    # Every test drawing (the gate compares versions on all of them); validation
-    # drawings, like training ones, at most ``limit``.
-    approved = Drawing.objects.filter(status=Drawing.Status.APPROVED).exclude(source__in=imported)
-    drawings = load_drawings(skipped=skipped, rows=approved.filter(split=Drawing.Split.TEST))
-    drawings["val"] = load_drawings(
-        skipped=skipped,
-        rows=sampled(approved.filter(split=Drawing.Split.VAL), config.limit, config.seed),
-    )["val"]
+    chosen = run_drawings(config, imported)
+    drawings = load_drawings(skipped=skipped, rows=chosen["test"])
+    drawings["val"] = load_drawings(skipped=skipped, rows=chosen["val"])["val"]
     found = Part()
     if len(drawings["test"]):
         found.tests["drawings-test"] = drawings["test"]
