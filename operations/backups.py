@@ -13,6 +13,11 @@ A restore that stops part way (the process killed, the disk full) is run again
 and goes on: a file already stored with its checksum is kept, not written again,
 and the database goes in in one transaction, so it is either all there or not
 at all (and then loaded again).
+
+The fixture is read as ``loaddata`` reads it (Django's deserializer, natural keys,
+forward references), but the drawings, which are nearly all of it, go in in
+batches of one ``INSERT`` each instead of one ``UPDATE`` then ``INSERT`` each: at a
+million drawings ``loaddata`` took over an hour (README, "Scale").
 """
 
 from __future__ import annotations
@@ -26,10 +31,12 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+from django.core import serializers
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import call_command
-from django.db import transaction
+from django.core.management.color import no_style
+from django.db import connection, transaction
 
 # The drawing counts follow from the drawings (the database keeps them, collector.counts):
 # restoring both would count every drawing twice.
@@ -54,6 +61,7 @@ def stored_names() -> list[str]:
 DATABASE = "database.jsonl"
 LEGACY_DATABASE = "database.json"
 COPY_BYTES = 1 << 20
+LOAD_BATCH = 2000  # drawings an insert: ~5 MB of strokes, one statement
 # Told how it goes: (step, done, total), e.g. ("files", 12000, 1000000).
 Progress = Callable[[str, int, int], None]
 
@@ -187,15 +195,15 @@ def restore_backup(source: Path, progress: Progress = _silent) -> dict:
                     progress("storing files", done, len(files))
             suffix = Path(database).suffix  # .jsonl: loaddata reads it a line at a time
             with tempfile.NamedTemporaryFile(suffix=suffix) as fixture:
-                _unpack_database(archive, database, manifest.get("database"), fixture)
-                progress("loading the database", 0, 1)
+                lines = _unpack_database(archive, database, manifest.get("database"), fixture)
+                progress("loading the database", 0, lines)
                 with transaction.atomic():
                     # The bootstrap model of a fresh `make run` gives way to the
                     # backup's models (its files were just replaced by theirs).
                     ModelVersion.objects.filter(pk__in=bootstrap_only).delete()
-                    call_command("loaddata", fixture.name, verbosity=0)
+                    _load_fixture(Path(fixture.name), suffix.lstrip("."), lines, progress)
                     _interrupt_unfinished_runs()
-                progress("loading the database", 1, 1)
+                progress("loading the database", lines, lines)
         except Exception:
             for name in written:
                 default_storage.delete(name)
@@ -204,23 +212,74 @@ def restore_backup(source: Path, progress: Progress = _silent) -> dict:
     return manifest
 
 
-def _unpack_database(archive: zipfile.ZipFile, name: str, expected: dict | None, out) -> None:
+def _unpack_database(archive: zipfile.ZipFile, name: str, expected: dict | None, out) -> int:
     """The database fixture into ``out``, checked against the manifest's checksum
-    (backups from before it had one have the zip's CRC alone)."""
+    (backups from before it had one have the zip's CRC alone); returns its lines (in
+    JSON Lines one object each: the loading's progress bar)."""
     if expected and expected.get("name") != name:
         expected = None  # a checksum of another fixture than this one
-    digest, size = hashlib.sha256(), 0
+    digest, size, lines = hashlib.sha256(), 0, 0
     try:
         with archive.open(name) as packed:
             for chunk in iter(lambda: packed.read(COPY_BYTES), b""):
                 digest.update(chunk)
                 size += len(chunk)
+                lines += chunk.count(b"\n")
                 out.write(chunk)
     except (OSError, zipfile.BadZipFile, zlib.error) as exc:
         raise BackupError(f"{name} is damaged in the backup: {exc}") from exc
     if expected and (digest.hexdigest() != expected.get("sha256") or size != expected.get("bytes")):
         raise BackupError(f"{name} is damaged in the backup (checksum mismatch).")
     out.flush()
+    return lines
+
+
+def _load_fixture(path: Path, fmt: str, lines: int, progress: Progress) -> int:
+    """Every object of the fixture into the database (inside the caller's
+    transaction), as ``loaddata`` would load it: the drawings in batches (one
+    multi-row ``INSERT`` each, the values as they were), every other
+    object saved raw, one by one, with its many-to-many and forward references; then
+    the tables' id sequences past the ids loaded. Returns the objects loaded.
+
+    A batch sends no ``post_save``: its one receiver, which has the background worker
+    prepare new drawings for training, is asked once at the end instead."""
+    from collector.models import Drawing
+    from training.tasks import prepare_drawings_soon
+
+    batch: list[Drawing] = []
+    deferred, models, loaded = [], {Drawing}, 0
+    fields = Drawing._meta.concrete_fields
+    size = max(1, min(LOAD_BATCH, connection.ops.bulk_batch_size(fields, [None] * LOAD_BATCH)))
+
+    def flush() -> None:
+        # Raw, as ``loaddata`` saves: ``bulk_create`` would stamp every ``created_at``
+        # with now (``auto_now_add``); ``_insert`` is what ``Model.save_base`` calls.
+        if batch:
+            Drawing._base_manager._insert(batch, fields=fields, raw=True)
+        batch.clear()
+
+    with open(path, encoding="utf-8") as stream:
+        for item in serializers.deserialize(fmt, stream, handle_forward_references=True):
+            loaded += 1
+            if type(item.object) is Drawing and not item.deferred_fields:
+                batch.append(item.object)
+                if len(batch) == size:
+                    flush()
+                    progress("loading the database", loaded, lines)
+                continue
+            flush()  # in the fixture's order: what follows may point at these
+            models.add(type(item.object))
+            item.save()
+            if item.deferred_fields:
+                deferred.append(item)
+        flush()
+    for item in deferred:
+        item.save_deferred_fields()
+    with connection.cursor() as cursor:
+        for statement in connection.ops.sequence_reset_sql(no_style(), models):
+            cursor.execute(statement)
+    transaction.on_commit(prepare_drawings_soon)
+    return loaded
 
 
 def _interrupt_unfinished_runs() -> int:

@@ -31,6 +31,6 @@ class ProgressBars:
         if step != self.step:
             self._close()
             self.step = step
-            unit = "file" if "files" in step else "step"
+            unit = "file" if "files" in step else "object" if "database" in step else "step"
             self.bar = tqdm(total=total, desc=step, unit=unit, leave=True)
         self.bar.update(done - self.bar.n)

@@ -341,3 +341,68 @@ def test_a_restore_that_stopped_part_way_goes_on_where_it_stopped(
     call_command("restore", str(tmp_path / "b.zip"), stdout=io.StringIO())
     assert sorted(saved) == sorted([*names[len(names) // 2 :], cut])
     assert snapshot() == before
+
+
+def test_drawings_come_back_in_batches_with_every_value_and_the_numbering_goes_on(
+    active_model, canvas_png, settings, tmp_path, monkeypatch, django_user_model
+):
+    """The drawings go in a batch at a time, not through ``loaddata``: every column
+    as it was (``created_at`` not stamped anew, who sent it, the model's guess and its
+    version, strokes, fingerprint), the counts kept by the database, and a drawing
+    added afterwards numbered after the restored ones."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from collector import counts
+    from operations import backups
+
+    someone = django_user_model.objects.create_user("ana", password="a-long-password-1")
+    for label in range(8):
+        Drawing.objects.add(NewDrawing(canvas_png(label), label, contributor=someone))
+    for n, drawing in enumerate(Drawing.objects.order_by("pk")):
+        Drawing.objects.filter(pk=drawing.pk).update(
+            created_at=timezone.now() - timedelta(days=30 + n),
+            strokes=[[[10 + n, 20, 0], [30, 40 + n, 16]]],
+            predicted_label=(drawing.label + n % 2) % 10,
+            predicted_confidence=0.5 + n / 100,
+            model_version=active_model,
+            status="approved" if n % 3 else "rejected",
+        )
+
+    def rows() -> list[dict]:
+        found = []
+        for drawing in Drawing.objects.order_by("pk"):
+            # every column (model_to_dict would leave out the ones not editable)
+            row = {f.attname: getattr(drawing, f.attname) for f in Drawing._meta.concrete_fields}
+            row["image"] = drawing.image.name
+            row["contributor_id"] = drawing.contributor.username if drawing.contributor else None
+            row["model_version_id"] = (
+                drawing.model_version.version if drawing.model_version else None
+            )
+            row["fingerprint"] = bytes(row["fingerprint"] or b"")
+            # Django's JSON keeps times to the millisecond (loaddata's backups did too)
+            row["created_at"] = row["created_at"].replace(
+                microsecond=row["created_at"].microsecond // 1000 * 1000
+            )
+            found.append(row)
+        return found
+
+    before, totals = rows(), sorted(counts.rows())
+    call_command("backup", str(tmp_path / "b.zip"), stdout=io.StringIO())
+    emptied(settings, tmp_path)
+    monkeypatch.setattr(backups, "LOAD_BATCH", 3)
+    inserts = []
+    real_insert = Drawing._base_manager._insert
+
+    def counting_insert(objs, *args, **kwargs):
+        inserts.append(len(objs))
+        return real_insert(objs, *args, **kwargs)
+
+    monkeypatch.setattr(Drawing._base_manager, "_insert", counting_insert)
+    call_command("restore", str(tmp_path / "b.zip"), stdout=io.StringIO())
+    assert inserts == [3, 3, 2]  # in batches, every drawing once
+    assert rows() == before
+    assert sorted(counts.rows()) == totals
+    new, _ = Drawing.objects.add(NewDrawing(canvas_png(3, index=5), 3))
+    assert new.pk > max(row["id"] for row in before)
