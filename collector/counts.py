@@ -15,7 +15,10 @@ the counts are never in a backup (they follow from the drawings it restores).
 
 from __future__ import annotations
 
-from django.db import models
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connection, models
 
 KEY = ("label", "split", "status", "source", "pen")
 
@@ -82,6 +85,14 @@ POSTGRES_DROP = [
     "DROP FUNCTION IF EXISTS collector_drawing_count()",
 ]
 
+# ALTER TABLE refuses a table with checks still pending in the transaction (the
+# deferred foreign keys of rows written before): they are made first.
+POSTGRES_SWITCH = [
+    "SET CONSTRAINTS ALL IMMEDIATE",
+    "ALTER TABLE collector_drawing {switch} TRIGGER collector_drawing_count_insert_delete",
+    "ALTER TABLE collector_drawing {switch} TRIGGER collector_drawing_count_update",
+    "SET CONSTRAINTS ALL DEFERRED",
+]
 # The counts of the drawings already there when the triggers arrive.
 RECOUNT = """INSERT INTO collector_drawingcount (label, split, status, source, pen, n)
     SELECT label, split, status, source, strokes IS NOT NULL, COUNT(*) FROM collector_drawing
@@ -97,6 +108,29 @@ def install(schema_editor) -> None:
         schema_editor.execute(statement)
     schema_editor.execute("DELETE FROM collector_drawingcount")
     schema_editor.execute(RECOUNT)
+
+
+@contextmanager
+def recounted_after() -> Iterator[None]:
+    """For a bulk load inside a transaction (``restore``): the triggers off while
+    the drawings go in, then every count made again in one ``GROUP BY``. A trigger
+    a row costs more with every row of one long transaction: each update of a count
+    row leaves a version that the transaction cannot prune and the next update
+    walks past (a million drawings restored slowed from 2,000 rows a second to 800).
+    DDL is transactional on both databases: a failed load rolls the triggers back
+    with everything else."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("recounted_after() belongs inside a transaction")
+    postgres = connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        for statement in POSTGRES_SWITCH if postgres else SQLITE_DROP:
+            cursor.execute(statement.format(switch="DISABLE"))
+    yield
+    with connection.cursor() as cursor:
+        for statement in POSTGRES_SWITCH if postgres else SQLITE_TRIGGERS:
+            cursor.execute(statement.format(switch="ENABLE"))
+        cursor.execute("DELETE FROM collector_drawingcount")
+        cursor.execute(RECOUNT)
 
 
 def uninstall(schema_editor) -> None:

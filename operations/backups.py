@@ -242,7 +242,9 @@ def _load_fixture(path: Path, fmt: str, lines: int, progress: Progress) -> int:
     the tables' id sequences past the ids loaded. Returns the objects loaded.
 
     A batch sends no ``post_save``: its one receiver, which has the background worker
-    prepare new drawings for training, is asked once at the end instead."""
+    prepare new drawings for training, is asked once at the end instead. The
+    drawings' counts are made once at the end too (``collector.counts``)."""
+    from collector import counts
     from collector.models import Drawing
     from training.tasks import prepare_drawings_soon
 
@@ -258,7 +260,7 @@ def _load_fixture(path: Path, fmt: str, lines: int, progress: Progress) -> int:
             Drawing._base_manager._insert(batch, fields=fields, raw=True)
         batch.clear()
 
-    with open(path, encoding="utf-8") as stream:
+    with open(path, encoding="utf-8") as stream, counts.recounted_after():
         for item in serializers.deserialize(fmt, stream, handle_forward_references=True):
             loaded += 1
             if type(item.object) is Drawing and not item.deferred_fields:

@@ -348,8 +348,9 @@ def test_drawings_come_back_in_batches_with_every_value_and_the_numbering_goes_o
 ):
     """The drawings go in a batch at a time, not through ``loaddata``: every column
     as it was (``created_at`` not stamped anew, who sent it, the model's guess and its
-    version, strokes, fingerprint), the counts kept by the database, and a drawing
-    added afterwards numbered after the restored ones."""
+    version, strokes, fingerprint), the counts made again after the load (its
+    triggers off meanwhile, back after), and a drawing added afterwards numbered
+    after the restored ones."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -406,3 +407,4 @@ def test_drawings_come_back_in_batches_with_every_value_and_the_numbering_goes_o
     assert sorted(counts.rows()) == totals
     new, _ = Drawing.objects.add(NewDrawing(canvas_png(3, index=5), 3))
     assert new.pk > max(row["id"] for row in before)
+    assert counts.total() == len(before) + 1  # the counting triggers are back

@@ -124,3 +124,26 @@ def test_the_admin_list_searches_exactly_and_counts_long_lists_by_estimate(
     assert counted == 1 if connection.vendor == "sqlite" else counted >= 1
     # the digit and source filters offer what there is without asking the drawings
     assert b"label__exact=9" in page.content and b"source=canvas" in page.content
+
+
+def test_a_bulk_load_counts_once_at_the_end_and_the_triggers_come_back(db, canvas_png):
+    """``restore`` loads with the triggers off and counts once after: right at the
+    end, the triggers on again, and on again after a load that failed."""
+    from django.db import transaction
+
+    counts = dataset.counts
+    Drawing.objects.add(NewDrawing(canvas_png(1, 0), 1))
+    with transaction.atomic(), counts.recounted_after():
+        for d in range(1, 6):
+            Drawing.objects.add(NewDrawing(canvas_png(d, d), d))
+        Drawing.objects.filter(label=2).update(status="approved")
+        assert counts.total() == 1  # not counted meanwhile
+    assert kept() == scanned() and counts.total() == 6
+    Drawing.objects.add(NewDrawing(canvas_png(7, 7), 7))
+    assert counts.total() == 7  # counted again, by the triggers
+    failing = pytest.raises(RuntimeError, match="load failed")
+    with failing, transaction.atomic(), counts.recounted_after():
+        Drawing.objects.add(NewDrawing(canvas_png(8, 8), 8))
+        raise RuntimeError("the load failed")
+    Drawing.objects.add(NewDrawing(canvas_png(9, 9), 9))
+    assert kept() == scanned() and counts.total() == 8 and pen_counts_right()
