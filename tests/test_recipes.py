@@ -107,6 +107,9 @@ def test_the_optimizers_and_schedules_are_the_recipes():
     assert _rate(ours, 0) == pytest.approx(3e-4)
     assert _rate(ours, 50) == pytest.approx(3e-3)
     assert _rate(ours, 1000) == pytest.approx(3e-5, rel=0.05)
+    # and a moving average of the weights over the last tenth of the 1,000 steps
+    assert ours.use_ema and ours.ema_momentum == pytest.approx(1 - 1 / 100)
+    assert not vgg.use_ema and not kaggle.use_ema
 
 
 def test_the_callbacks_are_the_recipes():
@@ -126,7 +129,39 @@ def test_the_callbacks_are_the_recipes():
     assert recipe_callbacks(RECIPES["mlp"], epochs=20) == []
     assert recipe_callbacks(RECIPES["vgg-bn"], epochs=30) == []
     ours = recipe_callbacks(RECIPES["digitnet"], epochs=22)
-    assert ours[0].patience == 8 and ours[0].restore_best_weights
+    # the weights' moving average is swapped in before the best epoch is chosen
+    assert [type(c).__name__ for c in ours] == ["SwapEMAWeights", "EarlyStopping"]
+    assert ours[0].swap_on_epoch
+    assert ours[1].patience == 8 and ours[1].restore_best_weights
+
+
+def test_ours_validates_keeps_and_ends_with_the_weights_moving_average():
+    """Each epoch is validated with the average swapped in, and the run ends with the
+    average of its best epoch: not the weights of that epoch's last step."""
+    keras.utils.set_random_seed(3)
+    x = np.random.default_rng(3).normal(size=(256, 8)).astype("float32")
+    y = keras.utils.to_categorical((x[:, 0] > 0).astype(int), 10)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer(RECIPES["digitnet"], 3e-2, steps_per_epoch=8, epochs=4),
+                  loss="categorical_crossentropy", metrics=["accuracy"])  # fmt: skip
+    raw, kept = [], []
+
+    class Watch(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 7:  # the epoch's last step, before the average is swapped in
+                raw.append([w.copy() for w in self.model.get_weights()])
+
+        def on_epoch_end(self, epoch, logs=None):
+            kept.append(([w.copy() for w in self.model.get_weights()], logs["val_accuracy"]))
+
+    callbacks = recipe_callbacks(RECIPES["digitnet"], epochs=4)
+    model.fit(x, y, batch_size=32, epochs=4, validation_data=(x, y), verbose=0,
+              callbacks=[*callbacks, Watch()])  # fmt: skip
+    best = int(np.argmax([accuracy for _, accuracy in kept]))
+    final = model.get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(final, kept[best][0], strict=True))
+    assert not all(np.allclose(a, b) for a, b in zip(final, raw[best], strict=True))
+    assert model.evaluate(x, y, verbose=0)[1] == pytest.approx(kept[best][1])
 
 
 def test_the_fitted_model_uses_the_recipes_loss_and_augmentation():

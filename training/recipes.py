@@ -89,6 +89,12 @@ class Recipe:
     # not those of the last epoch.
     keep_best: bool = False
     label_smoothing: float = 0.0
+    # Polyak averaging: validate, keep and export a moving average of the weights
+    # spanning this share of the run's steps (0: the weights as trained). The
+    # average of the last steps' weights sits nearer the middle of the minimum the
+    # small late steps wander around, and a run's result depends less on its last
+    # batches.
+    ema_horizon: float = 0.0
     augmentation: AugmentConfig | None = None
     # MNIST's training images held out for validation: 6,000 is the prior work's 90/10.
     mnist_val: int = MNIST_TRAIN_SIZE // 10
@@ -129,6 +135,7 @@ RECIPES: dict[str, Recipe] = {
         early_stopping=8,
         keep_best=True,
         label_smoothing=0.1,
+        ema_horizon=0.1,
         augmentation=AugmentConfig(),
         mnist_val=5000,
     ),
@@ -245,6 +252,7 @@ RECIPES["sprint"] = replace(
     early_stopping=None,
     keep_best=False,
     label_smoothing=0.0,
+    ema_horizon=0.0,
 )
 RECIPE_NAMES = tuple(RECIPES)
 

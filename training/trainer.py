@@ -109,6 +109,8 @@ def optimizer(
     else:  # constant, or lowered by the recipe's ReduceLROnPlateau
         rate = learning_rate
     clip = {"clipnorm": recipe.clipnorm} if recipe.clipnorm else {}
+    if recipe.ema_horizon:  # the average's time constant: that share of the steps
+        clip |= {"use_ema": True, "ema_momentum": 1 - 1 / max(1.0, recipe.ema_horizon * steps)}
     if recipe.optimizer == "adamw":
         return keras.optimizers.AdamW(rate, weight_decay=recipe.weight_decay, **clip)
     if recipe.optimizer == "rmsprop":
@@ -143,8 +145,12 @@ def build_model(
 
 def recipe_callbacks(recipe: Recipe, epochs: int) -> list[keras.callbacks.Callback]:
     """The recipe's callbacks: ReduceLROnPlateau, early stopping on validation
-    accuracy, and keeping the best epoch's weights (a best-only checkpoint)."""
+    accuracy, and keeping the best epoch's weights (a best-only checkpoint). With a
+    moving average of the weights, it is what each epoch is validated, kept and
+    ended with (swapped in first, so the callbacks after see it)."""
     found: list[keras.callbacks.Callback] = []
+    if recipe.ema_horizon:
+        found.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     if recipe.plateau is not None:
         found.append(
             keras.callbacks.ReduceLROnPlateau(
