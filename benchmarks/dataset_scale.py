@@ -62,7 +62,12 @@ if not os.environ.get("DATABASE_URL"):  # a private cluster of our own, as the s
     sys.exit(subprocess.call([str(ROOT / "deploy" / "with-postgres.sh"), sys.executable,
                               *sys.argv], env=env, cwd=ROOT))  # fmt: skip
 
-os.environ.setdefault("DIGITS_DATA_DIR", tempfile.mkdtemp())
+if not os.environ.get("DIGITS_DATA_DIR"):  # its own, gone at exit (13 GB at a million)
+    import atexit
+    import shutil
+
+    os.environ["DIGITS_DATA_DIR"] = tempfile.mkdtemp(prefix="digits-scale-")
+    atexit.register(shutil.rmtree, os.environ["DIGITS_DATA_DIR"], ignore_errors=True)
 os.environ["DIGITS_CONTRIBUTE_RATE"] = "100000000/min"
 os.environ["DIGITS_PREDICT_RATE"] = "100000000/min"
 os.environ["DIGITS_DAILY_CONTRIBUTIONS"] = "100000000"
