@@ -193,7 +193,7 @@ def restore_backup(source: Path, progress: Progress = _silent) -> dict:
                         raise BackupError(f"Storage renamed {name} to {saved}.")
                 if done % 1000 == 0 or done == len(files):
                     progress("storing files", done, len(files))
-            suffix = Path(database).suffix  # .jsonl: loaddata reads it a line at a time
+            suffix = Path(database).suffix  # .jsonl (read a line at a time) or .json
             with tempfile.NamedTemporaryFile(suffix=suffix) as fixture:
                 lines = _unpack_database(archive, database, manifest.get("database"), fixture)
                 progress("loading the database", 0, lines)
@@ -234,12 +234,12 @@ def _unpack_database(archive: zipfile.ZipFile, name: str, expected: dict | None,
     return lines
 
 
-def _load_fixture(path: Path, fmt: str, lines: int, progress: Progress) -> int:
+def _load_fixture(path: Path, fmt: str, lines: int, progress: Progress) -> None:
     """Every object of the fixture into the database (inside the caller's
     transaction), as ``loaddata`` would load it: the drawings in batches (one
     multi-row ``INSERT`` each, the values as they were), every other
     object saved raw, one by one, with its many-to-many and forward references; then
-    the tables' id sequences past the ids loaded. Returns the objects loaded.
+    the tables' id sequences past the ids loaded.
 
     A batch sends no ``post_save``: its one receiver, which has the background worker
     prepare new drawings for training, is asked once at the end instead. The
@@ -281,7 +281,6 @@ def _load_fixture(path: Path, fmt: str, lines: int, progress: Progress) -> int:
         for statement in connection.ops.sequence_reset_sql(no_style(), models):
             cursor.execute(statement)
     transaction.on_commit(prepare_drawings_soon)
-    return loaded
 
 
 def _interrupt_unfinished_runs() -> int:

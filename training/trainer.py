@@ -108,14 +108,14 @@ def optimizer(
         )
     else:  # constant, or lowered by the recipe's ReduceLROnPlateau
         rate = learning_rate
-    clip = {"clipnorm": recipe.clipnorm} if recipe.clipnorm else {}
+    common = {"clipnorm": recipe.clipnorm} if recipe.clipnorm else {}
     if recipe.ema_horizon:  # the average's time constant: that share of the steps
-        clip |= {"use_ema": True, "ema_momentum": 1 - 1 / max(1.0, recipe.ema_horizon * steps)}
+        common |= {"use_ema": True, "ema_momentum": 1 - 1 / max(1.0, recipe.ema_horizon * steps)}
     if recipe.optimizer == "adamw":
-        return keras.optimizers.AdamW(rate, weight_decay=recipe.weight_decay, **clip)
+        return keras.optimizers.AdamW(rate, weight_decay=recipe.weight_decay, **common)
     if recipe.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(rate, rho=0.9, epsilon=1e-8, **clip)
-    return keras.optimizers.Adam(rate, **clip)
+        return keras.optimizers.RMSprop(rate, rho=0.9, epsilon=1e-8, **common)
+    return keras.optimizers.Adam(rate, **common)
 
 
 def build_model(
