@@ -282,3 +282,84 @@ def test_with_redis_down_limits_hold_per_web_process_and_answers_stay_fast(tmp_p
     assert 10 <= stored <= 20, codes
     assert set(codes) <= {200, 201, 429}, codes
     assert slowest < 1.0, f"a request waited {slowest:.1f} s"
+
+
+class DyingServer:
+    """A web server that reads each request in full, notes it and resets the
+    connection without answering: a server killed with the request in hand."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.took: list[str] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import struct
+
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            with connection:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = connection.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                head, _, body = data.partition(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                length = next(
+                    (int(x.split(":")[1]) for x in lines if x.lower().startswith("content-length")),
+                    0,
+                )
+                while len(body) < length:
+                    chunk = connection.recv(65536)
+                    if not chunk:
+                        break
+                    body += chunk
+                if lines[0]:
+                    self.took.append(" ".join(lines[0].split()[:2]))
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_nginx_sends_again_only_the_posts_that_are_safe_to_repeat(tmp_path):
+    # Both web servers take the request and die with it: nginx's edge may send a
+    # prediction or a drawing (stored by its content) to the other one, but never a
+    # POST that would do its work twice, such as starting a training run.
+    servers = [DyingServer(), DyingServer()]
+    upstreams = [f"127.0.0.1:{server.port}" for server in servers]
+
+    def tried(method: str, path: str) -> int:
+        """How many web servers got the request (a fresh nginx each time: both
+        servers failed leave none to try for five seconds)."""
+        port = free_port()
+        nginx = services.start_nginx(port, upstreams, tmp_path / f"nginx-{port}")
+        try:
+            for server in servers:
+                server.took.clear()
+            status, answer = call(port, method, path, {"x": 1})
+            assert status == 503 and answer["code"] == "unavailable", (status, answer)
+            return sum(f"{method} {path}" in server.took for server in servers)
+        finally:
+            nginx.terminate()
+            nginx.wait(timeout=10)
+
+    try:
+        assert tried("POST", "/api/drawings/") == 2
+        assert tried("POST", "/api/predict/") == 2
+        assert tried("POST", "/api/predict/batch/") == 2
+        assert tried("GET", "/api/dataset/stats/") == 2
+        assert tried("POST", "/api/training-runs/") == 1
+        assert tried("POST", "/api/models/3/promote/") == 1
+        assert tried("POST", "/api/drawings/7/whatever/") == 1
+    finally:
+        for server in servers:
+            server.close()
