@@ -2,7 +2,7 @@
 page, the admin's drawings list (each filter, ordering and a search) and a
 contribution, at each size, with the growth from size to size.
 
-    .venv/bin/python benchmarks/dataset_scale.py [--sizes 10000,100000]
+    .venv/bin/python benchmarks/dataset_scale.py [--sizes 10000,100000] [--only loading,backup]
 
 Starts its own private PostgreSQL cluster (``deploy/with-postgres.sh``, port
 55433, fsync on) and data folder. A pool of real drawings is added first through
@@ -32,8 +32,10 @@ Then, at each size, the work that is not a request (wall time, once):
   of both views: the image view's pool, validation and test drawings, the pen
   view's strokes), each in a process of its own: seconds and peak memory. The
   copies' cached inputs are put in the item cache as the background worker puts
-  a contribution's there when it arrives (the pool's own, built once), so this is
-  a second run's loading: what a run reads, not what it renders;
+  a contribution's there when it arrives (the pool's own, built once), so a run
+  renders nothing: the first run after the dataset grew reads each new
+  drawing's file once and packs it (``training.sources.cache.Pack``), the next
+  run reads the packs alone; both are timed;
 - contributions racing through the API from threads on their own connections,
   as the suite's concurrency tests race them on small data: 60 new drawings of
   one digit from six senders at once (the split counter must still equal the
@@ -207,6 +209,8 @@ def grow(pool: list, target: int, rng: np.random.Generator) -> None:
 
 # The presets whose loading phase is measured (their drawings' part).
 LOADING_PRESETS = ("finetune", "default")
+# What --only can choose, in the order they run at each size.
+GROUPS = ("pages", "bulk", "exports", "scoring", "loading", "races", "backup")
 
 
 def _item_keys() -> list[tuple]:
@@ -271,24 +275,29 @@ def loading_child(preset: str) -> None:
 
 
 def loading(preset: str) -> dict[str, float]:
-    """A second run's loading of the drawings (``preset``): seconds, peak memory."""
+    """A run's loading of the drawings (``preset``), twice: the first run after the
+    dataset grew (it packs the inputs that arrived: the item cache's files, read
+    once), then the next run (the packs alone): seconds, peak memory."""
     import psutil
 
-    child = subprocess.Popen([sys.executable, __file__, "--loading-child", preset],
-                             stdout=subprocess.PIPE, text=True, env=os.environ)  # fmt: skip
-    process, peak = psutil.Process(child.pid), 0
-    while child.poll() is None:
-        peak = max(peak, peak_rss(process))
-        time.sleep(0.2)
-    out = child.stdout.read().split()
-    if child.returncode or len(out) < 4:
-        raise RuntimeError(f"loading {preset} failed ({child.returncode})")
-    pictures, strokes, read, pen_train = (float(v) for v in out[-4:])
-    return {f"{preset}: loading, pictures (s)": pictures,
-            f"{preset}: loading, strokes (s)": strokes,
-            f"{preset}: drawings read, pictures (count)": read,
-            f"{preset}: drawings read, strokes (count)": pen_train,
-            f"{preset}: loading, peak memory (MB)": peak / 2**20}  # fmt: skip
+    figures = {}
+    for run in ("first run", "next run"):
+        child = subprocess.Popen([sys.executable, __file__, "--loading-child", preset],
+                                 stdout=subprocess.PIPE, text=True, env=os.environ)  # fmt: skip
+        process, peak = psutil.Process(child.pid), 0
+        while child.poll() is None:
+            peak = max(peak, peak_rss(process))
+            time.sleep(0.2)
+        out = child.stdout.read().split()
+        if child.returncode or len(out) < 4:
+            raise RuntimeError(f"loading {preset} failed ({child.returncode})")
+        pictures, strokes, read, pen_train = (float(v) for v in out[-4:])
+        figures.update({f"{preset}: {run}, pictures (s)": pictures,
+                        f"{preset}: {run}, strokes (s)": strokes,
+                        f"{preset}: {run}, peak memory (MB)": peak / 2**20})  # fmt: skip
+    figures[f"{preset}: drawings read, pictures (count)"] = read
+    figures[f"{preset}: drawings read, strokes (count)"] = pen_train
+    return figures
 
 
 def recount_splits() -> None:
@@ -638,6 +647,8 @@ def main() -> None:
     parser.add_argument("--export-seconds", type=float, default=60.0)
     parser.add_argument("--score", type=int, default=5000)
     parser.add_argument("--no-backup", action="store_true", help="skip backup and restore")
+    parser.add_argument("--only", default=",".join(GROUPS),
+                        help=f"what to measure at each size, of {','.join(GROUPS)}")  # fmt: skip
     parser.add_argument("--export-child", help=argparse.SUPPRESS)
     parser.add_argument("--loading-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -648,6 +659,9 @@ def main() -> None:
         loading_child(args.loading_child)
         return
     sizes = [int(s) for s in args.sizes.split(",")]
+    only = set(args.only.split(","))
+    if only - set(GROUPS):
+        parser.error(f"--only takes {', '.join(GROUPS)}")
 
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
@@ -685,21 +699,27 @@ def main() -> None:
         grow(pool, size, rng)
         recount_splits()
         filled = time.perf_counter() - started
-        table[size] = measure(args.repeat, contributions, used, args.queries)
-        used += args.repeat + 1
-        table[size].update(bulk_actions(args.bulk))
-        for fmt in exports.FORMATS:
+        table[size] = {}
+        if "pages" in only:
+            table[size].update(measure(args.repeat, contributions, used, args.queries))
+            used += args.repeat + 1
+        if "bulk" in only:
+            table[size].update(bulk_actions(args.bulk))
+        for fmt in exports.FORMATS if "exports" in only else ():
             rate, peak, finished = export_rate(fmt, args.export_seconds)
             table[size][f"export {fmt} (drawings/s)"] = rate
             table[size][f"export {fmt}: peak memory (MB)"] = peak
             if not finished:
                 print(f"  (export {fmt} stopped after {args.export_seconds:.0f} s)")
-        table[size].update(scoring(args.score))
-        for preset in LOADING_PRESETS:
+        if "scoring" in only:
+            table[size].update(scoring(args.score))
+        for preset in LOADING_PRESETS if "loading" in only else ():
             table[size].update(loading(preset))
-        table[size].update(concurrency(racers[size], sizes.index(size)))
-        if not args.no_backup:
+        if "races" in only:
+            table[size].update(concurrency(racers[size], sizes.index(size)))
+        if "backup" in only and not args.no_backup:
             table[size].update(backup_and_restore(size))
+        table[size]["filling (s)"] = filled
         print(f"{size:,} drawings (grown in {filled:.0f} s):")
         for name, value in table[size].items():
             unit = "" if "(" in name else " ms (p50)"

@@ -54,8 +54,8 @@ def test_a_second_run_reads_every_drawing_from_the_cache(pen_digits, monkeypatch
     monkeypatch.setattr(dataset, "read_model_input", nothing)
     again = drawing_source.drawings_pool(config)
     # then the pool and the test set are read back, identical
-    assert np.array_equal(first.x, again.x) and np.array_equal(first.y, again.y)
-    assert first.x.shape == (12, 4, 28, 28)
+    assert np.array_equal(first.inputs(), again.inputs()) and np.array_equal(first.y, again.y)
+    assert first.inputs().shape == (12, 4, 28, 28)
     assert np.array_equal(drawing_source.load_drawings(splits=("test",))["test"].x, tests["test"].x)
 
 
@@ -107,7 +107,8 @@ def test_a_cache_that_cannot_be_written_costs_the_next_run_time_not_this_one(
     settings.DIGITS_ITEM_CACHE_DIR = blocked
     add(pen_digits[5])
     pool = drawing_source.drawings_pool(TrainConfig(sources=("drawings",), variants=3))
-    assert pool.x.shape == (1, 3, 28, 28)
+    assert pool.inputs().shape == (1, 3, 28, 28) and pool.rows is None  # in memory
+    assert not np.array_equal(pool.inputs()[0, 0], pool.inputs()[0, 1])  # varied all the same
 
 
 def test_a_run_with_a_limit_reads_the_same_number_of_drawings_whatever_the_dataset(pen_digits):
@@ -149,3 +150,86 @@ def test_a_run_with_a_limit_reads_the_same_number_of_drawings_whatever_the_datas
     everything = TrainConfig(sources=("drawings",), variants=1)
     assert len(drawing_source.drawings_pool(everything)) == 14
     assert len(pen_data.load_pen_data(everything).train) == 14
+
+
+def test_a_run_reads_its_pool_from_the_pack_and_only_what_changed_from_anywhere_else(
+    pen_digits, monkeypatch
+):
+    from training.sources import cache
+
+    config = TrainConfig(sources=("drawings",), variants=3)
+    drawings = [add(digit, strokes=i % 4 != 0) for i, digit in enumerate(pen_digits[:10])]
+    first = drawing_source.drawings_pool(config)
+    assert isinstance(first.x, np.memmap) and first.rows is not None  # not held in memory
+    reads = []
+    real = drawing_source.prepared_inputs
+
+    def counted(chunk, *args, **kwargs):
+        reads.extend(d.pk for d in chunk)
+        return real(chunk, *args, **kwargs)
+
+    monkeypatch.setattr(drawing_source, "prepared_inputs", counted)
+    again = drawing_source.drawings_pool(config)
+    assert reads == []  # nothing read but the pack
+    assert np.array_equal(again.inputs(), first.inputs())
+    # one drawing relabelled, one new, one rejected: only the first two are read
+    Drawing.objects.filter(pk=drawings[2].pk).update(label=(drawings[2].label + 1) % 10)
+    Drawing.objects.filter(pk=drawings[5].pk).update(status="rejected")
+    new = add(pen_digits[20])
+    third = drawing_source.drawings_pool(config)
+    assert sorted(reads) == sorted([drawings[2].pk, new.pk])
+    assert len(third) == 10 and third.y[2] == (drawings[2].label + 1) % 10
+    kept = [0, 1, 3, 4, 6, 7, 8, 9]  # by id: third's 0, 1, 3, 4, 5, 6, 7, 8
+    assert np.array_equal(third.inputs()[[0, 1, 3, 4, 5, 6, 7, 8]], first.inputs()[kept])
+    # the relabelled drawing's variants are its new label's (another record)
+    assert third.rows[2] not in set(first.rows.tolist())
+    pack = cache.Pack("drawings", drawing_source.item_key(3, config), (3, 28, 28))
+    assert pack.data.stat().st_size == 12 * 3 * 28 * 28
+
+
+def test_a_pack_left_half_written_is_cut_back_to_its_whole_records(pen_digits):
+    from training.sources import cache
+
+    config = TrainConfig(sources=("drawings",), variants=2)
+    for digit in pen_digits[:4]:
+        add(digit)
+    first = drawing_source.drawings_pool(config)
+    pack = cache.Pack("drawings", drawing_source.item_key(2, config), (2, 28, 28))
+    # a process died appending: half a record, and a name without its line's end
+    with open(pack.data, "ab") as handle:
+        handle.write(b"\xff" * 1000)
+    with open(pack.names, "a") as handle:
+        handle.write("f" * 64 + "-3")
+    add(pen_digits[4])
+    second = drawing_source.drawings_pool(config)
+    assert np.array_equal(second.inputs()[:4], first.inputs())
+    assert pack.data.stat().st_size == 5 * 2 * 28 * 28
+    assert len(pack.names.read_text().splitlines()) == 5 and second.rows[4] == 4
+    fresh = drawing_source.prepared_inputs([Drawing.objects.latest("id")], 2, config)[0]
+    assert np.array_equal(second.inputs()[4], fresh)
+
+
+def test_a_full_disk_while_packing_keeps_the_inputs_in_memory_and_loses_none(
+    pen_digits, monkeypatch
+):
+    from training.sources import cache
+
+    config = TrainConfig(sources=("drawings",), variants=2)
+    for digit in pen_digits[:6]:
+        add(digit)
+    expected = drawing_source.drawings_pool(config).inputs()
+    pack = cache.Pack("drawings", drawing_source.item_key(2, config), (2, 28, 28))
+    pack.data.unlink()
+    pack.names.unlink()
+    real_open = open
+
+    def full(path, mode="r", *args, **kwargs):
+        if str(path) == str(pack.data) and "a" in mode:
+            raise OSError(28, "No space left on device")
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", full)
+    pool = drawing_source.drawings_pool(config)
+    monkeypatch.undo()
+    assert pool.rows is None and np.array_equal(pool.inputs(), expected)
+    assert not pack.data.exists() or pack.data.stat().st_size == 0

@@ -72,3 +72,51 @@ def test_pools_fill_their_share_of_every_batch_with_all_their_variants():
     pooled = np.concatenate([x[y == 3] for x, y in batches])
     assert 0.4 < (pooled[:, 5, 5, 0] > 0.5).mean() < 0.6  # both variants drawn
     assert len(np.unique(indices(pooled))) > 200  # across the pool's drawings
+
+
+def test_a_pool_read_from_a_memory_map_streams_exactly_as_one_in_memory(tmp_path):
+    """The contributed drawings' pool is a pack read as a memory map (``Pool.rows``:
+    drawing i's variants are record rows[i], in any order, among records of no one);
+    the batches are the very ones the same pool held in memory gives."""
+
+    def marked(n: int, variants: int, first: int) -> np.ndarray:
+        x = np.stack([numbered(n).x] * variants, axis=1)
+        x[:, :, 1, 0] = np.arange(variants)  # which variant
+        x[:, :, 1, 1] = first  # which pool
+        return x
+
+    pen = source_base.Pool("pen", marked(200, 2, 1), np.full(200, 3, np.uint8), np.ones(200), 400)
+    drawings = marked(300, 3, 2)
+    weights = np.where(np.arange(300) % 4 == 0, 2.0, 1.0)  # corrections count twice
+    labels = (np.arange(300) % 10).astype(np.uint8)
+    held = source_base.Pool("drawings", drawings, labels, weights, draws=300, share=0.3)
+    # the pack: the records shuffled among 100 others, written to a file, mapped
+    order = np.random.default_rng(0).permutation(400)
+    records = np.zeros((400, 3, 28, 28), np.uint8)
+    records[order[:300]] = drawings
+    path = tmp_path / "items.u8"
+    records.tofile(path)
+    mapped_x = np.memmap(path, np.uint8, "r", shape=(400, 3, 28, 28))
+    mapped = source_base.Pool("drawings", mapped_x, labels, weights, draws=300, share=0.3,
+                              rows=order[:300])  # fmt: skip
+    assert np.array_equal(mapped.inputs(np.arange(5)), drawings[:5])
+    junk = source_base.Pool("junk", marked(50, 1, 3), np.full(50, 7, np.uint8), np.ones(50), 50)
+
+    def stream(pools):
+        data = TrainingData(numbered(1000), numbered(10), pools=pools)
+        config = TrainConfig(sources=("mnist", "drawings"), batch_size=64, seed=5)
+        return [(x.numpy(), y.numpy()) for x, y in training_dataset(data, config).take(30)]
+
+    for pools_held, pools_mapped in (
+        ([pen, held, junk], [pen, mapped, junk]),  # mapped between two held in memory
+        ([held], [mapped]),  # the only pool
+    ):
+        expected, got = stream(pools_held), stream(pools_mapped)
+        assert all(
+            np.array_equal(ex, gx) and np.array_equal(ey, gy)
+            for (ex, ey), (gx, gy) in zip(expected, got, strict=True)
+        )
+    # and the drawings were drawn, every variant of them
+    x = np.concatenate([bx for bx, _ in got])
+    pixels = np.rint(x[:, 1, :2, 0] * 255).astype(int)
+    assert set(pixels[pixels[:, 1] == 2, 0]) == {0, 1, 2}

@@ -261,10 +261,11 @@ def test_a_few_drawings_mix_in_naturally_and_enough_take_the_share(pen_digits, s
             assert few.share is None and len(few) == 10
     many = drawing_source.drawings_pool(config)
     assert many.share == config.drawings_share and len(many) == DRAWINGS_FOR_SHARE + 5
-    assert many.x.shape[1] == 3
+    inputs = many.inputs()
+    assert inputs.shape[1] == 3
     # a drawing without strokes repeats its picture; one with strokes is varied
-    assert np.array_equal(many.x[0, 0], many.x[0, 2])
-    assert not np.array_equal(many.x[1, 0], many.x[1, 2])
+    assert np.array_equal(inputs[0, 0], inputs[0, 2])
+    assert not np.array_equal(inputs[1, 0], inputs[1, 2])
     assert set(many.weight) == {1.0, 2.0}
 
 
@@ -290,5 +291,5 @@ def test_drawings_held_back_for_validation_are_not_also_trained_on(pen_digits, s
     # then a tenth is validation, and those drawings left the training pool
     (pool,) = data.pools
     assert len(data.val) == 2 and len(pool) == 18 and pool.draws == 18
-    trained = {x.tobytes() for x in pool.x[:, 0]}
+    trained = {x.tobytes() for x in pool.inputs()[:, 0]}
     assert not trained & {x.tobytes() for x in data.val.x}

@@ -52,20 +52,56 @@ def training_dataset(data: TrainingData, config: TrainConfig) -> tf.data.Dataset
     period = max(n_fixed, 1)  # stream positions in one pass over the fixed images
     fixed_share = weights[0] if n_fixed else 0.0
     # Every pool's variants as rows of one table, with each row's chance of a draw.
-    rows_x, rows_y, chances = [], [], []
+    # A pool held in memory is part of one constant; a pool read from a pack's memory
+    # map (the contributed drawings) is read a batch's rows at a time.
+    rows_x, rows_y, chances, mapped = [], [], [], []
+    starts, offsets = [], []  # each pool's first table row, and its first constant row
+    table = in_memory = 0
     for pool, share in zip(data.pools, weights[1:], strict=True):
         if share <= 0 or not len(pool):
             continue
         variants = pool.x.shape[1]
-        rows_x.append(pool.x.reshape(-1, *pool.x.shape[2:]))
+        starts.append(table)
+        if pool.rows is None:
+            offsets.append(in_memory)
+            rows_x.append(pool.x.reshape(-1, *pool.x.shape[2:]))
+            in_memory += len(rows_x[-1])
+        else:
+            offsets.append(-1)
+            mapped.append((table, pool))
+        table += len(pool) * variants
         rows_y.append(np.repeat(pool.y, variants))
         chances.append(np.repeat(share * pool.weight / pool.weight.sum() / variants, variants))
-    if not rows_x:
+    if not rows_y:
         fixed_share = 1.0
     pool_x = tf.constant(np.concatenate(rows_x) if rows_x else np.zeros((1, 28, 28), np.uint8))
     pool_y = tf.constant(np.concatenate(rows_y) if rows_y else np.zeros(1, np.uint8))
     cdf = np.cumsum(np.concatenate(chances)) if chances else np.ones(1)
     cdf = tf.constant(cdf / cdf[-1], tf.float64)
+    starts_t = tf.constant(starts or [0], tf.int32)
+    offsets_t = tf.constant(offsets or [0], tf.int32)
+
+    def read_mapped(rows: np.ndarray) -> np.ndarray:
+        """The mapped pools' table rows among ``rows`` (zeros elsewhere)."""
+        out = np.zeros((len(rows), 28, 28), np.uint8)
+        for first, pool in mapped:
+            variants = pool.x.shape[1]
+            mine = (rows >= first) & (rows < first + len(pool) * variants)
+            if mine.any():
+                drawing, variant = np.divmod(rows[mine] - first, variants)
+                out[mine] = pool.x[pool.rows[drawing], variant]
+        return out
+
+    def pool_inputs(rows):
+        if not mapped:
+            return tf.gather(pool_x, rows)
+        segment = tf.searchsorted(starts_t, rows, side="right") - 1
+        offset = tf.gather(offsets_t, segment)
+        constant_row = tf.maximum(rows - tf.gather(starts_t, segment) + offset, 0)
+        held = tf.gather(pool_x, tf.minimum(constant_row, max(in_memory, 1) - 1))
+        read = tf.numpy_function(read_mapped, [rows], tf.uint8, stateful=False)
+        read = tf.ensure_shape(read, [None, 28, 28])
+        return tf.where((offset >= 0)[:, None, None], held, read)
 
     def make_batch(number):
         # The fixed images' stream positions this batch covers: its share, rounded
@@ -85,7 +121,7 @@ def training_dataset(data: TrainingData, config: TrainConfig) -> tf.data.Dataset
         draws = batch - tf.cast(last - first, tf.int32)
         u = tf.random.stateless_uniform([draws], tf.stack([seed + 1, number]), dtype=tf.float64)
         rows = tf.minimum(tf.searchsorted(cdf, u, side="right"), tf.shape(cdf, tf.int32)[0] - 1)
-        x = tf.concat([tf.gather(fixed_x, index), tf.gather(pool_x, rows)], 0)
+        x = tf.concat([tf.gather(fixed_x, index), pool_inputs(rows)], 0)
         y = tf.concat([tf.gather(fixed_y, index), tf.gather(pool_y, rows)], 0)
         x = tf.cast(x, tf.float32)[..., None] / 255.0
         # A pool's NO_DIGIT (ink that is no digit) is every digit equally.

@@ -93,7 +93,7 @@ def load_training_data(config: TrainConfig, report: Report = quiet) -> TrainingD
         val = [held]
     elif not val:  # only a pool (drawings only): some of its drawings, out of it
         held, kept = held_out_order(len(pools[0]), rng)
-        val = [Images(pools[0].x[held, 0], pools[0].y[held])]
+        val = [Images(pools[0].inputs(held)[:, 0], pools[0].y[held])]
         pools[0] = pools[0].select(kept)
     return TrainingData(train, Images.concat(val), whole.tests, whole.manifest, pools)
 

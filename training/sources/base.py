@@ -70,17 +70,27 @@ class Pool:
     so an epoch sees a different way of writing every drawing."""
 
     name: str
-    x: np.ndarray  # (n, k, 28, 28) uint8
+    x: np.ndarray  # (n, k, 28, 28) uint8; or (m, k, 28, 28), a pack's memory map, with rows
     y: np.ndarray  # (n,)
     weight: np.ndarray  # (n,) relative chance of being drawn
     draws: int  # draws per epoch at the pool's natural share
     share: float | None = None  # a fixed share of every batch instead
+    # Drawing i's variants are x[rows[i]]: x is a pack (training.sources.cache.Pack)
+    # read as a memory map, never held whole; the training stream reads its batches.
+    rows: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.y)
 
+    def inputs(self, index: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """The variants of the drawings at ``index``, ``(m, k, 28, 28)``, in memory."""
+        return np.asarray(self.x[index] if self.rows is None else self.x[self.rows[index]])
+
     def select(self, index: np.ndarray) -> Pool:
         """The pool's drawings at ``index``, with all their variants."""
+        if self.rows is not None:
+            return Pool(self.name, self.x, self.y[index], self.weight[index],
+                        draws=len(index), share=self.share, rows=self.rows[index])  # fmt: skip
         return Pool(self.name, self.x[index], self.y[index], self.weight[index],
                     draws=len(index), share=self.share)  # fmt: skip
 

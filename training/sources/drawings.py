@@ -12,16 +12,18 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
-from django.db.models import QuerySet
+from django.db.models import QuerySet, TextField
+from django.db.models.functions import MD5, Cast
 
 from classifier import canvas
 from collector import dataset
 from collector.models import Drawing
 from training.config import DRAWINGS_FOR_SHARE, TrainConfig
 from training.sources.base import Images, Part, Pool, Report, as_bytes, quiet
-from training.sources.cache import item_file, read_item, write_item
+from training.sources.cache import Pack, item_file, read_item, write_item
 from training.sources.variants import build_variants, synthesis_key
 
 logger = logging.getLogger(__name__)
@@ -147,6 +149,103 @@ def run_drawings(config: TrainConfig, exclude_sources: tuple[str, ...] = ()) -> 
     return chosen
 
 
+@dataclass
+class Listed:
+    """Drawings a run reads, by id, as much as finding their inputs needs."""
+
+    ids: np.ndarray  # int64
+    names: list[str]  # in a pack: picture, label, strokes
+    labels: np.ndarray  # uint8
+    corrections: np.ndarray  # bool: sent to correct a guess (weighted in training)
+    splits: np.ndarray  # str
+
+    def subset(self, keep: np.ndarray) -> Listed:
+        return Listed(self.ids[keep], [self.names[i] for i in np.flatnonzero(keep)],
+                      self.labels[keep], self.corrections[keep], self.splits[keep])  # fmt: skip
+
+
+def listed(rows: QuerySet) -> Listed:
+    """``rows`` by id, each named by what shapes its inputs: its picture's hash,
+    its label, and a digest of its strokes that the database computes (no stroke is
+    decoded here: at a million drawings that alone took over a minute)."""
+    digest = MD5(Cast("strokes", output_field=TextField()))
+    values = (
+        rows.order_by("id")
+        .annotate(pen_digest=digest)
+        .values_list("id", "sha256", "label", "source", "split", "pen_digest")
+    )
+    ids, names, labels, corrections, splits = [], [], [], [], []
+    for pk, sha, label, source, split, pen in values.iterator(chunk_size=10_000):
+        ids.append(pk)
+        names.append(f"{sha}-{label}-{pen[:16]}" if pen else f"{sha}-{label}")
+        labels.append(label)
+        corrections.append(source == "correction")
+        splits.append(split)
+    return Listed(np.asarray(ids, np.int64), names, np.asarray(labels, np.uint8),
+                  np.asarray(corrections, bool), np.asarray(splits, dtype=str))  # fmt: skip
+
+
+@dataclass
+class Packed:
+    """Readable drawings' inputs: drawing i's are ``x[rows[i]]`` (a pack's memory
+    map), or ``x[i]`` in memory (``rows`` None) when the disk took no pack."""
+
+    x: np.ndarray
+    rows: np.ndarray | None
+    listed: Listed
+
+    def inputs(self) -> np.ndarray:
+        return np.asarray(self.x if self.rows is None else self.x[self.rows])
+
+
+def packed_inputs(
+    rows: QuerySet, count: int, config: TrainConfig, skipped: list | None = None,
+    report: Report = quiet, step: str = "reading approved drawings",
+) -> Packed:  # fmt: skip
+    """The model inputs of the drawings in ``rows`` (``count`` each: the picture,
+    then variants; a drawing without strokes repeats its picture), from the run's
+    pack (:class:`training.sources.cache.Pack`). What the pack lacks is read from
+    the item cache or built (:func:`prepared_inputs`), ``CHUNK`` drawings at a
+    time, and appended: a run reads what changed since the last one, and holds
+    none of the inputs in memory. Unreadable drawings are left out (``skipped``)."""
+    drawings = listed(rows)
+    pack = Pack("drawings", item_key(count, config), (count, 28, 28))
+    kept: dict[int, np.ndarray] = {}  # inputs the disk would not take
+    with pack.writer() as writer:
+        found = writer.rows(drawings.names)
+        missing = np.flatnonzero(found < 0)
+        report(step, 0, len(missing))
+        for start in range(0, len(missing), CHUNK):
+            wanted = missing[start : start + CHUNK]
+            by_id = Drawing.objects.in_bulk(drawings.ids[wanted].tolist())
+            # Relabelled or gone since it was listed: left for the next run.
+            present = [(j, by_id.get(int(drawings.ids[j]))) for j in wanted]
+            present = [(j, d) for j, d in present if d and d.label == drawings.labels[j]]
+            prepared = prepared_inputs([d for _, d in present], count, config, skipped, report)
+            built = [(j, x) for (j, _), x in zip(present, prepared, strict=True) if x is not None]
+            if not built:
+                continue
+            arrays = np.stack([np.broadcast_to(x if len(x) == count else x[:1], (count, 28, 28))
+                               for _, x in built])  # fmt: skip
+            places = writer.add([drawings.names[j] for j, _ in built], arrays)
+            if places is None:  # the disk is full: this run keeps them in memory
+                kept.update((j, a) for (j, _), a in zip(built, arrays, strict=True))
+            else:
+                found[[j for j, _ in built]] = places
+            report(step, start + len(wanted), len(missing))
+        if writer.failed is not None:
+            logger.warning("Could not pack the drawings' inputs: %s", writer.failed)
+        x = pack.inputs(writer.count)
+    readable = found >= 0
+    readable[list(kept)] = True
+    if not kept:
+        return Packed(x, found[readable], drawings.subset(readable))
+    whole = np.empty((int(readable.sum()), count, 28, 28), np.uint8)
+    for n, j in enumerate(np.flatnonzero(readable)):
+        whole[n] = kept[j] if j in kept else x[found[j]]
+    return Packed(whole, None, drawings.subset(readable))
+
+
 def drawings_pool(
     config: TrainConfig,
     exclude_sources: tuple[str, ...] = (),
@@ -154,44 +253,25 @@ def drawings_pool(
     report: Report = quiet,
 ) -> Pool | None:
     """Approved training drawings as a pool: each drawing's stored picture first, then
-    (for drawings with strokes) stroke-space variants. Once there are
-    ``DRAWINGS_FOR_SHARE`` of them they fill ``config.drawings_share`` of every batch,
-    and corrections are drawn ``config.correction_weight`` times as often."""
-    rows = run_drawings(config, exclude_sources)["train"].order_by("id")
-    count = variant_count(config)
-    total = rows.count()
-    # Filled in place, a drawing at a time: a list of every drawing's inputs and
-    # then the array would hold the pool twice (gigabytes at a million drawings).
-    # Every drawing's picture in every slot; those with strokes have varied ones.
-    slots = count if count > 1 and rows.exclude(strokes=None).exists() else 1
-    x = np.empty((total, slots, 28, 28), np.uint8)
-    labels = np.empty(total, np.uint8)
-    weights = np.empty(total, np.float64)
-    report("reading approved drawings", 0, total)
-    done = n = 0
-    for chunk in _chunks(rows):
-        prepared = prepared_inputs(chunk, count, config, skipped, report)
-        for drawing, one in zip(chunk, prepared, strict=True):
-            if one is None or n == total:  # unreadable (or arrived since the count)
-                continue
-            x[n] = one if len(one) == slots else one[:1]
-            labels[n] = drawing.label
-            weights[n] = config.correction_weight if drawing.source == "correction" else 1.0
-            n += 1
-        done += len(chunk)
-        report("reading approved drawings", done, total)
+    (for drawings with strokes) stroke-space variants, read from the run's pack and
+    never held in memory. Once there are ``DRAWINGS_FOR_SHARE`` of them they fill
+    ``config.drawings_share`` of every batch, and corrections are drawn
+    ``config.correction_weight`` times as often."""
+    rows = run_drawings(config, exclude_sources)["train"]
+    found = packed_inputs(rows, variant_count(config), config, skipped, report)
+    n = len(found.listed.ids)
     if not n:
         return None
-    if n < total:  # views: no second copy of the pool
-        x, labels, weights = x[:n], labels[:n], weights[:n]
+    weights = np.where(found.listed.corrections, config.correction_weight, 1.0)
     enough = n >= DRAWINGS_FOR_SHARE
     return Pool(
         "drawings",
-        x,
-        labels,
+        found.x,
+        found.listed.labels,
         weights,
         draws=n,
         share=config.drawings_share if enough and config.drawings_share > 0 else None,
+        rows=found.rows,
     )
 
 
@@ -203,25 +283,19 @@ def load_drawings(
     rows=None,
 ) -> dict[str, Images]:
     """Contributed drawings by their stored split, through the serving preprocessing
-    (their pictures alone, from the item cache where they are in it); ``rows``:
-    which drawings, when not all of ``status`` in ``splits``."""
-    parts: dict[str, tuple[list, list]] = {s: ([], []) for s in ("train", "val", "test")}
+    (their pictures alone, from the pictures' pack); ``rows``: which drawings, when
+    not all of ``status`` in ``splits``."""
     if rows is None:
         rows = Drawing.objects.filter(status=status, split__in=splits).exclude(
             source__in=exclude_sources
         )
-    for chunk in _chunks(rows.order_by("id")):
-        pictures = prepared_inputs(chunk, 1, TrainConfig(), skipped)
-        for drawing, x in zip(chunk, pictures, strict=True):
-            if x is None:
-                continue
-            xs, ys = parts[drawing.split]
-            xs.append(x[0])
-            ys.append(drawing.label)
-    return {
-        split: Images(np.stack(xs), np.asarray(ys, np.uint8)) if xs else Images.empty()
-        for split, (xs, ys) in parts.items()
-    }
+    found = packed_inputs(rows, 1, TrainConfig(), skipped, step="reading drawings")
+    x = found.inputs()[:, 0]
+    parts = {}
+    for split in ("train", "val", "test"):
+        mine = found.listed.splits == split
+        parts[split] = Images(x[mine], found.listed.labels[mine]) if mine.any() else Images.empty()
+    return parts
 
 
 def prepare(config: TrainConfig, report: Report = quiet) -> int:
