@@ -4,6 +4,11 @@ A drawing in ``test`` has never been, and never will be, trained on: the gate
 compares versions on the same test drawings. Training drawings with strokes
 also yield stroke-space variants. Unreadable drawings are left out and listed
 (``collector.dataset.read_model_input``).
+
+Each drawing's inputs are built once, when it arrives, into a small file of its
+own (the item cache); a run reads them through packs (``cache.Pack``): what the
+last run read is one memory-mapped file, so a run opens only the new drawings'
+files, and the training stream reads its batches from the map.
 """
 
 from __future__ import annotations
