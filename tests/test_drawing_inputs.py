@@ -233,3 +233,38 @@ def test_a_full_disk_while_packing_keeps_the_inputs_in_memory_and_loses_none(
     monkeypatch.undo()
     assert pool.rows is None and np.array_equal(pool.inputs(), expected)
     assert not pack.data.exists() or pack.data.stat().st_size == 0
+
+
+def test_the_pen_view_varies_contributed_strokes_in_every_style_as_it_varies_pen_digits(
+    pen_digits,
+):
+    """The page's strokes are ``[x, y, t]``; the pen view keeps x and y (float32: a
+    third of the memory at a million drawings). Kept with their times, every
+    allograph failed on them (``box`` unpacked three columns into two), and the pen
+    view silently trained on those drawings as drawn, unvaried."""
+    from training import allographs, pen_data
+    from training import strokes as stroke_space
+
+    ones = [d for d in pen_digits if d.label == 1][:2]
+    zeros = [d for d in pen_digits if d.label == 0][:2]
+    for digit in ones + zeros:
+        add(digit)
+    data = pen_data.load_pen_data(TrainConfig(sources=("drawings",), variants=1))
+    assert len(data.train) == 4
+    rng = np.random.default_rng(0)
+    tried = 0
+    for strokes, label in zip(data.train.strokes, data.train.y, strict=True):
+        assert all(s.shape[1] == 2 and s.dtype == np.float32 for s in strokes)
+        for style in allographs.styles_of(label):
+            varied, _ = stroke_space.vary(style.make(list(strokes), rng), rng)
+            assert len(varied) >= len(strokes)
+            tried += 1
+    assert tried >= 4
+    # what the pen view reads is the strokes' geometry, as before (no timing)
+    stored = Drawing.objects.order_by("id").first()
+    from classifier import pen
+
+    assert np.allclose(
+        pen.features(canvas.parse_strokes(stored.strokes)), pen.features(data.train.strokes[0]),
+        atol=1e-4,
+    )  # fmt: skip

@@ -88,6 +88,13 @@ class PenData:
     tests: dict[str, PenSet]
 
 
+def compact(strokes: Strokes) -> Strokes:
+    """A drawing's strokes as the pen view keeps them: x and y only, as float32 (a
+    third of the page's ``[x, y, t]`` float64: the pen view reads geometry and
+    order, never timing, and a million drawings' strokes are held while it trains)."""
+    return [np.ascontiguousarray(s[:, :2], np.float32) for s in strokes]
+
+
 def load_pen_data(config: TrainConfig, sources: Collection[str] | None = None) -> PenData:
     """Every source with strokes, split by writer as the image sources are: the pen
     digits' and UJI's training writers (and contributed training drawings) train
@@ -136,23 +143,27 @@ def load_pen_data(config: TrainConfig, sources: Collection[str] | None = None) -
         exclude = (drawing_source.PENDIGITS_IMPORT,) if "pendigits" in sources else ()
         parts = drawing_source.run_drawings(config, exclude).values()
         contributed_test = PenSet()
+        fields = ("strokes", "label", "split", "source")
         drawings = (
-            d
+            row
             for rows in parts
-            for d in rows.exclude(strokes=None).order_by("id").iterator(chunk_size=1000)
+            for row in rows.exclude(strokes=None)
+            .order_by("id")
+            .values_list(*fields)
+            .iterator(chunk_size=1000)
         )
-        for drawing in drawings:
+        for stored, label, split, source in drawings:
             try:
-                strokes = canvas.parse_strokes(drawing.strokes)
+                strokes = compact(canvas.parse_strokes(stored))
             except canvas.InvalidStrokes:  # stored before today's rules: its picture only
                 continue
-            if drawing.split == Drawing.Split.TEST:
-                contributed_test.add(strokes, drawing.label)
-            elif drawing.split == Drawing.Split.VAL:
-                val.add(strokes, drawing.label, group="drawings")
+            if split == Drawing.Split.TEST:
+                contributed_test.add(strokes, label)
+            elif split == Drawing.Split.VAL:
+                val.add(strokes, label, group="drawings")
             else:
-                weight = config.correction_weight if drawing.source == "correction" else 1.0
-                train.add(strokes, drawing.label, weight * CONTRIBUTED_WEIGHT, group="drawings")
+                weight = config.correction_weight if source == "correction" else 1.0
+                train.add(strokes, label, weight * CONTRIBUTED_WEIGHT, group="drawings")
         if len(contributed_test):
             tests["drawings-test"] = contributed_test
     return PenData(train, val, tests)
