@@ -8,8 +8,8 @@ Starts its own private PostgreSQL cluster (``deploy/with-postgres.sh``, port
 55433, fsync on) and data folder. A pool of real drawings is added first through
 the contribution path (pen digits by unseen writers and their stroke-space
 variants, rendered by the one canvas renderer, with their strokes); the dataset
-then grows in bulk (``bulk_create``, 5,000 rows a batch) with copies of the
-pool's rows, each its own file (the picture with a chunk naming the copy) with
+then grows with copies of the pool's rows, 5,000 a batch, stored as an import
+stores its drawings (``Drawing.objects.store_many``), each its own file (the picture with a chunk naming the copy) with
 its model input kept beside it: labels and strokes as drawn, 80/10/10 splits,
 mostly approved (80 %, 15 % pending, 5 % rejected), from contributions,
 corrections and imports, with the model's guesses (2 % disagreeing) and 5,000
@@ -145,57 +145,49 @@ def copy_png(png: bytes, number: int) -> bytes:
 
 
 def grow(pool: list, target: int, rng: np.random.Generator) -> None:
-    """Add copies of the pool's rows until the dataset holds ``target`` drawings:
-    each a file of its own (the pool's picture with a chunk naming the copy, so its
-    hash is its own and every reader's check passes) and its model input kept
-    beside it, as a contribution's is."""
+    """Add copies of the pool's rows until the dataset holds ``target`` drawings,
+    stored as an import stores its drawings (``Drawing.objects.store_many``: the
+    files, each split counted, one INSERT a batch, the model inputs kept beside
+    them): each a file of its own (the pool's picture with a chunk naming the copy,
+    so its hash is its own and every reader's check passes)."""
     from datetime import timedelta
 
-    from django.core.files.storage import default_storage
     from django.utils import timezone
 
     from collector import dataset
-    from collector.model_inputs import ModelInput
-    from collector.models import Drawing, drawing_path
+    from collector.models import Drawing
 
     now = timezone.now()
     have = Drawing.objects.count()
     cached = pool_items(pool)
     pngs = [dataset.read_image(row) for row in pool]
-    inputs = [x.tobytes() for x in dataset.model_inputs_of(pool)]
-    version = ModelInput.objects.filter(drawing=pool[0]).values_list("version", flat=True)[0]
+    inputs = [x.astype(np.float32) / 255.0 for x in dataset.model_inputs_of(pool)]
     while have < target:
         n = min(BATCH, target - have)
-        rows, kept, bases = [], [], []
+        rows, pictures, kept, bases = [], [], [], []
         for i in range(n):
             index = int(rng.integers(len(pool)))
             bases.append(index)
             base = pool[index]
-            png = copy_png(pngs[index], have + i)
-            sha = hashlib.sha256(png).hexdigest()
-            name = drawing_path(Drawing(sha256=sha), "")
-            path = Path(default_storage.path(name))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(png)
+            pictures.append(copy_png(pngs[index], have + i))
             kept.append(inputs[index])
             status = rng.choice(["approved", "pending", "rejected"], p=[0.8, 0.15, 0.05])
             source = rng.choice(["canvas", "correction", "import:pendigits"], p=[0.6, 0.1, 0.3])
             guess = base.label if rng.random() > 0.02 else int(rng.integers(10))
             rows.append(Drawing(
-                image=name, sha256=sha, strokes=base.strokes, label=base.label, source=source,
+                sha256=hashlib.sha256(pictures[-1]).hexdigest(), strokes=base.strokes,
+                label=base.label, source=source,
                 writer="" if source != "import:pendigits" else f"w{int(rng.integers(3000))}",
                 predicted_label=guess, predicted_confidence=float(rng.uniform(0.5, 1.0)),
                 split=rng.choice(["train", "val", "test"], p=[0.8, 0.1, 0.1]), status=status,
                 client="" if source.startswith("import") else f"addr:bench-{int(rng.integers(5000))}",
-                fingerprint=base.fingerprint, stored_bytes=len(png),
+                fingerprint=base.fingerprint, stored_bytes=len(pictures[-1]),
                 approved_at=now if status == "approved" else None,
             ))  # fmt: skip
-        made = Drawing.objects.bulk_create(rows)
-        keep_items(made, bases, cached)
-        ModelInput.objects.bulk_create(
-            ModelInput(drawing_id=row.pk, version=version, pixels=x)
-            for row, x in zip(made, kept, strict=True)
+        made = Drawing.objects.store_many(
+            rows, pictures, forced=[row.split for row in rows], inputs=kept
         )
+        keep_items(made, bases, cached)
         spread = [now - timedelta(seconds=int(s)) for s in rng.integers(0, 365 * 86400, len(made))]
         for row, when in zip(made, spread, strict=True):
             row.created_at = when
@@ -298,19 +290,6 @@ def loading(preset: str) -> dict[str, float]:
     figures[f"{preset}: drawings read, pictures (count)"] = read
     figures[f"{preset}: drawings read, strokes (count)"] = pen_train
     return figures
-
-
-def recount_splits() -> None:
-    """The split counter as contributions would have left it (the copies skipped it)."""
-    from django.db.models import Count
-
-    from collector.models import Drawing, SplitCounter
-
-    for label in range(10):
-        counts = dict(
-            Drawing.objects.filter(label=label).values_list("split").annotate(n=Count("id"))
-        )
-        SplitCounter.objects.update_or_create(label=label, defaults=counts)
 
 
 def measure(
@@ -697,7 +676,6 @@ def main() -> None:
     for size in sizes:
         started = time.perf_counter()
         grow(pool, size, rng)
-        recount_splits()
         filled = time.perf_counter() - started
         table[size] = {}
         if "pages" in only:

@@ -2,8 +2,10 @@
 are, or zipped), Kaggle's training CSV and our own zip export. Strokes are drawn
 by ``classifier.canvas`` exactly as the page draws them, and kept with the drawing.
 
-Every import goes through ``Drawing.objects.add``, so it is idempotent (the
-content hash dedupes) and obeys the same rules as a contribution.
+Every import goes through ``Drawing.objects.add_many``: each drawing checked as a
+contribution is, the new ones stored together (``collector.storing``). It is
+idempotent (the content hash dedupes) and an interrupted import, run again,
+skips what it stored.
 """
 
 from __future__ import annotations
@@ -18,16 +20,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from django.db import transaction
 from django.db.models import JSONField, TextField, Value
 from django.db.models.functions import MD5, Cast
 from PIL import Image
 
 from audit.models import AuditEvent
-from classifier import canvas, preprocessing
+from classifier import canvas
 from collector.checks import validate_label
 from collector.formats import DatasetError, digits_zip, image_folder, kaggle_csv, ndjson, unipen
 from collector.models import DatasetImport, Drawing, InvalidDrawing, NewDrawing
+from collector.storing import REFUSALS
 
 logger = logging.getLogger(__name__)
 
@@ -265,15 +267,15 @@ def already_stored(known_sha256: str, strokes: list | None) -> bool:
     )
 
 
-# Drawings added in one transaction: one commit (one flush to disk) for them all,
-# not one each; an interrupted import loses at most this many, added again when it
-# is run again (known drawings are skipped, so nothing is added twice).
-IMPORT_BATCH = 100
+# Drawings checked, then stored together (``Drawing.objects.add_many``: their files,
+# then one transaction); an interrupted import loses at most this many, added again
+# when it is run again (known drawings are skipped, so nothing is added twice).
+IMPORT_BATCH = 500
 
 
 def run_import(items: Iterator[Item], *, status: str | None, progress=None) -> ImportSummary:
     """Add each item; an item's own status (from a zip manifest) wins over ``status``.
-    IMPORT_BATCH items a transaction."""
+    IMPORT_BATCH items at a time."""
     summary = ImportSummary()
     batch: list[Item] = []
     for item in items:
@@ -286,8 +288,10 @@ def run_import(items: Iterator[Item], *, status: str | None, progress=None) -> I
     return summary
 
 
-@transaction.atomic
 def _import_batch(items: list[Item], status: str | None, summary: ImportSummary, progress) -> None:
+    """A batch's items checked one by one (a bad line is refused, a known drawing
+    skipped), the rest stored together; the progress told once per item."""
+    news: list[NewDrawing] = []
     for item in items:
         try:
             if item.problem:
@@ -296,31 +300,19 @@ def _import_batch(items: list[Item], status: str | None, summary: ImportSummary,
             validate_label(item.label)  # a bad line is refused, even of a known drawing
             if already_stored(item.known_sha256, strokes):
                 summary.skipped += 1
-                if progress is not None:
-                    progress()
                 continue
             data = item.data() if callable(item.data) else item.data
-            _, created = Drawing.objects.add(
-                NewDrawing(
-                    data,
-                    item.label,
-                    source=item.source,
-                    writer=item.writer,
-                    split=item.split,
-                    status=item.status or status,
-                    strokes=strokes,
-                )
-            )
-        except (
-            InvalidDrawing,
-            preprocessing.PreprocessingError,
-            canvas.InvalidStrokes,
-        ) as exc:
+            news.append(NewDrawing(data, item.label, source=item.source, writer=item.writer,
+                                   split=item.split, status=item.status or status,
+                                   strokes=strokes))  # fmt: skip
+        except REFUSALS as exc:
             summary.refused[str(exc)] += 1
+    for outcome in Drawing.objects.add_many(news):
+        if isinstance(outcome, Exception):
+            summary.refused[str(outcome)] += 1
+        elif outcome[1]:
+            summary.added += 1
         else:
-            if created:
-                summary.added += 1
-            else:
-                summary.skipped += 1
-        if progress is not None:
-            progress()
+            summary.skipped += 1
+    for _ in items if progress is not None else ():
+        progress()

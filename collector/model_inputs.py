@@ -46,3 +46,12 @@ def keep(drawing_id: int, model_input: np.ndarray) -> None:
         version=preprocessing.PREPROCESSING_VERSION,
         pixels=preprocessing.as_bytes(model_input).tobytes(),
     )
+
+
+def keep_many(inputs: list[tuple[int, np.ndarray]]) -> None:
+    """:func:`keep` for many new drawings, ``(drawing id, model input)``: one INSERT."""
+    version = preprocessing.PREPROCESSING_VERSION
+    ModelInput.objects.bulk_create(
+        ModelInput(drawing_id=pk, version=version, pixels=preprocessing.as_bytes(x).tobytes())
+        for pk, x in inputs
+    )

@@ -8,21 +8,13 @@ the whole dataset and a duplicate is recognised for free.
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
 
-import numpy as np
 from django.conf import settings
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import IntegrityError, connection, models, transaction
-from django.utils import timezone
+from django.db import IntegrityError, models, transaction
 
-from classifier import canvas, preprocessing
-from collector import likeness, model_inputs, splits
+from collector import splits
 from collector.checks import (  # noqa: F401  (their home is collector.checks; kept importable here)
     InvalidDrawing,
     require_canvas_png,
@@ -31,183 +23,23 @@ from collector.checks import (  # noqa: F401  (their home is collector.checks; k
     validate_png,
 )
 from collector.counts import count_writer, writers_per_split
-
-logger = logging.getLogger(__name__)
+from collector.storing import (  # noqa: F401  (their home is collector.storing; kept importable here)
+    DrawingManager,
+    NewDrawing,
+    Prediction,
+    StorageUnavailable,
+    delete_quietly,
+    lock_client,
+    stored_intact,
+    stored_name,
+)
 
 # Rows one UPDATE of a bulk relabel names (its IN list).
 RELABEL_BATCH = 5000
 
 
-class StorageUnavailable(RuntimeError):
-    """The drawing could not be written; nothing was kept."""
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """The model's opinion of a drawing when it arrived."""
-
-    digit: int
-    confidence: float
-    model_version_id: int | None
-
-
-@dataclass(frozen=True)
-class NewDrawing:
-    """A drawing someone asks to store (:meth:`DrawingManager.add`): the picture, its
-    label and the pen as drawn; where it came from; and, for imports, the split and
-    review status it already has."""
-
-    data: bytes  # the PNG as sent
-    label: object  # checked by validate_label
-    strokes: list[np.ndarray] | None = None  # ``canvas.parse_strokes``' output
-    source: str = "canvas"
-    writer: str = ""
-    contributor: object = None  # the signed-in user, if any
-    session_key: str = ""  # an anonymous contributor's session
-    client: str = ""  # who sent it (``digits_site.clients.client_key``), for ``abuse``
-    prediction: Prediction | None = None
-    split: str | None = None
-    status: str | None = None
-    model_input: np.ndarray | None = None  # the caller's own preprocessing of ``data``
-    ink: np.ndarray | None = None  # the caller's own ``preprocessing.decode_ink(data)``
-    # Raises if the client may not add it (``collector.abuse``): called inside the
-    # insert's transaction, with the client's lock held, so a burst cannot overshoot.
-    admit: Callable[[int], None] | None = None  # the client's checks, with stored_bytes
-
-
-def stored_intact(name: str, sha256: str) -> bool:
-    """Whether storage holds ``name`` with exactly the content whose hash is ``sha256``."""
-    try:
-        with default_storage.open(name, "rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest() == sha256
-    except (FileNotFoundError, ValueError):
-        return False
-
-
-def delete_quietly(name: str) -> None:
-    """Remove a file no row points at; a failure is logged (``check_storage`` finds it)."""
-    try:
-        default_storage.delete(name)
-    except OSError:
-        logger.exception("Could not remove %s after a failed insert", name)
-
-
-def lock_client(client: str) -> None:
-    """Until the transaction ends, no other transaction adds for ``client``: on
-    PostgreSQL a transaction-scoped advisory lock on the client's name; SQLite's
-    transactions here are IMMEDIATE, so writers are one at a time already."""
-    if client and connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [client])
-
-
 def drawing_path(instance: Drawing, filename: str) -> str:
-    return f"drawings/{instance.sha256[:2]}/{instance.sha256}.png"
-
-
-class DrawingManager(models.Manager):
-    def add(self, new: NewDrawing) -> tuple[Drawing, bool]:
-        """Store a drawing, or return the existing one with the same content.
-
-        Returns ``(drawing, created)``. Raises :class:`InvalidDrawing`,
-        ``PreprocessingError`` (bad image), ``canvas.StrokesDoNotMatch`` (strokes
-        that do not draw the picture) or :class:`StorageUnavailable`. Strokes are
-        stored in the same row, so drawing and strokes arrive together or not at
-        all; a drawing already stored without strokes gains them only from whoever
-        sent it, while it waits for review (:meth:`Drawing.takes_strokes_from`).
-        """
-        label = validate_label(new.label)
-        if new.split is not None and new.split not in splits.SPLITS:
-            raise InvalidDrawing(f"Unknown split {new.split!r}.")
-        status = new.status
-        if status is not None and status not in Drawing.Status.values:
-            raise InvalidDrawing(f"Unknown status {status!r}.")
-        validate_png(new.data, new.model_input)
-        ink = preprocessing.decode_ink(new.data) if new.ink is None else new.ink
-        if new.strokes:
-            canvas.check_strokes_match(new.strokes, ink)
-        sha = hashlib.sha256(new.data).hexdigest()
-        stored_strokes = canvas.strokes_as_json(new.strokes) if new.strokes else None
-        existing = self.filter(sha256=sha).first()
-        if existing is not None:
-            if stored_strokes and not existing.strokes and existing.takes_strokes_from(new):
-                self.filter(pk=existing.pk, strokes__isnull=True).update(strokes=stored_strokes)
-                existing.refresh_from_db(fields=["strokes"])
-            return existing, False
-        if status is None:
-            auto = settings.DIGITS_AUTO_APPROVE
-            status = Drawing.Status.APPROVED if auto else Drawing.Status.PENDING
-        contributor = new.contributor
-        drawing = Drawing(
-            sha256=sha,
-            stored_bytes=len(new.data) + len(stored_strokes or ""),
-            label=label,
-            source=new.source,
-            writer=new.writer,
-            contributor=contributor if getattr(contributor, "is_authenticated", False) else None,
-            session_key=new.session_key or "",
-            client=new.client,
-            fingerprint=likeness.fingerprint(ink),
-            status=status,
-            approved_at=timezone.now() if status == Drawing.Status.APPROVED else None,
-            strokes=stored_strokes,
-        )
-        if new.prediction is not None:
-            drawing.predicted_label = new.prediction.digit
-            drawing.predicted_confidence = new.prediction.confidence
-            drawing.model_version_id = new.prediction.model_version_id
-        try:
-            self._store(drawing, new.data, new.split, new.admit, new.model_input)
-        except IntegrityError:
-            # A concurrent request stored the same drawing first.
-            winner = self.filter(sha256=sha).first()
-            if winner is None:
-                raise
-            return winner, False
-        except OSError as exc:
-            logger.exception("Could not store drawing %s", sha)
-            message = "The drawing could not be saved right now; try again."
-            raise StorageUnavailable(message) from exc
-        return drawing, True
-
-    @staticmethod
-    def _store(
-        drawing: Drawing, data: bytes, split: str | None,
-        admit: Callable[[int], None] | None = None,
-        model_input: np.ndarray | None = None,
-    ) -> None:  # fmt: skip
-        """The file and the row, with the drawing's split, or neither; ``admit`` (the
-        client's quotas and near-copies) checked in this transaction, under its lock.
-
-        ``model_input`` (the caller's preprocessing) is kept beside the row. An earlier
-        attempt that died before its row may have left the file. It is
-        reused only if its content is what its name (the hash) says; anything else
-        (a truncated write from before writes were atomic, a damaged disk) is replaced.
-        """
-        name = drawing_path(drawing, "")
-        wrote_file = False
-        try:
-            with transaction.atomic():
-                if admit is not None:
-                    lock_client(drawing.client)
-                    admit(drawing.stored_bytes)
-                counters = SplitCounter.objects
-                drawing.split = counters.claim(
-                    drawing.label, drawing.sha256, forced=split, writer=drawing.writer_key
-                )
-                if not stored_intact(name, drawing.sha256):
-                    if default_storage.exists(name):
-                        default_storage.delete(name)  # damaged: its name is this content's
-                    name = default_storage.save(name, ContentFile(data))
-                    wrote_file = True
-                drawing.image.name = name
-                drawing.save()
-                if model_input is not None:
-                    model_inputs.keep(drawing.pk, model_input)
-        except BaseException:
-            if wrote_file:  # no row will point at it
-                delete_quietly(name)
-            raise
+    return stored_name(instance.sha256)
 
 
 class Drawing(models.Model):
@@ -351,15 +183,32 @@ class SplitCounterManager(models.Manager):
         ``writer``'s drawings all go to that writer's split (``WriterSplit``), so
         the test split holds people the model never saw; the others take the split
         ``splits.choose_split`` picks for their label."""
+        return self.claim_many([(label, sha256, forced, writer)])[0]
+
+    def claim_many(self, wanted: list[tuple[int, str, str | None, str]]) -> list[str]:
+        """:meth:`claim` for many new drawings at once, as ``(label, sha256, forced,
+        writer)``, in order: each label's counter locked once (in label order, as
+        concurrent claims lock them) and saved once."""
         assert transaction.get_connection().in_atomic_block, "claim needs a transaction"
-        counter, _ = self.select_for_update().get_or_create(label=label)
-        counts = {split: getattr(counter, split) for split in splits.SPLITS}
-        if not forced and writer:
-            forced = WriterSplit.objects.split_of(writer)
-        split = forced or splits.choose_split(counts, sha256)
-        setattr(counter, split, counts[split] + 1)
-        counter.save(update_fields=[split])
-        return split
+        counters = {
+            label: self.select_for_update().get_or_create(label=label)[0]
+            for label in sorted({label for label, _, _, _ in wanted})
+        }
+        writers: dict[str, str] = {}
+        chosen = []
+        for label, sha256, forced, writer in wanted:
+            if not forced and writer:
+                if writer not in writers:
+                    writers[writer] = WriterSplit.objects.split_of(writer)
+                forced = writers[writer]
+            counter = counters[label]
+            counts = {split: getattr(counter, split) for split in splits.SPLITS}
+            split = forced or splits.choose_split(counts, sha256)
+            setattr(counter, split, counts[split] + 1)
+            chosen.append(split)
+        for counter in counters.values():
+            counter.save(update_fields=list(splits.SPLITS))
+        return chosen
 
     def release(self, label: int, split: str) -> None:
         """Un-count a deleted drawing."""

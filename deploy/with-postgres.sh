@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 pg=$(mktemp -d)
 trap 'deploy/postgres.sh remove "$pg" >/dev/null 2>&1 || true; rm -rf "$pg"' EXIT
-DATABASE_URL=$(DIGITS_PG_FSYNC=off deploy/postgres.sh start "$pg" "${DIGITS_TEST_PG_PORT:-55432}")
+DATABASE_URL=$(DIGITS_PG_FSYNC=${DIGITS_PG_FSYNC:-off} deploy/postgres.sh start "$pg" "${DIGITS_TEST_PG_PORT:-55432}")
 export DATABASE_URL
 echo "on PostgreSQL: $(psql --version | head -n 1), a private cluster on port ${DIGITS_TEST_PG_PORT:-55432}"
 "$@"

@@ -7,6 +7,7 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from collector.models import Drawing
+from collector.storing import stored_in_bulk
 
 
 @receiver(post_save, sender=Drawing)
@@ -15,3 +16,11 @@ def prepare_new_drawing(sender, instance: Drawing, created: bool, **kwargs) -> N
         from training.tasks import prepare_drawings_soon
 
         transaction.on_commit(prepare_drawings_soon)
+
+
+@receiver(stored_in_bulk, sender=Drawing)
+def prepare_new_drawings(sender, drawings: list[Drawing], **kwargs) -> None:
+    """Drawings an import stored together (sent after their transaction committed)."""
+    from training.tasks import prepare_drawings_soon
+
+    prepare_drawings_soon()
