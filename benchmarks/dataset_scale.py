@@ -9,8 +9,9 @@ Starts its own private PostgreSQL cluster (``deploy/with-postgres.sh``, port
 the contribution path (pen digits by unseen writers and their stroke-space
 variants, rendered by the one canvas renderer, with their strokes); the dataset
 then grows with copies of the pool's rows, 5,000 a batch, stored as an import
-stores its drawings (``Drawing.objects.store_many``), each its own file (the picture with a chunk naming the copy) with
-its model input kept beside it: labels and strokes as drawn, 80/10/10 splits,
+stores its drawings (``Drawing.objects.store_many``), each its own file (the
+picture with a chunk naming the copy) with its model input kept beside it:
+labels and strokes as drawn, 80/10/10 splits,
 mostly approved (80 %, 15 % pending, 5 % rejected), from contributions,
 corrections and imports, with the model's guesses (2 % disagreeing) and 5,000
 senders, spread over a year.

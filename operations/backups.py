@@ -1,13 +1,23 @@
 """Backups: the database and every stored file it points at, in one zip.
 
 ``database.jsonl`` is a Django fixture, one object a line (natural keys, so it
-loads into a freshly migrated instance); ``files/`` holds drawings, model
-artifacts and report plots under their storage names; ``manifest.json`` lists
-each file's sha256 and the database's so a restore can refuse a damaged backup
-before touching anything. The fixture is written into the archive as ``dumpdata`` makes it and
-read back a line at a time (``loaddata`` reads JSON Lines as a stream): at a
-million drawings it is gigabytes, which neither side may hold in memory.
-Backups from before hold ``database.json`` (one JSON document), still restored.
+loads into a freshly migrated instance); ``files/part-NNNNN.zip`` are the stored
+files (drawings, model artifacts, report plots) under their storage names,
+PART_FILES to a part, each part with its own ``manifest.json`` of every file's
+sha256; ``manifest.json`` holds each part's sha256 and the database's, so a
+restore can refuse a damaged backup before touching anything. The fixture is
+written into the archive as ``dumpdata`` makes it and read back a line at a time
+(``loaddata`` reads JSON Lines as a stream): at a million drawings it is
+gigabytes, which neither side may hold in memory.
+
+Parts, because a zip's directory is held in memory by whoever writes or reads
+it: a million files in one zip, with their names and checksums in one manifest,
+took 1.4 GB to write and as much to restore. A part's directory and checksums
+are ten thousand entries, made and dropped one part at a time, so memory stays
+the same at any size. Backups from before hold every file under ``files/`` with
+their checksums in the top manifest (``manifest.json``'s ``files`` a mapping,
+no ``parts``), and the oldest ``database.json`` (one JSON document): both still
+restored.
 
 A restore that stops part way (the process killed, the disk full) is run again
 and goes on: a file already stored with its checksum is kept, not written again,
@@ -28,7 +38,7 @@ import json
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from django.core import serializers
@@ -48,18 +58,33 @@ class BackupError(RuntimeError):
     pass
 
 
-def stored_names() -> list[str]:
+def stored_names() -> Iterator[str]:
+    """Every stored file a backup holds: the model versions' artifacts, then each
+    drawing's picture, read from the database a few thousand at a time."""
     from classifier.models import ModelVersion
     from collector.models import Drawing
 
-    names = set(Drawing.objects.values_list("image", flat=True))
+    artifacts = set()
     for version in ModelVersion.objects.all():
-        names.update(version.artifact_names())
-    return sorted(n for n in names if n)
+        artifacts.update(version.artifact_names())
+    yield from sorted(n for n in artifacts if n)
+    pictures = Drawing.objects.exclude(image="").order_by("image").values_list("image", flat=True)
+    yield from pictures.iterator(chunk_size=5000)
+
+
+def _stored_count() -> int:
+    """How many files :func:`stored_names` names (for the progress bar)."""
+    from classifier.models import ModelVersion
+    from collector.models import Drawing
+
+    artifacts = {n for v in ModelVersion.objects.all() for n in v.artifact_names() if n}
+    return len(artifacts) + Drawing.objects.exclude(image="").count()
 
 
 DATABASE = "database.jsonl"
 LEGACY_DATABASE = "database.json"
+MANIFEST = "manifest.json"
+PART_FILES = 10_000  # stored files a part holds: its directory and checksums in memory
 COPY_BYTES = 1 << 20
 LOAD_BATCH = 2000  # drawings an insert: ~5 MB of strokes, one statement
 # Told how it goes: (step, done, total), e.g. ("files", 12000, 1000000).
@@ -87,9 +112,10 @@ class _Hashing(io.RawIOBase):
 
 def write_backup(out: Path, progress: Progress = _silent) -> dict:
     """The database (as ``dumpdata`` streams it, hashed on the way) and every stored
-    file into ``out``, written beside it and renamed when whole: an interrupted
-    backup leaves no archive that looks finished."""
-    manifest: dict = {"files": {}}
+    file, a part at a time, into ``out``, written beside it and renamed when whole:
+    an interrupted backup leaves no archive that looks finished. Returns the
+    manifest (``files``: how many)."""
+    manifest: dict = {"format": 2, "parts": [], "files": 0}
     tmp = out.with_name(f".{out.name}.partial")
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -104,19 +130,80 @@ def write_backup(out: Path, progress: Progress = _silent) -> dict:
                 manifest["database"] = {"name": DATABASE, "sha256": hashing.digest.hexdigest(),
                                         "bytes": hashing.size}  # fmt: skip
             progress("database", 1, 1)
-            names = stored_names()
-            for done, name in enumerate(names, 1):
-                with default_storage.open(name, "rb") as handle:
-                    data = handle.read()
-                archive.writestr(f"files/{name}", data, compress_type=zipfile.ZIP_STORED)
-                manifest["files"][name] = hashlib.sha256(data).hexdigest()
-                if done % 1000 == 0 or done == len(names):
-                    progress("files", done, len(names))
-            archive.writestr("manifest.json", json.dumps(manifest, indent=1))
+            total, names = _stored_count(), []
+            for name in stored_names():
+                names.append(name)
+                if len(names) == PART_FILES:
+                    manifest["parts"].append(_write_part(archive, len(manifest["parts"]), names))
+                    manifest["files"] += len(names)
+                    progress("files", manifest["files"], total)
+                    names = []
+            if names or not manifest["parts"]:
+                manifest["parts"].append(_write_part(archive, len(manifest["parts"]), names))
+                manifest["files"] += len(names)
+            progress("files", manifest["files"], manifest["files"])
+            archive.writestr(MANIFEST, json.dumps(manifest, indent=1))
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)
     return manifest
+
+
+def _write_part(archive: zipfile.ZipFile, index: int, names: list[str]) -> dict:
+    """Stored files into one part (a zip of their own, with their checksums), made
+    in a temporary file and copied into ``archive``; its entry for the manifest."""
+    name, digests = f"files/part-{index:05d}.zip", {}
+    with tempfile.TemporaryFile() as spool:
+        with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_STORED) as part:
+            for stored in names:
+                with default_storage.open(stored, "rb") as handle:
+                    data = handle.read()
+                part.writestr(stored, data)
+                digests[stored] = hashlib.sha256(data).hexdigest()
+            part.writestr(MANIFEST, json.dumps(digests, indent=1))
+        spool.seek(0)
+        with archive.open(name, "w", force_zip64=True) as member:
+            hashing = _Hashing(member)
+            for chunk in iter(lambda: spool.read(COPY_BYTES), b""):
+                hashing.write(chunk)
+    return {"name": name, "sha256": hashing.digest.hexdigest(), "files": len(names)}
+
+
+def backed_up_files(archive: zipfile.ZipFile, manifest: dict) -> Iterator[tuple[str, str, bytes]]:
+    """Each stored file of a backup, as ``(name, sha256 when backed up, content)``, a
+    part at a time (its copy checked against the manifest first). Raises
+    :class:`BackupError` for a part or a file that cannot be read whole."""
+    if "parts" not in manifest:  # a backup from before parts
+        for name, digest in manifest["files"].items():
+            yield name, digest, _read(archive, f"files/{name}", name)
+        return
+    for entry in manifest["parts"]:
+        with tempfile.TemporaryFile() as copy:
+            try:
+                with archive.open(entry["name"]) as member:
+                    found = hashlib.sha256()
+                    for chunk in iter(lambda: member.read(COPY_BYTES), b""):
+                        found.update(chunk)
+                        copy.write(chunk)
+            except (OSError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+                raise BackupError(f"{entry['name']} is damaged in the backup: {exc}") from exc
+            if found.hexdigest() != entry["sha256"]:
+                raise BackupError(f"{entry['name']} is damaged in the backup (checksum mismatch).")
+            try:
+                part = zipfile.ZipFile(copy)
+                digests = json.loads(part.read(MANIFEST))
+            except (OSError, KeyError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
+                raise BackupError(f"{entry['name']} is damaged in the backup: {exc}") from exc
+            with part:
+                for name, digest in digests.items():
+                    yield name, digest, _read(part, name, name)
+
+
+def _read(archive: zipfile.ZipFile, member: str, name: str) -> bytes:
+    try:
+        return archive.read(member)
+    except (OSError, KeyError, zipfile.BadZipFile, zlib.error) as exc:  # bad CRC, cut
+        raise BackupError(f"{name} is damaged in the backup: {exc}") from exc
 
 
 def _stored_with(name: str, digest: str) -> bool:
@@ -164,35 +251,32 @@ def restore_backup(source: Path, progress: Progress = _silent) -> dict:
         )
     try:
         archive = zipfile.ZipFile(source)
-        manifest = json.loads(archive.read("manifest.json"))
+        manifest = json.loads(archive.read(MANIFEST))
         names = set(archive.namelist())
         database = DATABASE if DATABASE in names else LEGACY_DATABASE
         archive.getinfo(database)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise BackupError(f"{source} is not a Digits backup: {exc}") from exc
-    files = manifest["files"]
+    # how many files (a backup from before parts names them, with their checksums)
+    files = manifest["files"] if "parts" in manifest else len(manifest["files"])
     with archive:
-        for done, (name, digest) in enumerate(files.items(), 1):
-            try:
-                data = archive.read(f"files/{name}")
-            except (OSError, KeyError, zipfile.BadZipFile, zlib.error) as exc:  # bad CRC, cut
-                raise BackupError(f"{name} is damaged in the backup: {exc}") from exc
+        for done, (name, digest, data) in enumerate(backed_up_files(archive, manifest), 1):
             if hashlib.sha256(data).hexdigest() != digest:
                 raise BackupError(f"{name} is damaged in the backup (checksum mismatch).")
-            if done % 1000 == 0 or done == len(files):
-                progress("checking files", done, len(files))
+            if done % 1000 == 0 or done == files:
+                progress("checking files", done, files)
         written = []
         try:
-            for done, (name, digest) in enumerate(files.items(), 1):
+            for done, (name, digest, data) in enumerate(backed_up_files(archive, manifest), 1):
                 if not _stored_with(name, digest):
                     if default_storage.exists(name):
                         default_storage.delete(name)
-                    saved = default_storage.save(name, ContentFile(archive.read(f"files/{name}")))
+                    saved = default_storage.save(name, ContentFile(data))
                     written.append(saved)
                     if saved != name:
                         raise BackupError(f"Storage renamed {name} to {saved}.")
-                if done % 1000 == 0 or done == len(files):
-                    progress("storing files", done, len(files))
+                if done % 1000 == 0 or done == files:
+                    progress("storing files", done, files)
             suffix = Path(database).suffix  # .jsonl (read a line at a time) or .json
             with tempfile.NamedTemporaryFile(suffix=suffix) as fixture:
                 lines = _unpack_database(archive, database, manifest.get("database"), fixture)
@@ -209,7 +293,7 @@ def restore_backup(source: Path, progress: Progress = _silent) -> dict:
                 default_storage.delete(name)
             raise
     runtime.reset()
-    return manifest
+    return {**manifest, "files": files}
 
 
 def _unpack_database(archive: zipfile.ZipFile, name: str, expected: dict | None, out) -> int:

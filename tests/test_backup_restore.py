@@ -42,6 +42,36 @@ def emptied(settings, tmp_path) -> None:
     settings.MEDIA_ROOT = tmp_path / "fresh-media"
 
 
+def rewritten_parts(source, target, change) -> None:
+    """``source`` copied to ``target`` with ``change(name, data)`` applied to every
+    stored file inside its part (each part's own checksums and the top manifest's
+    left as they were, as a tool that rewrote the archive would leave them)."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for item in old.infolist():
+            data = old.read(item.filename)
+            if item.filename.startswith("files/part-"):
+                out = io.BytesIO()
+                with zipfile.ZipFile(io.BytesIO(data)) as part, zipfile.ZipFile(out, "w") as copy:
+                    for inner in part.infolist():
+                        content = part.read(inner.filename)
+                        if inner.filename != "manifest.json":
+                            content = change(inner.filename, content)
+                        copy.writestr(inner, content)
+                data = out.getvalue()
+            new.writestr(item, data)
+
+
+def backed_up(path) -> dict[str, bytes]:
+    """Every stored file a backup holds, by name, read as a restore reads them."""
+    import json
+
+    from operations import backups
+
+    with zipfile.ZipFile(path) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+        return {name: data for name, _, data in backups.backed_up_files(archive, manifest)}
+
+
 def test_a_restore_into_an_empty_instance_gives_everything_back(
     active_model, canvas_png, settings, tmp_path
 ):
@@ -107,6 +137,8 @@ def test_the_database_travels_as_json_lines_and_older_backups_still_restore(
 def test_restore_refuses_a_non_empty_instance_and_a_damaged_backup(
     active_model, canvas_png, tmp_path
 ):
+    import json
+
     call_command("backup", str(tmp_path / "b.zip"), stdout=io.StringIO())
     drawing, _ = Drawing.objects.add(NewDrawing(canvas_png(1), 1))
     with pytest.raises(CommandError, match="restore into a fresh one"):
@@ -117,14 +149,22 @@ def test_restore_refuses_a_non_empty_instance_and_a_damaged_backup(
         call_command("restore", str(tmp_path / "b.zip"), stdout=io.StringIO())
     # a backup whose model file was altered is refused before anything is written
     damaged = tmp_path / "damaged.zip"
-    with zipfile.ZipFile(tmp_path / "b.zip") as source, zipfile.ZipFile(damaged, "w") as target:
-        for item in source.infolist():
-            data = source.read(item.filename)
-            if item.filename.endswith("model.tflite"):
-                data = data[:-1] + bytes([data[-1] ^ 0xFF])
-            target.writestr(item, data)
+    rewritten_parts(tmp_path / "b.zip", damaged, lambda name, data: (
+        data[:-1] + bytes([data[-1] ^ 0xFF]) if name.endswith("model.tflite") else data))  # fmt: skip
     ModelVersion.objects.all().delete()
-    with pytest.raises(CommandError, match="damaged"):
+    with pytest.raises(CommandError, match=r"files/part-00000\.zip is damaged"):
+        call_command("restore", str(damaged), stdout=io.StringIO())
+    # and with the part's checksum made to match, by the file's own checksum in the part
+    with zipfile.ZipFile(damaged) as source:
+        manifest = json.loads(source.read("manifest.json"))
+        for part in manifest["parts"]:
+            part["sha256"] = hashlib.sha256(source.read(part["name"])).hexdigest()
+        members = {n: source.read(n) for n in source.namelist() if n != "manifest.json"}
+    with zipfile.ZipFile(damaged, "w") as target:
+        for name, data in members.items():
+            target.writestr(name, data)
+        target.writestr("manifest.json", json.dumps(manifest))
+    with pytest.raises(CommandError, match=r"model\.tflite is damaged .*checksum mismatch"):
         call_command("restore", str(damaged), stdout=io.StringIO())
     assert ModelVersion.objects.count() == 0
     with pytest.raises(CommandError, match="not a Digits backup"):
@@ -241,11 +281,15 @@ def test_a_backup_moves_between_sqlite_and_postgresql(active_model, canvas_png, 
 
 def test_a_bad_crc_in_the_zip_is_a_one_line_error_and_nothing_changes(active_model, tmp_path):
     call_command("backup", str(tmp_path / "b.zip"), stdout=io.StringIO())
+    import struct
+
     data = bytearray((tmp_path / "b.zip").read_bytes())
     with zipfile.ZipFile(tmp_path / "b.zip") as archive:
-        item = next(i for i in archive.infolist() if i.filename.endswith("model.tflite"))
-    # flip a byte inside the stored file's data: its CRC no longer matches
-    start = item.header_offset + 30 + len(item.filename.encode()) + len(item.extra) + 10
+        item = next(i for i in archive.infolist() if i.filename.startswith("files/part-"))
+    # flip a byte inside the stored part's data (past its local header, whose name and
+    # extra field lengths it gives): its CRC no longer matches
+    name_length, extra_length = struct.unpack("<HH", data[item.header_offset + 26 :][:4])
+    start = item.header_offset + 30 + name_length + extra_length + 10
     data[start] ^= 0xFF
     (tmp_path / "crc.zip").write_bytes(bytes(data))
     ModelVersion.objects.all().delete()
@@ -318,13 +362,11 @@ def test_a_restore_that_stopped_part_way_goes_on_where_it_stopped(
     call_command("backup", str(tmp_path / "b.zip"), stdout=io.StringIO())
     emptied(settings, tmp_path)
     # as a killed restore leaves it: half the files stored, the last one cut short
-    with zipfile.ZipFile(tmp_path / "b.zip") as archive:
-        names = sorted(
-            n.removeprefix("files/") for n in archive.namelist() if n.startswith("files/")
-        )
-        stored = names[: len(names) // 2]
-        for name in stored:
-            default_storage.save(name, io.BytesIO(archive.read(f"files/{name}")))
+    files = backed_up(tmp_path / "b.zip")
+    names = sorted(files)
+    stored = names[: len(names) // 2]
+    for name in stored:
+        default_storage.save(name, io.BytesIO(files[name]))
     cut = stored[-1]
     path = default_storage.path(cut)
     with open(path, "r+b") as handle:
@@ -408,3 +450,45 @@ def test_drawings_come_back_in_batches_with_every_value_and_the_numbering_goes_o
     new, _ = Drawing.objects.add(NewDrawing(canvas_png(3, index=5), 3))
     assert new.pk > max(row["id"] for row in before)
     assert counts.total() == len(before) + 1  # the counting triggers are back
+
+
+def test_files_travel_in_parts_and_backups_from_before_parts_still_restore(
+    active_model, canvas_png, settings, tmp_path, monkeypatch
+):
+    """Stored files go into parts of PART_FILES (a part's directory and checksums are
+    all that is in memory at a time, at any size); a backup from before parts, every
+    file under ``files/`` with its checksum in the top manifest, restores as well."""
+    import json
+
+    from operations import backups
+
+    for label in range(7):
+        Drawing.objects.add(NewDrawing(canvas_png(label), label))
+    before = snapshot()
+    monkeypatch.setattr(backups, "PART_FILES", 3)
+    out = io.StringIO()
+    call_command("backup", str(tmp_path / "b.zip"), stdout=out)
+    files = backed_up(tmp_path / "b.zip")
+    assert set(files) == set(backups.stored_names()) and len(files) > 7
+    with zipfile.ZipFile(tmp_path / "b.zip") as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+        parts = [n for n in archive.namelist() if n.startswith("files/")]
+    assert [p["name"] for p in manifest["parts"]] == parts
+    assert [p["files"] for p in manifest["parts"]] == [3] * (len(files) // 3) + (
+        [len(files) % 3] if len(files) % 3 else [])  # fmt: skip
+    assert manifest["files"] == len(files) and f"{len(files)} files" in out.getvalue()
+    # the same backup as an instance wrote it before parts
+    legacy = tmp_path / "legacy.zip"
+    with zipfile.ZipFile(tmp_path / "b.zip") as source, zipfile.ZipFile(legacy, "w") as target:
+        target.writestr("database.jsonl", source.read("database.jsonl"))
+        for name, data in files.items():
+            target.writestr(f"files/{name}", data)
+        digests = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+        target.writestr("manifest.json", json.dumps(
+            {"files": digests, "database": manifest["database"]}))  # fmt: skip
+    for backup in (tmp_path / "b.zip", legacy):
+        emptied(settings, tmp_path / backup.stem)
+        out = io.StringIO()
+        call_command("restore", str(backup), stdout=out)
+        assert snapshot() == before
+        assert f"{len(files)} files" in out.getvalue()

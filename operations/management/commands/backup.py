@@ -1,4 +1,5 @@
-"""``manage.py backup OUT``: database + drawings + model artifacts in one zip."""
+"""``manage.py backup OUT``: database + drawings + model artifacts in one zip
+(``operations.backups``)."""
 
 from pathlib import Path
 
@@ -19,4 +20,4 @@ class Command(BaseCommand):
             raise CommandError(f"{out.parent} does not exist.")
         with ProgressBars(quiet=options["verbosity"] == 0) as progress:
             manifest = write_backup(out, progress)
-        self.stdout.write(f"backed up the database and {len(manifest['files'])} files to {out}")
+        self.stdout.write(f"backed up the database and {manifest['files']} files to {out}")

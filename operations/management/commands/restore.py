@@ -32,4 +32,4 @@ class Command(BaseCommand):
                 manifest = restore_backup(source, progress)
         except BackupError as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(f"restored the database and {len(manifest['files'])} files from {source}")
+        self.stdout.write(f"restored the database and {manifest['files']} files from {source}")
