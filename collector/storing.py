@@ -27,7 +27,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, connection, models, transaction
+from django.db import DatabaseError, IntegrityError, connection, models, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -245,10 +245,21 @@ class DrawingManager(models.Manager):
                         lambda: stored_in_bulk.send(sender=self.model, drawings=saved)
                     )
         except BaseException:
-            for name in written:  # no row will point at them
-                delete_quietly(name)
+            self._forget(written)
             raise
         return saved
+
+    def _forget(self, written: list[str]) -> None:
+        """Remove the files a failed attempt wrote, but not one a row points at: a
+        contribution of the same picture, arriving meanwhile, may have found the file
+        whole and taken it (the insert that failed was the one that lost to it)."""
+        try:
+            taken = set(self.filter(image__in=written).values_list("image", flat=True))
+        except DatabaseError:  # the database is gone: the files go, as no row can be asked
+            taken = set()
+        for name in written:
+            if name not in taken:
+                delete_quietly(name)
 
     def _prepare(self, new: NewDrawing) -> models.Model:
         """The row ``new`` would be, every check passed (not saved, no split yet)."""
@@ -288,9 +299,8 @@ class DrawingManager(models.Manager):
             drawing.model_version_id = new.prediction.model_version_id
         return drawing
 
-    @staticmethod
     def _store(
-        drawing: models.Model, data: bytes, split: str | None,
+        self, drawing: models.Model, data: bytes, split: str | None,
         admit: Callable[[int], None] | None = None,
         model_input: np.ndarray | None = None,
     ) -> None:  # fmt: skip
@@ -313,6 +323,5 @@ class DrawingManager(models.Manager):
                 if model_input is not None:
                     model_inputs.keep(drawing.pk, model_input)
         except BaseException:
-            if wrote_file:  # no row will point at it
-                delete_quietly(name)
+            self._forget([name] if wrote_file else [])
             raise

@@ -131,3 +131,31 @@ def test_a_drawing_stored_meanwhile_by_someone_else_is_not_stored_twice(digits, 
     assert (summary.added, summary.skipped) == (4, 1), summary.line()
     assert Drawing.objects.count() == 5
     assert stored_files() == set(Drawing.objects.values_list("image", flat=True))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_picture_a_contribution_took_meanwhile_keeps_its_file(digits, monkeypatch):
+    """A contribution of the same picture arrives after the import wrote the file and
+    before its insert: the contribution finds the file whole and takes it, the
+    import's insert loses, and the file it wrote stays (the contribution's row points
+    at it)."""
+    from collector import storing
+
+    batch = items(digits[:5])
+    writing, started, contributed = storing._write_file, [], []
+
+    def then_a_contribution(sha256, data):
+        written = writing(sha256, data)
+        if data == batch[2].data and not started:  # the import's write (not the contribution's)
+            started.append(sha256)
+            contributed.append(Drawing.objects.add(NewDrawing(batch[2].data, batch[2].label)))
+        return written
+
+    monkeypatch.setattr(storing, "_write_file", then_a_contribution)
+    summary = imports.run_import(iter(batch), status="approved")
+    assert (summary.added, summary.skipped) == (4, 1), summary.line()
+    taken, created = contributed[0]
+    assert created
+    with default_storage.open(taken.image.name, "rb") as handle:
+        assert handle.read() == batch[2].data
+    assert stored_files() == set(Drawing.objects.values_list("image", flat=True))
