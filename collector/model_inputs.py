@@ -41,11 +41,7 @@ class ModelInput(models.Model):
 def keep(drawing_id: int, model_input: np.ndarray) -> None:
     """Keep a new drawing's input as it arrives (its own preprocessing of the picture),
     in the transaction that stores the drawing: one INSERT."""
-    ModelInput.objects.create(
-        drawing_id=drawing_id,
-        version=preprocessing.PREPROCESSING_VERSION,
-        pixels=preprocessing.as_bytes(model_input).tobytes(),
-    )
+    keep_many([(drawing_id, model_input)])
 
 
 def keep_many(inputs: list[tuple[int, np.ndarray]]) -> None:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 import tempfile
 import zipfile
@@ -58,27 +59,21 @@ class BackupError(RuntimeError):
     pass
 
 
+def _artifact_names() -> list[str]:
+    """Every model version's stored files (artifacts and report plots)."""
+    from classifier.models import ModelVersion
+
+    return sorted({n for v in ModelVersion.objects.all() for n in v.artifact_names() if n})
+
+
 def stored_names() -> Iterator[str]:
     """Every stored file a backup holds: the model versions' artifacts, then each
     drawing's picture, read from the database a few thousand at a time."""
-    from classifier.models import ModelVersion
     from collector.models import Drawing
 
-    artifacts = set()
-    for version in ModelVersion.objects.all():
-        artifacts.update(version.artifact_names())
-    yield from sorted(n for n in artifacts if n)
+    yield from _artifact_names()
     pictures = Drawing.objects.exclude(image="").order_by("image").values_list("image", flat=True)
     yield from pictures.iterator(chunk_size=5000)
-
-
-def _stored_count() -> int:
-    """How many files :func:`stored_names` names (for the progress bar)."""
-    from classifier.models import ModelVersion
-    from collector.models import Drawing
-
-    artifacts = {n for v in ModelVersion.objects.all() for n in v.artifact_names() if n}
-    return len(artifacts) + Drawing.objects.exclude(image="").count()
 
 
 DATABASE = "database.jsonl"
@@ -115,6 +110,8 @@ def write_backup(out: Path, progress: Progress = _silent) -> dict:
     file, a part at a time, into ``out``, written beside it and renamed when whole:
     an interrupted backup leaves no archive that looks finished. Returns the
     manifest (``files``: how many)."""
+    from collector import counts
+
     manifest: dict = {"format": 2, "parts": [], "files": 0}
     tmp = out.with_name(f".{out.name}.partial")
     try:
@@ -130,18 +127,17 @@ def write_backup(out: Path, progress: Progress = _silent) -> dict:
                 manifest["database"] = {"name": DATABASE, "sha256": hashing.digest.hexdigest(),
                                         "bytes": hashing.size}  # fmt: skip
             progress("database", 1, 1)
-            total, names = _stored_count(), []
-            for name in stored_names():
-                names.append(name)
-                if len(names) == PART_FILES:
-                    manifest["parts"].append(_write_part(archive, len(manifest["parts"]), names))
-                    manifest["files"] += len(names)
-                    progress("files", manifest["files"], total)
-                    names = []
-            if names or not manifest["parts"]:
-                manifest["parts"].append(_write_part(archive, len(manifest["parts"]), names))
-                manifest["files"] += len(names)
-            progress("files", manifest["files"], manifest["files"])
+            # how many, for the progress bar: the drawings the database counts
+            total, names = len(_artifact_names()) + counts.total(), stored_names()
+            while True:  # a part at a time (one, if empty, so a backup always has one)
+                part = list(itertools.islice(names, PART_FILES))
+                if not part and manifest["parts"]:
+                    break
+                manifest["parts"].append(_write_part(archive, len(manifest["parts"]), part))
+                manifest["files"] += len(part)
+                progress("files", manifest["files"], max(total, manifest["files"]))
+                if len(part) < PART_FILES:
+                    break
             archive.writestr(MANIFEST, json.dumps(manifest, indent=1))
         tmp.replace(out)
     finally:
