@@ -228,9 +228,14 @@ class ModelVersionAdmin(admin.ModelAdmin):
              **{view: scores[view] for view in ("image", "pen", "combined")}}
             for name, scores in sorted(pen["tests"].items())
         ]  # fmt: skip
+        styles = [
+            {"name": name, "n": scores["n"],
+             **{view: scores[view]["accuracy"] for view in ("image", "pen", "combined")}}
+            for name, scores in sorted((pen.get("styles") or {}).items())
+        ]  # fmt: skip
         return render_to_string(
             "admin/classifier/modelversion/two_views.html",
-            {"rows": rows, "combination": pen.get("combination", {}), "pen": pen},
+            {"rows": rows, "styles": styles, "combination": pen.get("combination", {}), "pen": pen},
         )
 
     @admin.display(description="serving")

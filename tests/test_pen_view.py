@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -334,6 +335,9 @@ def test_the_batch_endpoint_reads_strokes_item_by_item(client, pen_version, pen_
     assert uneven.status_code == 400 and "one item" in uneven.json()["error"]
 
 
+VIEWS = ("image", "pen", "combined")
+
+
 def test_the_version_page_shows_each_view_and_both(admin_client, pen_version):
     pen_version.metrics["pen"]["tests"] = {
         "ujipen": {
@@ -343,6 +347,14 @@ def test_the_version_page_shows_each_view_and_both(admin_client, pen_version):
             "combined": {"accuracy": 0.9975, "sure_but_wrong": 0.0, "misreads_flagged": 1.0},
         }
     }
+    pen_version.metrics["pen"]["styles"] = {
+        "disjoint:barred-zero": {
+            "n": 156,
+            **{
+                view: {"accuracy": a} for view, a in zip(VIEWS, (0.417, 0.885, 0.9872), strict=True)
+            },
+        }
+    }
     pen_version.metrics["pen"].update(epochs=16, started_from="new weights", n_train=6000)
     pen_version.save()
     page = admin_client.get(f"/admin/classifier/modelversion/{pen_version.pk}/change/")
@@ -350,6 +362,8 @@ def test_the_version_page_shows_each_view_and_both(admin_client, pen_version):
     assert page.status_code == 200
     assert 'data-test="ujipen"' in html and "99.75 %" in html and "99.50 %" in html
     assert "log p(pen)" in html
+    style = html[html.index('data-style="disjoint:barred-zero"') :].split("</tr>")[0]
+    assert re.findall(r"[\d.]+ %", style) == ["41.70 %", "88.50 %", "98.72 %"]
 
 
 def test_what_the_pen_view_learns_as_no_digit_is_ink_but_no_digit(pen_digits):
@@ -405,3 +419,17 @@ def test_a_version_gains_a_pen_view_and_its_picture_answers_stay(tmp_path):
     pen_metrics = json.loads((folder / "metrics.json").read_text())["pen"]
     assert pen_metrics["epochs"] == 1 and {"pendigits", "ujipen"} <= set(pen_metrics["tests"])
     assert "combination" in out.getvalue()
+    # and every style test set was answered as the page sends it, picture and strokes:
+    # the same drawings the picture's style sets hold (its figure there is theirs)
+    from training.sources.synthetic import style_test_sets
+
+    sets = style_test_sets()
+    assert set(pen_metrics["styles"]) == set(sets)
+    temperature = metrics["calibration"]["temperature"]
+    picture = Predictor(folder / "model.tflite", temperature=temperature)
+    for name in ("style:barred-zero", "disjoint:continental-one-both"):
+        scored = pen_metrics["styles"][name]
+        read = (picture.predict(sets[name].as_inputs()).argmax(1) == sets[name].y).mean()
+        assert scored["n"] == len(sets[name]) and scored["image"]["accuracy"] == round(read, 5)
+        assert 0 <= scored["pen"]["accuracy"] <= 1 and 0 <= scored["combined"]["accuracy"] <= 1
+    assert "the weakest with both views" in out.getvalue()

@@ -293,14 +293,19 @@ def as_drawn_and_varied(data: PenSet, rng: np.random.Generator) -> PenSet:
     return out
 
 
+def at_most(part: PenSet, limit: int | None, rng: np.random.Generator) -> PenSet:
+    """At most ``limit`` of ``part``'s drawings, in their order (smoke runs and tests)."""
+    if limit is None or len(part) <= limit:
+        return part
+    return part.subset(sorted(rng.choice(len(part), limit, replace=False)))
+
+
 def limited(data: PenData, limit: int | None, rng: np.random.Generator) -> PenData:
-    """At most ``limit`` drawings per part (smoke runs and tests)."""
+    """At most ``limit`` drawings per part."""
     if limit is None:
         return data
-
-    def take(part: PenSet) -> PenSet:
-        if len(part) <= limit:
-            return part
-        return part.subset(sorted(rng.choice(len(part), limit, replace=False)))
-
-    return PenData(take(data.train), take(data.val), {k: take(v) for k, v in data.tests.items()})
+    return PenData(
+        at_most(data.train, limit, rng),
+        at_most(data.val, limit, rng),
+        {k: at_most(v, limit, rng) for k, v in data.tests.items()},
+    )

@@ -21,28 +21,35 @@ from training.sources.pendigits import PENDIGITS_SHA256, held_out_digits, pendig
 from training.sources.variants import SYNTHESIS_VERSION, synthesis_key
 
 
+def style_test_strokes() -> dict[str, PenSet]:
+    """The held-out writers' digits of each style's digit, written in that style:
+    ``style:*`` from the ranges training draws from, ``disjoint:*`` from each
+    family's held-out bands (shapes training never drew), ``probe:*`` the styles
+    kept out of training. The strokes themselves, as the page would send them
+    (the pen view is scored on them); the same seeds every time."""
+    digits = held_out_digits()
+    sets: dict[str, PenSet] = {}
+    for index, style in enumerate(allographs.ALL_STYLES.values()):
+        for held_out in (False, True) if style.disjoint else (False,):
+            rng = np.random.default_rng([20261122, index, held_out])
+            drawn = PenSet()
+            for d in digits:
+                if d.label == style.digit:
+                    options = {"held_out": True} if held_out else {}
+                    drawn.add(style.make(canvas.fit_to_canvas(d.strokes), rng, **options), d.label)
+            sets[f"{'disjoint' if held_out else _kind(style.name)}:{style.name}"] = drawn
+    return sets
+
+
 def style_test_sets() -> dict[str, Images]:
-    """The held-out writers' digits of each style's digit, written in that style,
-    drawn as the page draws them: ``style:*`` from the ranges training draws
-    from, ``disjoint:*`` from each family's held-out bands (shapes training never
-    drew), ``probe:*`` the styles kept out of training."""
+    """:func:`style_test_strokes` drawn as the page draws them: the picture's
+    style test sets (cached: every run scores them)."""
 
     def build() -> dict[str, np.ndarray]:
-        digits = held_out_digits()
-        arrays = {}
-        for index, style in enumerate(allographs.ALL_STYLES.values()):
-            for held_out in (False, True) if style.disjoint else (False,):
-                rng = np.random.default_rng([20261122, index, held_out])
-                xs = [
-                    pen.render(style.make(canvas.fit_to_canvas(d.strokes), rng, **(
-                        {"held_out": True} if held_out else {})))
-                    for d in digits
-                    if d.label == style.digit
-                ]  # fmt: skip
-                arrays[f"{'disjoint' if held_out else _kind(style.name)}:{style.name}"] = np.stack(
-                    xs
-                )
-        return arrays
+        return {
+            name: np.stack([pen.render(strokes) for strokes in drawn.strokes])
+            for name, drawn in style_test_strokes().items()
+        }
 
     key = (*synthesis_key(PENDIGITS_SHA256), sorted(allographs.ALL_STYLES), "families")
     arrays = cached("styles", key, build)

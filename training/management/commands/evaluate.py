@@ -3,7 +3,8 @@
 It scores the served artifact with the serving path (``classifier.serving``),
 so the figure is the one users get, calibration included. ``--dataset styles``
 scores every style of the style test set (held-out writers, ``training.allographs``)
-and prints one line per style. The last line is machine-readable:
+and prints one line per style: the picture alone and, for a version with a pen
+view, the pen alone and both as the page sends them. The last line is machine-readable:
 ``accuracy=<float> n=<int> ece=<float>``.
 """
 
@@ -15,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
-from classifier import calibration, runtime, serving
+from classifier import calibration, pen, runtime, serving
+from classifier import combination as combining
 from classifier.predictor import Predictor
 from collector.formats import DatasetError
 from training.evaluation import classification_report, format_report
@@ -69,6 +71,24 @@ def load_predictor(model: Path | None):
     raise CommandError(f"{model}: expected a .tflite or .keras file, or a run directory.")
 
 
+def load_pen_view(model: Path | None) -> tuple[Predictor | None, dict | None]:
+    """The pen view and its combination beside ``model`` (the active version's for
+    None); (None, None) where there is none."""
+    if model is None:
+        loaded = runtime.active_model()
+        return loaded.pen, loaded.combination
+    folder = model if model.is_dir() else model.parent
+    metrics = folder / "metrics.json"
+    combination = (
+        (json.loads(metrics.read_text()).get("pen") or {}).get("combination")
+        if metrics.exists()
+        else None
+    )
+    if not combination or not (folder / "pen.tflite").exists():
+        return None, None
+    return Predictor(folder / "pen.tflite", temperature=combination["pen_temperature"]), combination
+
+
 class Command(BaseCommand):
     help = "Evaluate a model: accuracy, per-class precision/recall/F1 and the confusion matrix."
 
@@ -90,11 +110,25 @@ class Command(BaseCommand):
         report = classification_report(images.y, verdicts.probabilities)
         self.stdout.write(format_report(dataset, report))
         if dataset == "styles":
-            self.stdout.write("\nper style (held-out writers; probe: kept out of training)")
-            for name, style in synthetic.style_test_sets().items():
-                scored = serving.classify(style.as_inputs(), predictor)
-                accuracy = float((scored.digits == style.y).mean())
-                self.stdout.write(f"  {name:32} {accuracy * 100:6.2f}%  n={len(style)}")
+            self._per_style(predictor, model)
         ece = calibration.expected_calibration_error(verdicts.probabilities, images.y)
         self.stdout.write(f"expected calibration error {ece * 100:.2f}%")
         self.stdout.write(f"accuracy={report['accuracy']:.6f} n={report['n']} ece={ece:.6f}")
+
+    def _per_style(self, predictor, model: Path | None) -> None:
+        """One line per style: the picture alone (an upload), and, for a version with
+        a pen view, the pen alone and both combined (the page's live answer)."""
+        pen_model, fitted = load_pen_view(model)
+        drawn = synthetic.style_test_strokes() if pen_model is not None else {}
+        self.stdout.write("\nper style (held-out writers; probe: kept out of training)")
+        if drawn:
+            self.stdout.write(f"  {'':32} {'picture':>8} {'pen':>8} {'both':>8}")
+        for name, style in synthetic.style_test_sets().items():
+            p_image = serving.classify(style.as_inputs(), predictor).probabilities
+            line = f"  {name:32} {(p_image.argmax(1) == style.y).mean() * 100:7.2f}%"
+            if drawn:
+                p_pen = pen_model.predict(pen.batch(drawn[name].strokes))
+                both = combining.combine(p_image, p_pen, fitted)
+                for p in (p_pen, both):
+                    line += f" {(p.argmax(1) == style.y).mean() * 100:7.2f}%"
+            self.stdout.write(f"{line}  n={len(style)}")
