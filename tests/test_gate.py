@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.gate import STYLES, decide, floor_for, worse_p_value
+from training.gate import STYLES, STYLES_SERVED, decide, floor_for, worse_p_value
 
 
 @pytest.fixture(autouse=True)
@@ -104,6 +104,32 @@ def test_styles_are_judged_as_one_pooled_family_weighing_less():
     _, candidate_r = answers(2340, range(10))
     assert not decide({"pendigits": truth_r}, {"pendigits": candidate_r},
                       {"pendigits": active_r}).passed  # fmt: skip
+
+
+def test_the_styles_as_the_page_sends_them_are_a_family_of_their_own():
+    # The pictures hold; the served answers (picture and strokes) lose 3 images
+    # on each of 15 styles: 1.9 points pooled, caught on their own family.
+    truth, active, candidate = {}, {}, {}
+    for k in range(15):
+        picture, served = f"style:s{k}", f"style:s{k}+pen"
+        truth[picture], active[picture] = answers(156, set(), k)
+        truth[served], active[served] = truth[picture], active[picture]
+        candidate[picture] = active[picture]
+        candidate[served] = answers(156, range(3), k)[1]
+    decision = decide(truth, candidate, active)
+    pooled = {v.name: v for v in decision.sets if v.name in (STYLES, STYLES_SERVED)}
+    assert pooled[STYLES].n == pooled[STYLES_SERVED].n == 15 * 156
+    assert pooled[STYLES].result == "passed" and pooled[STYLES].active.lost == 0
+    assert pooled[STYLES_SERVED].judged and pooled[STYLES_SERVED].active.lost == 45
+    assert decision.reasons and all(r.startswith("styles+pen: worse") for r in decision.reasons)
+    assert floor_for(STYLES_SERVED) == 0.9  # the styles' floor
+    # the same loss on the pictures alone, the served answers holding: the other family
+    for k in range(15):
+        candidate[f"style:s{k}"], candidate[f"style:s{k}+pen"] = (
+            answers(156, range(3), k)[1],
+            active[f"style:s{k}+pen"],
+        )
+    assert [r.split(":")[0] for r in decide(truth, candidate, active).reasons] == [STYLES]
 
 
 def test_the_bootstrap_floor_stops_drift_that_each_step_hides():

@@ -433,3 +433,39 @@ def test_a_version_gains_a_pen_view_and_its_picture_answers_stay(tmp_path):
         assert scored["n"] == len(sets[name]) and scored["image"]["accuracy"] == round(read, 5)
         assert 0 <= scored["pen"]["accuracy"] <= 1 and 0 <= scored["combined"]["accuracy"] <= 1
     assert "the weakest with both views" in out.getvalue()
+
+
+def test_the_gate_judges_the_style_sets_as_the_page_sends_them(tmp_path, db):
+    """The pen view's run hands the style sets, with their strokes, to the gate:
+    answered by both views they pool into ``styles+pen``, judged apart from the
+    pictures' ``styles``."""
+    import dataclasses
+
+    from classifier.predictor import Predictor
+    from classifier.registry import BOOTSTRAP_DIR
+    from training import gate, opinions, pen_view
+    from training.config import DEFAULTS
+    from training.trainer import export_tflite
+
+    metrics = json.loads((BOOTSTRAP_DIR / "metrics.json").read_text())
+    temperature = metrics["calibration"]["temperature"]
+    config = dataclasses.replace(DEFAULTS, epochs=1, limit=12, sources=("pendigits",))
+    fitted, data = pen_view.train_view(
+        config, tmp_path, BOOTSTRAP_DIR / "model.tflite", temperature, log=lambda _: None,
+        export=export_tflite,
+    )  # fmt: skip
+    assert {"style:barred-zero", "disjoint:barred-zero", "pendigits"} <= set(data.tests)
+    assert len(data.tests["style:barred-zero"]) == 12
+    assert set(fitted["styles"]) == {n for n in data.tests if ":" in n}
+    sets = opinions.test_sets({}, data.tests)
+    image = Predictor(BOOTSTRAP_DIR / "model.tflite", temperature=temperature)
+    pen_model = Predictor(
+        tmp_path / "pen.tflite", temperature=fitted["combination"]["pen_temperature"]
+    )
+    served = opinions.answered(image, pen_model, fitted["combination"], sets)
+    truth = {name: drawn.labels() for name, drawn in sets.items()}
+    decision = gate.decide(truth, served, served)
+    pooled = {v.name: v for v in decision.sets if v.role == gate.SYNTHETIC}
+    styles = [n for n in sets if n.startswith("style:")]
+    assert set(pooled) == {gate.STYLES_SERVED} and pooled[gate.STYLES_SERVED].judged
+    assert pooled[gate.STYLES_SERVED].n == 12 * len(styles) and decision.passed

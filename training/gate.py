@@ -18,7 +18,10 @@ Which sets judge, and how much:
   its own;
 * **synthetic styles** (``style:*``): pooled into one family, judged with a larger
   minimum effect (``DIGITS_GATE_MIN_EFFECT_SYNTHETIC``), since they stand for
-  writers rather than being them; each style is reported, not judged;
+  writers rather than being them; each style is reported, not judged. The same
+  drawings answered as the page sends them, picture and strokes (``style:*+pen``),
+  are a second pooled family, ``styles+pen``, judged alike, so that a run which
+  keeps the pictures but reads the page's drawings worse is caught;
 * **probes** (``probe:*``, kept out of training on purpose): reported only.
 
 Each judged set also has a floor (``DIGITS_GATE_FLOORS``), and may not drift from
@@ -37,7 +40,9 @@ import numpy as np
 from django.conf import settings
 
 DRAWINGS_TEST = "drawings-test"
-STYLES = "styles"  # the pooled family of ``style:*`` sets
+BOTH = "+pen"  # a test set answered by both views: "ujipen+pen"
+STYLES = "styles"  # the pooled family of ``style:*`` sets (their pictures)
+STYLES_SERVED = STYLES + BOTH  # the pooled family of ``style:*+pen`` sets
 
 REAL, SYNTHETIC, STYLE, PROBE = "real people", "synthetic styles", "one style", "probe"
 DISJOINT = "shapes no run trains on"  # a family's held-out band: shown, never gates
@@ -50,7 +55,7 @@ def role_of(name: str) -> str:
         return DISJOINT
     if name.startswith("style:"):
         return STYLE
-    if name == STYLES:
+    if name in (STYLES, STYLES_SERVED):
         return SYNTHETIC
     return REAL
 
@@ -60,7 +65,9 @@ def floor_for(name: str) -> float:
     styles), or the default."""
     floors: dict[str, float] = settings.DIGITS_GATE_FLOORS
     family = (
-        "style:*" if name == STYLES else (name.split(":", 1)[0] + ":*" if ":" in name else None)
+        "style:*"
+        if role_of(name) == SYNTHETIC
+        else (name.split(":", 1)[0] + ":*" if ":" in name else None)
     )
     return floors.get(name, floors.get(family, floors.get("default", 0.0)))
 
@@ -175,14 +182,19 @@ def decide(
     decision = GateDecision(passed=True, significance=settings.DIGITS_GATE_SIGNIFICANCE)
     units = dict(truth)
     styles = sorted(name for name in truth if role_of(name) == STYLE)
-    if styles:
-        units[STYLES] = np.concatenate([truth[name] for name in styles])
+    families = {
+        STYLES: [name for name in styles if not name.endswith(BOTH)],
+        STYLES_SERVED: [name for name in styles if name.endswith(BOTH)],
+    }
+    for family, members in families.items():
+        if members:
+            units[family] = np.concatenate([truth[name] for name in members])
 
     def answers(of: dict[str, np.ndarray] | None, name: str) -> np.ndarray | None:
         if of is None:
             return None
-        if name == STYLES:
-            parts = [of.get(style) for style in styles]
+        if name in families:
+            parts = [of.get(style) for style in families[name]]
             return None if any(p is None for p in parts) else np.concatenate(parts)
         return of.get(name)
 

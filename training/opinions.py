@@ -21,7 +21,7 @@ import numpy as np
 from classifier.models import ArtifactError, ModelVersion
 from classifier.predictor import Predictor
 from classifier.registry import BOOTSTRAP_DIR, BOOTSTRAP_NOTE
-from training import evaluation, pen_view
+from training import evaluation, gate, pen_view
 from training.pen_data import PenSet, strokes_digest
 from training.sources import base as source_base
 from training.sources.cache import cache_file, cached
@@ -34,7 +34,7 @@ Sets = dict[str, "source_base.Images | PenSet"]
 def test_sets(tests: dict[str, source_base.Images], pen_sets: dict[str, PenSet]) -> Sets:
     """The run's judged sets by the gate's names: the pictures by their source's
     name, the drawings with strokes answered by both views as ``name+pen``."""
-    return {**tests, **{name + pen_view.BOTH: drawings for name, drawings in pen_sets.items()}}
+    return {**tests, **{name + gate.BOTH: drawings for name, drawings in pen_sets.items()}}
 
 
 def model_key(image_sha256: str, temperature: float, pen_sha256: str, combination: dict) -> str:

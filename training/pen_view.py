@@ -293,9 +293,6 @@ def refresher(train: PenSet, rng: np.random.Generator) -> PenSet:
     return train.subset(sorted([*contributed.tolist(), *others.tolist()]))
 
 
-BOTH = "+pen"  # a test set answered by both views: "ujipen+pen", judged by the gate
-
-
 def answers(image: Predictor, pen_model: Predictor | None, combination: dict | None,
             data: PenSet) -> np.ndarray:  # fmt: skip
     """A version's served digits for drawings with strokes: both views combined, or
@@ -358,11 +355,12 @@ def train_view(
     reports = report(image, pen_model, combination, data.tests)
     # The style test sets as the page sends them (the picture and its strokes): a
     # family the picture confuses (a long-flagged 1 and a 7) is what the pen is for.
-    styles = (
-        report(image, pen_model, combination, style_sets(config.limit, rng))
+    drawn_styles = (
+        style_sets(config.limit, rng)
         if "pendigits" in (config.sources if sources is None else sources)
         else {}
     )
+    styles = report(image, pen_model, combination, drawn_styles)
     trained = {name: scores for name, scores in styles.items() if not name.startswith("probe:")}
     not_digits = junk_report(image, pen_model, combination, data.val, config.seed)
     log(f"no digit ({not_digits['n']}, {not_digits['refused']} refused as too small): sure "
@@ -391,4 +389,5 @@ def train_view(
         "not_digits": not_digits,
         "tflite_bytes": (out_dir / "pen.tflite").stat().st_size,
     }
-    return metrics, data
+    # The gate judges the style sets as served too (``styles+pen``).
+    return metrics, PenData(data.train, data.val, {**data.tests, **drawn_styles})

@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from classifier import calibration
 from classifier.predictor import Predictor
-from training import architectures, evaluation, pen_view, recipes
+from training import architectures, evaluation, gate, pen_view, recipes
 from training.augmentation import DigitAugment
 from training.config import TrainConfig
 from training.progress import Callback, KerasBridge, Phases, RemainingTime
@@ -338,9 +338,7 @@ def train(
         combination = pen_metrics["combination"]
         pen_model = Predictor(out_dir / "pen.tflite", temperature=combination["pen_temperature"])
     for name, drawings in pen_data.tests.items():
-        predictions[name + pen_view.BOTH] = pen_view.answers(
-            image, pen_model, combination, drawings
-        )
+        predictions[name + gate.BOTH] = pen_view.answers(image, pen_model, combination, drawings)
     phases.done("pen view")
     # 6. Report.
     evaluation.plot_learning_curves(history, out_dir / "learning-curves.png")
