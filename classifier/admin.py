@@ -112,6 +112,29 @@ def _comparison(version: ModelVersion, active: ModelVersion | None) -> list[dict
             for n in names]  # fmt: skip
 
 
+STYLE_KINDS = {"style": "as trained", "disjoint": "held-out band", "probe": "probe, never trained"}
+
+
+def _style_rows(styles: dict) -> list[dict]:
+    """The style sets' rows for the version page: each family beside its held-out
+    band ("style:barred-zero", then "disjoint:barred-zero"), each view's accuracy."""
+
+    def order(name: str) -> tuple[str, int]:
+        kind, family = name.split(":", 1)
+        return family, list(STYLE_KINDS).index(kind) if kind in STYLE_KINDS else len(STYLE_KINDS)
+
+    return [
+        {
+            "name": name,
+            "family": name.split(":", 1)[1],
+            "kind": STYLE_KINDS.get(name.split(":", 1)[0], ""),
+            "n": styles[name]["n"],
+            **{view: styles[name][view]["accuracy"] for view in ("image", "pen", "combined")},
+        }
+        for name in sorted(styles, key=order)
+    ]
+
+
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
     list_display = (
@@ -228,11 +251,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
              **{view: scores[view] for view in ("image", "pen", "combined")}}
             for name, scores in sorted(pen["tests"].items())
         ]  # fmt: skip
-        styles = [
-            {"name": name, "n": scores["n"],
-             **{view: scores[view]["accuracy"] for view in ("image", "pen", "combined")}}
-            for name, scores in sorted((pen.get("styles") or {}).items())
-        ]  # fmt: skip
+        styles = _style_rows(pen.get("styles") or {})
         return render_to_string(
             "admin/classifier/modelversion/two_views.html",
             {"rows": rows, "styles": styles, "combination": pen.get("combination", {}), "pen": pen},
