@@ -469,3 +469,47 @@ def test_the_gate_judges_the_style_sets_as_the_page_sends_them(tmp_path, db):
     styles = [n for n in sets if n.startswith("style:")]
     assert set(pooled) == {gate.STYLES_SERVED} and pooled[gate.STYLES_SERVED].judged
     assert pooled[gate.STYLES_SERVED].n == 12 * len(styles) and decision.passed
+
+
+def as_the_page_sends(strokes: list[np.ndarray]) -> dict:
+    drawn = canvas.strokes_as_json(canvas.timed([np.asarray(s, float) for s in strokes]))
+    return {
+        "image": data_url(canvas.render_canvas_png(canvas.parse_strokes(drawn))),
+        "strokes": drawn,
+    }
+
+
+@pytest.mark.parametrize(
+    "mark",
+    [
+        [[80.0, 60.0], [200.0, 200.0]],  # "\": once "an 8, 99.9 %"
+        [[200.0, 60.0], [80.0, 200.0]],  # "/"
+        [[70.0, 140.0], [190.0, 142.0]],  # a dash
+    ],
+)
+def test_a_single_slanted_stroke_or_a_dash_is_never_sure(client, active_model, mark):
+    """The issue's own examples, sent as the page sends them to the served bootstrap."""
+    answer = predict(client, as_the_page_sends([np.array(mark)]))
+    assert answer.status_code == 200 and answer.json()["views"] == ["image", "pen"]
+    assert answer.json()["sure"] is False, answer.json()
+
+
+def test_a_three_drawn_small_with_the_pages_pen_is_not_read_as_an_eight(
+    client, active_model, pen_digits
+):
+    """Once "8, 99.9 %": held-out writers' 3s drawn 40 and 60 px tall with the page's
+    16 px pen (a blot when small) are read as 3s, or refused as too small."""
+    from training.sources import pendigits as pen_source
+
+    threes = [
+        d for d in pen_digits if d.label == 3 and d.writer in pen_source.PENDIGITS_TEST_WRITERS
+    ]
+    said = []
+    for digit in threes[:12]:
+        for size in (40, 60):
+            answer = predict(client, as_the_page_sends(canvas.fit_to_canvas(digit.strokes, size)))
+            if answer.status_code == 400:
+                assert answer.json()["code"] == "too_small"
+                continue
+            said.append(answer.json()["digit"])
+    assert len(said) >= 18 and set(said) == {3}, said
