@@ -432,7 +432,7 @@ def test_a_version_gains_a_pen_view_and_its_picture_answers_stay(tmp_path):
         read = (picture.predict(sets[name].as_inputs()).argmax(1) == sets[name].y).mean()
         assert scored["n"] == len(sets[name]) and scored["image"]["accuracy"] == round(read, 5)
         assert 0 <= scored["pen"]["accuracy"] <= 1 and 0 <= scored["combined"]["accuracy"] <= 1
-    assert "the weakest with both views" in out.getvalue()
+    assert "the weakest with both views is" in out.getvalue()
 
 
 def test_the_gate_judges_the_style_sets_as_the_page_sends_them(tmp_path, db):

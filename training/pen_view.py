@@ -361,7 +361,8 @@ def train_view(
         else {}
     )
     styles = report(image, pen_model, combination, drawn_styles)
-    trained = {name: scores for name, scores in styles.items() if not name.startswith("probe:")}
+    # Probes are kept out of training on purpose: shown, not the weakest.
+    taught = {name: scores for name, scores in styles.items() if not name.startswith("probe:")}
     not_digits = junk_report(image, pen_model, combination, data.val, config.seed)
     log(f"no digit ({not_digits['n']}, {not_digits['refused']} refused as too small): sure "
         f"{not_digits.get('image_sure', 0) * 100:.1f}% picture alone, "
@@ -370,10 +371,11 @@ def train_view(
     for name, scores in reports.items():
         picture, alone, both = (scores[v]["accuracy"] * 100 for v in ("image", "pen", "combined"))
         log(f"{name}: picture {picture:.2f}%, pen {alone:.2f}%, both {both:.2f}%")
-    if trained:
-        weakest = min(trained, key=lambda name: trained[name]["combined"]["accuracy"])
-        log(f"styles ({len(trained)} trained sets): the weakest with both views is {weakest}, "
-            f"{trained[weakest]['combined']['accuracy'] * 100:.2f}%")  # fmt: skip
+    if taught:
+        weakest = min(taught, key=lambda name: taught[name]["combined"]["accuracy"])
+        both = taught[weakest]["combined"]["accuracy"] * 100
+        log(f"styles and their held-out bands ({len(taught)} sets): the weakest with both "
+            f"views is {weakest}, {both:.2f}%")  # fmt: skip
     metrics = {
         **fitted,
         "epochs": epochs,
