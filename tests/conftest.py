@@ -402,6 +402,13 @@ def launched_chromium():
             yield browser
         finally:
             browser.close()
+            # Playwright runs an event loop in this thread, and while it does, Django
+            # keeps the connections a test opens apart from the thread's own (asgiref's
+            # Local is per context then): nothing else closes them, and PostgreSQL will
+            # not drop the test database while one is open.
+            from django.db import connections
+
+            connections.close_all()
 
 
 def sign_in(page, url: str, username: str = "admin", password: str = "a-password-for-tests-only"):
