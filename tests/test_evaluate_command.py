@@ -44,3 +44,24 @@ def test_evaluate_without_a_model_says_so(db):
 def test_evaluate_a_missing_file(db, tmp_path):
     with pytest.raises(CommandError, match="does not exist"):
         call_command("evaluate", "--model", str(tmp_path / "nope.tflite"), stdout=io.StringIO())
+
+
+@pytest.mark.parametrize("given", [True, False])
+def test_evaluate_styles_prints_each_view_and_both_as_the_run_reported(db, given, request):
+    """Per style: the picture alone, the pen alone and both, for a run directory or
+    the active version alike, equal to what the bootstrap's report says."""
+    import json
+
+    if not given:
+        request.getfixturevalue("active_model")
+    lines = run_evaluate("--dataset", "styles", *(["--model", str(BOOTSTRAP_DIR)] if given else []))
+    styles = json.loads((BOOTSTRAP_DIR / "metrics.json").read_text())["pen"]["styles"]
+    rows = {
+        line.split()[0]: line.split()[1:4] for line in lines if line.strip().split(" ")[0] in styles
+    }
+    assert set(rows) == set(styles)
+    for name, figures in rows.items():
+        expected = [
+            f"{styles[name][view]['accuracy'] * 100:.2f}%" for view in ("image", "pen", "combined")
+        ]
+        assert figures == expected, name
