@@ -27,6 +27,18 @@ class RegistrationError(RuntimeError):
     pass
 
 
+def pen_view_in(directory: Path) -> tuple[bytes, dict]:
+    """A model directory's pen view as shipped: its artifact's bytes and the fitted
+    combination from its report (``b""`` and ``{}`` for a directory without one)."""
+    metrics = directory / "metrics.json"
+    report = json.loads(metrics.read_text()) if metrics.exists() else {}
+    combination = (report.get("pen") or {}).get("combination") or {}
+    pen_path = directory / "pen.tflite"
+    if not combination or not pen_path.exists():
+        return b"", {}
+    return pen_path.read_bytes(), combination
+
+
 def register_directory(directory: Path, *, activate: bool, note: str = "", by=None) -> ModelVersion:
     """Copy a trained model directory into storage as the next version (a candidate,
     or the active one with ``activate``), its report plots stored beside it."""

@@ -20,7 +20,7 @@ import numpy as np
 
 from classifier.models import ArtifactError, ModelVersion
 from classifier.predictor import Predictor
-from classifier.registry import BOOTSTRAP_DIR, BOOTSTRAP_NOTE
+from classifier.registry import BOOTSTRAP_DIR, BOOTSTRAP_NOTE, pen_view_in
 from training import evaluation, gate, pen_view
 from training.pen_data import PenSet, strokes_digest
 from training.sources import base as source_base
@@ -136,10 +136,8 @@ def gate_opinions(sets: Sets) -> tuple[dict | None, dict | None]:
 def _bootstrap_opinion(sets: Sets) -> dict[str, np.ndarray]:
     shipped = json.loads((BOOTSTRAP_DIR / "metrics.json").read_text())
     temperature = (shipped.get("calibration") or {}).get("temperature", 1.0)
-    combination = (shipped.get("pen") or {}).get("combination") or {}
+    pen_bytes, combination = pen_view_in(BOOTSTRAP_DIR)
     image_bytes = (BOOTSTRAP_DIR / "model.tflite").read_bytes()
-    pen_path = BOOTSTRAP_DIR / "pen.tflite"
-    pen_bytes = pen_path.read_bytes() if pen_path.exists() else b""
     pen_sha256 = hashlib.sha256(pen_bytes).hexdigest() if pen_bytes else ""
     key = model_key(hashlib.sha256(image_bytes).hexdigest(), temperature, pen_sha256, combination)
 

@@ -19,6 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 from classifier import calibration, pen, runtime, serving
 from classifier import combination as combining
 from classifier.predictor import Predictor
+from classifier.registry import pen_view_in
 from collector.formats import DatasetError
 from training.evaluation import classification_report, format_report
 from training.sources import base as source_base
@@ -77,16 +78,10 @@ def load_pen_view(model: Path | None) -> tuple[Predictor | None, dict | None]:
     if model is None:
         loaded = runtime.active_model()
         return loaded.pen, loaded.combination
-    folder = model if model.is_dir() else model.parent
-    metrics = folder / "metrics.json"
-    combination = (
-        (json.loads(metrics.read_text()).get("pen") or {}).get("combination")
-        if metrics.exists()
-        else None
-    )
-    if not combination or not (folder / "pen.tflite").exists():
+    pen_bytes, combination = pen_view_in(model if model.is_dir() else model.parent)
+    if not pen_bytes:
         return None, None
-    return Predictor(folder / "pen.tflite", temperature=combination["pen_temperature"]), combination
+    return Predictor(pen_bytes, temperature=combination["pen_temperature"]), combination
 
 
 class Command(BaseCommand):
