@@ -386,6 +386,36 @@ def test_what_the_pen_view_learns_as_no_digit_is_ink_but_no_digit(pen_digits):
     assert np.isfinite(pen.batch(made)).all()
 
 
+def test_a_pen_lifted_mid_stroke_breaks_one_stroke_in_two_in_order(pen_digits):
+    """What the pen view trains on when a finger loses the glass: one stroke becomes
+    two, drawn in the same order and direction, with nothing added."""
+    from training import pen_data
+
+    rng = np.random.default_rng(5)
+    for digit in pen_digits[:300]:
+        strokes = [s[:, :2] for s in one(digit)]
+        broken = pen_data.lifted(strokes, rng)
+        if not any(len(s) >= 6 for s in strokes):
+            assert broken == strokes
+            continue
+        assert len(broken) == len(strokes) + 1
+        i = next(
+            i
+            for i, (a, b) in enumerate(zip(strokes, broken[: len(strokes)], strict=True))
+            if len(a) != len(b)
+        )
+        first, second = broken[i], broken[i + 1]
+        assert len(first) >= 2 and len(second) >= 2
+        source = strokes[i]
+        # both parts are the stroke's own points, in its order: the first its start,
+        # the second a later stretch up to its end (a short piece may be skipped)
+        assert np.array_equal(first, source[: len(first)])
+        assert np.array_equal(second, source[len(source) - len(second) :])
+        assert len(first) + len(second) <= len(source)
+        others = broken[:i] + broken[i + 2 :]
+        assert all(a is b for a, b in zip(strokes[:i] + strokes[i + 1 :], others, strict=True))
+
+
 def test_backups_and_the_storage_check_know_the_pen_artifacts(pen_version):
     from operations import backups, integrity
 

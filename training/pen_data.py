@@ -172,8 +172,9 @@ def load_pen_data(config: TrainConfig, sources: Collection[str] | None = None) -
 def rewritten(strokes: Strokes, rng: np.random.Generator) -> Strokes:
     """The same drawing written in another order, as people do: a closed loop (a 0,
     an 8) begun at another point, a stroke drawn the other way, strokes in another
-    order. The shape stays; what the pen view may take for granted about order and
-    direction does not, so one writer's habit is not mistaken for the digit."""
+    order, the pen lifted once mid-stroke (:func:`lifted`). The shape stays; what
+    the pen view may take for granted about order and direction does not, so one
+    writer's habit is not mistaken for the digit."""
     out = []
     for stroke in strokes:
         if len(stroke) > 8 and rng.random() < 0.3:
@@ -185,7 +186,38 @@ def rewritten(strokes: Strokes, rng: np.random.Generator) -> Strokes:
         out.append(stroke)
     if len(out) > 1 and rng.random() < 0.15:
         out = [out[i] for i in rng.permutation(len(out))]
+    if rng.random() < LIFTED_SHARE:
+        out = lifted(out, rng)
     return out
+
+
+# How often a drawing is written with the pen lifted once mid-stroke.
+LIFTED_SHARE = 0.12
+
+
+def lifted(strokes: Strokes, rng: np.random.Generator) -> Strokes:
+    """The same drawing with the pen lifted once where the writer did not mean to: a
+    finger that loses the glass, a light pen that skips. One stroke (a long one more
+    likely) becomes two, in order and in the same direction, sometimes with a short
+    piece between them never drawn. The pen view reads where strokes start; a
+    stroke that broke must not turn a 1 into a 4 or a 7."""
+    lengths = np.array(
+        [float(np.hypot(*np.diff(s[:, :2], axis=0).T).sum()) if len(s) >= 6 else 0.0
+         for s in strokes]
+    )  # fmt: skip
+    if lengths.sum() <= 0:
+        return strokes
+    i = int(rng.choice(len(strokes), p=lengths / lengths.sum()))
+    stroke = strokes[i]
+    along = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(stroke[:, :2], axis=0).T))])
+    cut = rng.uniform(0.2, 0.8) * along[-1]
+    skipped = rng.uniform(0.0, 0.06) * along[-1] if rng.random() < 0.5 else 0.0
+    end = int(np.searchsorted(along, cut))
+    resume = int(np.searchsorted(along, cut + skipped))
+    end, resume = max(end, 2), max(resume, end)
+    if end >= len(stroke) - 1 or resume >= len(stroke) - 1:
+        return strokes
+    return [*strokes[:i], stroke[:end], stroke[resume:], *strokes[i + 1 :]]
 
 
 # Ink that is not a digit (yet) is trained towards "any digit, equally": a share of
