@@ -20,16 +20,16 @@ the world's: they show where the pen view breaks, not by how much people win.
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 import _django  # noqa: F401
 import numpy as np
 
-from classifier.predictor import Predictor
-from classifier.registry import BOOTSTRAP_DIR, pen_view_in
+from classifier.registry import BOOTSTRAP_DIR
+from training import strokes as stroke_space
 from training.config import TrainConfig
+from training.management.commands.evaluate import load_pen_view, load_predictor
 from training.pen_data import PenSet, load_pen_data
 from training.pen_view import report
 
@@ -52,13 +52,7 @@ def _respaced(strokes: Strokes, spacing: float, noise: float, rng) -> Strokes:
     pixels when there is noise (a mouse reports integers)."""
     out = []
     for stroke in strokes:
-        stroke = stroke[:, :2]
-        along = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(stroke, axis=0).T))])
-        if len(stroke) < 2 or along[-1] <= spacing:
-            out.append(stroke)
-            continue
-        targets = np.linspace(0, along[-1], round(float(along[-1]) / spacing) + 1)
-        points = np.column_stack([np.interp(targets, along, stroke[:, i]) for i in (0, 1)])
+        points = stroke_space.resample(stroke[:, :2], spacing)
         out.append(np.round(points + rng.normal(0, noise, points.shape)) if noise else points)
     return out
 
@@ -97,8 +91,9 @@ def stray_dot(strokes: Strokes, rng) -> Strokes:
 
 def turned(degrees: float) -> Callable[[Strokes, np.random.Generator], Strokes]:
     def change(strokes: Strokes, rng) -> Strokes:
-        a = np.radians(degrees) * rng.choice([-1, 1])
-        return _about_centre(strokes, np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]))
+        return _about_centre(
+            strokes, stroke_space.rotation(np.radians(degrees) * rng.choice([-1, 1]))
+        )
 
     return change
 
@@ -139,15 +134,6 @@ def changed(test: PenSet, name: str) -> PenSet:
     return PenSet(drawings, test.y, test.weight, test.group)
 
 
-def _views(directory: Path) -> tuple[Predictor, Predictor, dict]:
-    metrics = json.loads((directory / "metrics.json").read_text())
-    pen_bytes, combination = pen_view_in(directory)
-    if not pen_bytes:
-        raise SystemExit(f"{directory} has no pen view.")
-    image = Predictor(directory / "model.tflite", temperature=metrics["calibration"]["temperature"])
-    return image, Predictor(pen_bytes, temperature=combination["pen_temperature"]), combination
-
-
 def _cell(scores: dict) -> str:
     wrong = scores["sure_but_wrong"]
     return f"{scores['accuracy'] * 100:6.2f} % ({(wrong or 0) * 100:.2f})"
@@ -162,7 +148,9 @@ def main() -> None:
     sets = {name: held_out[name] for name in ("pendigits", "ujipen") if name in held_out}
     print("accuracy (answers 'sure' but wrong, %); misreads flagged 'not sure'")
     for directory in directories:
-        image, pen_view, combination = _views(directory)
+        image, (pen_view, combination) = load_predictor(directory), load_pen_view(directory)
+        if pen_view is None:
+            raise SystemExit(f"{directory} has no pen view.")
         for set_name, test in sets.items():
             print(f"\n{directory} — {set_name} ({len(test)} drawings, held-out writers)")
             print(f"{'':34s} {'picture':>16s} {'pen':>16s} {'both':>16s}  flagged")

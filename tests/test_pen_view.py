@@ -34,7 +34,7 @@ def test_point_density_timing_size_and_place_do_not_change_what_the_pen_view_rea
     strokes = one(pen_digits[7])
     base = pen.features(strokes)
     # a mouse's dense points instead of a tablet's sparse ones
-    dense = [stroke_space._resample(s[:, :2], 0.7) for s in strokes]
+    dense = [stroke_space.resample(s[:, :2], 0.7) for s in strokes]
     assert np.abs(pen.features(dense) - base)[:, :2].max() < 0.02
     # other timestamps (the features never read t)
     timed = [np.column_stack([s[:, :2], np.arange(len(s)) * 97.0]) for s in strokes]

@@ -135,11 +135,12 @@ def test_the_bootstrap_reads_held_out_writers_whose_pen_lifts_mid_stroke(db):
 
     import numpy as np
 
-    from classifier import canvas, pen
     from classifier import combination as combining
+    from classifier import pen
     from classifier.predictor import Predictor
     from training import strokes as stroke_space
-    from training.sources import pendigits, ujipen
+    from training.config import TrainConfig
+    from training.pen_data import load_pen_data
 
     metrics = json.loads((BOOTSTRAP_DIR / "metrics.json").read_text())
     fitted = metrics["pen"]["combination"]
@@ -147,18 +148,8 @@ def test_the_bootstrap_reads_held_out_writers_whose_pen_lifts_mid_stroke(db):
         BOOTSTRAP_DIR / "model.tflite", temperature=metrics["calibration"]["temperature"]
     )
     pen_view = Predictor(BOOTSTRAP_DIR / "pen.tflite", temperature=fitted["pen_temperature"])
-    held_out = {
-        "pendigits": [
-            (canvas.fit_to_canvas(d.strokes), d.label)
-            for d in pendigits.load_pendigit_strokes()
-            if d.writer in pendigits.PENDIGITS_TEST_WRITERS
-        ],
-        "ujipen": [
-            (ujipen.on_canvas(d), d.label)
-            for d in ujipen.load_ujipen_strokes()
-            if ujipen.role(d.writer) == "test"
-        ],
-    }
+    tests = load_pen_data(TrainConfig(sources=("mnist", "pendigits"))).tests
+    held_out = {name: list(zip(tests[name].strokes, tests[name].y, strict=True)) for name in tests}
     for name, bound in (("pendigits", 0.997), ("ujipen", 0.99)):
         drawings = [_pen_lifted_at_the_middle(strokes) for strokes, _ in held_out[name]]
         labels = np.array([label for _, label in held_out[name]])

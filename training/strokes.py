@@ -45,7 +45,7 @@ class StrokeJitter:
     sizes: tuple[float, float] = (70.0, 235.0)  # the digit's longer side on the canvas
 
 
-def _resample(points: np.ndarray, spacing: float) -> np.ndarray:
+def resample(points: np.ndarray, spacing: float) -> np.ndarray:
     """Points every ``spacing`` along the polyline (its ends kept)."""
     if len(points) < 2:
         return points
@@ -68,7 +68,7 @@ def _trim(points: np.ndarray, share: float, at_start: bool) -> np.ndarray:
     return points[keep] if keep.sum() >= 2 else points
 
 
-def _rotation(angle: float) -> np.ndarray:
+def rotation(angle: float) -> np.ndarray:
     cos, sin = np.cos(angle), np.sin(angle)
     return np.array([[cos, -sin], [sin, cos]])
 
@@ -92,7 +92,7 @@ def vary(
     varied = []
     for stroke in unit:
         middle = stroke.mean(axis=0)
-        turn = _rotation(np.radians(u(jitter.stroke_rotation_degrees)))
+        turn = rotation(np.radians(u(jitter.stroke_rotation_degrees)))
         scale = 1.0 + u(jitter.stroke_scale)
         shift = np.array([u(jitter.stroke_shift), u(jitter.stroke_shift)])
         stroke = (stroke - middle) @ turn.T * scale + middle + shift
@@ -102,9 +102,9 @@ def vary(
         # finger's dense points with jagged noise, or the pen's own.
         mode = rng.random()
         if mode < 0.3:
-            stroke = _resample(stroke, rng.uniform(0.04, 0.09))
+            stroke = resample(stroke, rng.uniform(0.04, 0.09))
         elif mode < 0.65:
-            stroke = _resample(stroke, rng.uniform(0.006, 0.015))
+            stroke = resample(stroke, rng.uniform(0.006, 0.015))
             stroke = stroke + rng.normal(0.0, rng.uniform(0.001, 0.007), stroke.shape)
         if jitter.tremor and len(stroke) >= 4 and rng.random() < 0.5:
             knots = rng.normal(0.0, jitter.tremor, (4, 2))
@@ -115,7 +115,7 @@ def vary(
         varied.append(stroke)
 
     # The whole digit: rotation, slant (x sheared by height; y grows downward) and aspect.
-    shape = _rotation(np.radians(u(jitter.rotation_degrees)))
+    shape = rotation(np.radians(u(jitter.rotation_degrees)))
     shape = np.array([[1.0 + u(jitter.aspect), -u(jitter.slant)], [0.0, 1.0]]) @ shape
     varied = [s @ shape.T for s in varied]
 
